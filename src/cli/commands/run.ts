@@ -1,0 +1,65 @@
+/** `session-pipeline run --once`. */
+import { Command } from 'commander';
+import Table from 'cli-table3';
+import cliProgress from 'cli-progress';
+import { addSettings, configFrom, guard, CliError, EXIT } from '../common.js';
+import { createLogger } from '../../log.js';
+import { selectProcessors } from '../../../pipelines/index.js';
+import { Pipeline } from '../../pipeline/pipeline.js';
+import { runOnce, type RunSummary } from '../../pipeline/once.js';
+
+export const RUN_SETTINGS = ['root', 'db', 'processors', 'logLevel', 'maxLineBytes', 'maxAttempts', 'retryBaseMs', 'pricing', 'secretsRules', 'secretsKey'] as const;
+
+export function runCommand(): Command {
+  const cmd = new Command('run')
+    .description('bring every processor up to date on every session file, then exit')
+    .option('--once', 'process what is pending and exit (the only mode of `run`; see `watch` for the daemon)')
+    .option('--json', 'print the summary as one JSON object')
+    .option('--no-progress', 'no progress bar, even on a TTY');
+  addSettings(cmd, RUN_SETTINGS);
+  cmd.action((opts) =>
+    guard(async () => {
+      if (!opts.once) throw new CliError('`run` needs --once (use `watch` to keep running)', EXIT.usage);
+      const config = configFrom(opts);
+      const log = createLogger(config.logLevel);
+      const processors = selectProcessors(config);
+      const pipeline = await Pipeline.open({
+        root: config.root,
+        dbPath: config.db,
+        processors,
+        log,
+        retry: { maxAttempts: config.maxAttempts, baseDelayMs: config.retryBaseMs, maxDelayMs: 15 * 60_000 },
+        maxLineBytes: config.maxLineBytes,
+      });
+      let bar: cliProgress.SingleBar | null = null;
+      try {
+        const showBar = opts.progress !== false && process.stderr.isTTY && !opts.json;
+        const summary = await runOnce(pipeline, (p) => {
+          if (!showBar) return;
+          if (!bar) {
+            bar = new cliProgress.SingleBar(
+              { format: 'backfill |{bar}| {percentage}% {value}/{total} files {mb}/{mbTotal} MB', stream: process.stderr },
+              cliProgress.Presets.shades_classic,
+            );
+            bar.start(p.total, 0, { mb: 0, mbTotal: (p.bytesTotal / 1e6).toFixed(1) });
+          }
+          bar.update(p.done, { mb: (p.bytesDone / 1e6).toFixed(1), mbTotal: (p.bytesTotal / 1e6).toFixed(1) });
+        });
+        (bar as cliProgress.SingleBar | null)?.stop();
+        process.stdout.write(opts.json ? JSON.stringify(summary) + '\n' : renderSummary(summary, config.root));
+        log.info({ duration_ms: summary.duration_ms, files: summary.files }, 'run --once finished');
+      } finally {
+        await pipeline.close();
+        log.flush();
+      }
+    }),
+  );
+  return cmd;
+}
+
+export function renderSummary(s: RunSummary, root: string): string {
+  const cols = ['scanned', 'unchanged', 'appended', 'rewritten', 'deleted', 'errors', 'quarantined', 'lines', 'bytes_read', 'items'] as const;
+  const t = new Table({ head: ['processor', ...cols], style: { head: [], border: [] } });
+  for (const [name, p] of Object.entries(s.processors)) t.push([name, ...cols.map((c) => p[c].toLocaleString('en-US'))]);
+  return `${root}: ${s.files} session files in ${(s.duration_ms / 1000).toFixed(2)} s\n${t.toString()}\n`;
+}

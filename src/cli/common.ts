@@ -1,0 +1,58 @@
+/**
+ * What every command shares: declaring config flags, loading config with a
+ * one-line error, and mapping known failures to exit codes.
+ */
+import type { Command } from 'commander';
+import { ConfigError, loadConfig, SETTINGS, type Config, type SettingName } from '../config/config.js';
+import { DatabaseLockedError, DatabaseOpenError } from '../state/db.js';
+
+export const EXIT = { ok: 0, failure: 1, usage: 2, locked: 3, unavailable: 4 } as const;
+
+export function addSettings(cmd: Command, names: readonly SettingName[]): Command {
+  for (const n of names) {
+    const s = SETTINGS[n];
+    cmd.option(s.flag, `${s.describe} [env ${s.env}]`);
+  }
+  return cmd;
+}
+
+export function configFrom(opts: Record<string, unknown>): Config {
+  return loadConfig(opts);
+}
+
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Run a command body; known errors become one line on stderr and an exit code. */
+export async function guard(fn: () => Promise<number | void>): Promise<never> {
+  let code: number = EXIT.ok;
+  try {
+    code = (await fn()) ?? EXIT.ok;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`session-pipeline: ${err.message}\n`);
+      code = EXIT.usage;
+    } else if (err instanceof DatabaseLockedError) {
+      process.stderr.write(
+        `session-pipeline: ${err.message}\n  another session-pipeline (daemon or run) holds the DuckDB write lock on ${err.dbPath}; stop it or use a different --db\n`,
+      );
+      code = EXIT.locked;
+    } else if (err instanceof DatabaseOpenError) {
+      process.stderr.write(`session-pipeline: ${err.message}\n`);
+      code = EXIT.failure;
+    } else if (err instanceof CliError) {
+      process.stderr.write(`session-pipeline: ${err.message}\n`);
+      code = err.exitCode;
+    } else {
+      process.stderr.write(`session-pipeline: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+      code = EXIT.failure;
+    }
+  }
+  process.exit(code);
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+/** The `session-pipeline` command line. */
+import { Command } from 'commander';
+import { runCommand } from './commands/run.js';
+
+const program = new Command('session-pipeline')
+  .description('exactly-once, incremental processing of Claude Code session transcripts into DuckDB')
+  .version('0.1.0')
+  .showHelpAfterError();
+
+program.addCommand(runCommand());
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,239 @@
+/**
+ * Configuration: one table of settings, each settable by a CLI flag and an
+ * environment variable (flag wins), validated by zod. A bad value fails with
+ * one line naming the setting, its flag and its variable.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const bool = z
+  .union([z.boolean(), z.string()])
+  .transform((v, ctx) => {
+    if (typeof v === 'boolean') return v;
+    const s = v.trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(s)) return true;
+    if (['0', 'false', 'no', 'off'].includes(s)) return false;
+    ctx.addIssue({ code: 'custom', message: 'expected true/false' });
+    return z.NEVER;
+  });
+const nonEmpty = z.string().trim().min(1, 'must not be empty');
+
+function defaultRoot(): string {
+  const claude = path.join(os.homedir(), '.claude', 'projects');
+  return fs.existsSync(claude) ? claude : path.resolve('sessions');
+}
+
+interface Setting<T> {
+  flag: string;
+  env: string;
+  schema: z.ZodType<T>;
+  default: () => unknown;
+  describe: string;
+  secret?: boolean;
+}
+
+function setting<T>(s: Setting<T>): Setting<T> {
+  return s;
+}
+
+export const SETTINGS = {
+  root: setting({
+    flag: '--root <dir>',
+    env: 'SESSION_ROOT',
+    schema: nonEmpty.transform((p) => path.resolve(p)),
+    default: defaultRoot,
+    describe: 'session root: <root>/<owner>/<session>.jsonl (default ~/.claude/projects, else ./sessions)',
+  }),
+  db: setting({
+    flag: '--db <file>',
+    env: 'SESSION_PIPELINE_DB',
+    schema: nonEmpty.transform((p) => (p === ':memory:' ? p : path.resolve(p))),
+    default: () => path.resolve('data', 'session-pipeline.duckdb'),
+    describe: 'DuckDB database file',
+  }),
+  processors: setting({
+    flag: '--processors <list>',
+    env: 'SESSION_PIPELINE_PROCESSORS',
+    schema: z
+      .string()
+      .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+      .pipe(z.array(z.string().regex(/^[a-z][a-z0-9_-]*$/, 'processor names are lowercase words')).min(1)),
+    default: () => 'all',
+    describe: 'comma-separated processors to run, or "all"',
+  }),
+  logLevel: setting({
+    flag: '--log-level <level>',
+    env: 'SESSION_PIPELINE_LOG_LEVEL',
+    schema: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+    default: () => 'info',
+    describe: 'pino log level',
+  }),
+  maxLineBytes: setting({
+    flag: '--max-line-bytes <n>',
+    env: 'SESSION_PIPELINE_MAX_LINE_BYTES',
+    schema: int(1024),
+    default: () => 32 * 1024 * 1024,
+    describe: 'lines longer than this are skipped and recorded',
+  }),
+  maxAttempts: setting({
+    flag: '--max-attempts <n>',
+    env: 'SESSION_PIPELINE_MAX_ATTEMPTS',
+    schema: int(1, 1000),
+    default: () => 5,
+    describe: 'processor failures on a file before it is quarantined',
+  }),
+  retryBaseMs: setting({
+    flag: '--retry-base-ms <ms>',
+    env: 'SESSION_PIPELINE_RETRY_BASE_MS',
+    schema: int(0),
+    default: () => 5000,
+    describe: 'first retry delay; doubles per failure',
+  }),
+  pricing: setting({
+    flag: '--pricing <file>',
+    env: 'SESSION_PIPELINE_PRICING',
+    schema: z.string().transform((p) => (p ? path.resolve(p) : '')),
+    default: () => '',
+    describe: 'your own model price file (LiteLLM JSON shape); default: the bundled table',
+  }),
+  rescanIntervalMs: setting({
+    flag: '--rescan-interval-ms <ms>',
+    env: 'SESSION_PIPELINE_RESCAN_INTERVAL_MS',
+    schema: int(100),
+    default: () => 60_000,
+    describe: 'watch: full stat-only rescan period',
+  }),
+  quietMs: setting({
+    flag: '--quiet-ms <ms>',
+    env: 'SESSION_PIPELINE_QUIET_MS',
+    schema: int(0),
+    default: () => 250,
+    describe: 'watch: per-file debounce',
+  }),
+  maxWaitMs: setting({
+    flag: '--max-wait-ms <ms>',
+    env: 'SESSION_PIPELINE_MAX_WAIT_MS',
+    schema: int(1),
+    default: () => 2000,
+    describe: 'watch: a file changing continuously is still processed this often',
+  }),
+  concurrency: setting({
+    flag: '--concurrency <n>',
+    env: 'SESSION_PIPELINE_CONCURRENCY',
+    schema: int(1, 256),
+    default: () => 4,
+    describe: 'watch: files processed at once per processor',
+  }),
+  watcher: setting({
+    flag: '--watcher <on|off>',
+    env: 'SESSION_PIPELINE_WATCHER',
+    schema: bool,
+    default: () => true,
+    describe: 'watch: use filesystem events (off = rescans only)',
+  }),
+  drainTimeoutMs: setting({
+    flag: '--drain-timeout-ms <ms>',
+    env: 'SESSION_PIPELINE_DRAIN_TIMEOUT_MS',
+    schema: int(0),
+    default: () => 1200,
+    describe: 'watch: on shutdown, finish in-flight work for at most this long',
+  }),
+  adminHost: setting({
+    flag: '--admin-host <host>',
+    env: 'SESSION_PIPELINE_ADMIN_HOST',
+    schema: nonEmpty,
+    default: () => '127.0.0.1',
+    describe: 'admin API bind address (non-loopback requires a token)',
+  }),
+  adminPort: setting({
+    flag: '--admin-port <port>',
+    env: 'SESSION_PIPELINE_ADMIN_PORT',
+    schema: int(0, 65535),
+    default: () => 7370,
+    describe: 'admin API port (0 picks a free port)',
+  }),
+  adminToken: setting({
+    flag: '--admin-token <token>',
+    env: 'SESSION_PIPELINE_ADMIN_TOKEN',
+    schema: z.string(),
+    default: () => '',
+    describe: 'bearer token for the admin API',
+    secret: true,
+  }),
+  secretsSettleMs: setting({
+    flag: '--secrets-settle-ms <ms>',
+    env: 'SESSION_PIPELINE_SECRETS_SETTLE_MS',
+    schema: int(0),
+    default: () => 30_000,
+    describe: 'secrets: process a file only after it has been quiet this long',
+  }),
+  secretsRules: setting({
+    flag: '--secrets-rules <file>',
+    env: 'SESSION_PIPELINE_SECRETS_RULES',
+    schema: z.string().transform((p) => (p ? path.resolve(p) : '')),
+    default: () => '',
+    describe: 'secrets: extra detection rules (JSON file)',
+  }),
+  secretsKey: setting({
+    flag: '--secrets-key <key>',
+    env: 'SESSION_PIPELINE_SECRETS_KEY',
+    schema: z.string(),
+    default: () => '',
+    describe: 'secrets: HMAC key for finding fingerprints (default: a key kept in the database)',
+    secret: true,
+  }),
+} as const;
+
+export type SettingName = keyof typeof SETTINGS;
+export type Config = { [K in SettingName]: z.output<(typeof SETTINGS)[K]['schema']> };
+
+/** The camelCase property commander gives a flag like `--max-line-bytes <n>`. */
+export function flagProperty(flag: string): string {
+  const long = flag.split(' ')[0].replace(/^--/, '');
+  return long.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+export function loadConfig(
+  flags: Record<string, unknown> = {},
+  env: NodeJS.ProcessEnv = process.env,
+  only?: readonly SettingName[],
+): Config {
+  const out: Record<string, unknown> = {};
+  for (const name of Object.keys(SETTINGS) as SettingName[]) {
+    const s = SETTINGS[name] as Setting<unknown>;
+    const fromFlag = flags[flagProperty(s.flag)];
+    const fromEnv = env[s.env];
+    const raw = fromFlag !== undefined ? fromFlag : fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined;
+    const value = raw !== undefined ? raw : s.default();
+    const parsed = s.schema.safeParse(value);
+    if (!parsed.success) {
+      if (only && !only.includes(name)) continue;
+      const why = parsed.error.issues[0]?.message ?? 'invalid';
+      const shown = s.secret ? '***' : JSON.stringify(value);
+      throw new ConfigError(`invalid ${name} (${s.flag.split(' ')[0]} / ${s.env}): ${shown}: ${why}`);
+    }
+    out[name] = parsed.data;
+  }
+  return out as Config;
+}
+
+/** The config with secrets masked, for /status and logs. */
+export function maskedConfig(c: Config): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const name of Object.keys(SETTINGS) as SettingName[]) {
+    const s = SETTINGS[name] as Setting<unknown>;
+    const v = c[name];
+    out[name] = s.secret && v ? '***' : v;
+  }
+  return out;
+}

@@ -1,0 +1,66 @@
+/**
+ * Which relative paths under the root are session files, and what they mean.
+ * Pure: no I/O, so layout rules are tested on strings alone.
+ *
+ * Layouts:
+ *   <owner>/<session>.jsonl                               a session
+ *   <owner>/agent-<id>.jsonl                              a 2.0 subagent (parent named inside the file)
+ *   <owner>/<session>/subagents/**\/agent-<id>.jsonl      a 2.1 subagent of <session>
+ */
+import path from 'node:path';
+
+export interface SessionFileRef {
+  /** Path relative to the root, with `/` separators: the session key. */
+  sessionFile: string;
+  /** First path segment. */
+  owner: string;
+  /**
+   * The session this file belongs to. For a 2.1 subagent it is the parent
+   * session's id; for a 2.0 flat subagent the parent is only known from the
+   * file's lines (`sessionId`), so this is the agent file's own name.
+   */
+  sessionId: string;
+  kind: 'session' | 'subagent';
+  /** 2.1 layout: the parent session id taken from the path. */
+  parentSessionId?: string;
+}
+
+/** Normalise an OS path relative to the root into a session key, or null if it escapes. */
+export function toSessionKey(relative: string): string | null {
+  const posix = relative.split(path.sep).join('/');
+  const norm = path.posix.normalize(posix);
+  if (norm.startsWith('../') || norm === '..' || path.posix.isAbsolute(norm)) return null;
+  return norm;
+}
+
+export function parseSessionPath(sessionFile: string): SessionFileRef | null {
+  if (!sessionFile.endsWith('.jsonl')) return null;
+  const parts = sessionFile.split('/');
+  if (parts.length < 2 || parts.some((p) => p === '' || p === '.' || p === '..')) return null;
+  const owner = parts[0];
+  const base = parts[parts.length - 1].slice(0, -'.jsonl'.length);
+  if (base === '') return null;
+
+  if (parts.length === 2) {
+    return {
+      sessionFile,
+      owner,
+      sessionId: base,
+      kind: base.startsWith('agent-') ? 'subagent' : 'session',
+    };
+  }
+  // <owner>/<session>/subagents/**/agent-*.jsonl
+  if (parts.length >= 4 && parts[2] === 'subagents' && base.startsWith('agent-')) {
+    return { sessionFile, owner, sessionId: parts[1], kind: 'subagent', parentSessionId: parts[1] };
+  }
+  return null;
+}
+
+/** Whether a directory (relative, `/`-separated, '' for the root) can contain session files. */
+export function mayContainSessions(relDir: string): boolean {
+  if (relDir === '') return true;
+  const parts = relDir.split('/');
+  if (parts.length === 1) return true; // <owner>
+  if (parts.length === 2) return true; // <owner>/<session>
+  return parts[2] === 'subagents';
+}

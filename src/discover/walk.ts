@@ -1,0 +1,114 @@
+/**
+ * Finding session files: a stat-only walk of the root. Symlinks are never
+ * followed (a link could lead out of the root or into a loop), and only
+ * directories that can hold sessions are entered.
+ *
+ * A directory or file that cannot be read is reported as *unknown*, never as
+ * missing, so an EACCES or EMFILE during a scan can not make a file look
+ * deleted.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { mayContainSessions, parseSessionPath, type SessionFileRef } from './session-path.js';
+import type { FileStat } from '../state/classify.js';
+
+export interface FoundFile {
+  ref: SessionFileRef;
+  absPath: string;
+  stat: FileStat;
+}
+
+export interface WalkResult {
+  files: FoundFile[];
+  /** Relative directories that could not be listed ('' is the root). */
+  failedDirs: Map<string, string>;
+  /** Session files that were listed but could not be stat'ed. */
+  unknownFiles: Map<string, string>;
+  symlinksSkipped: string[];
+  rootMissing: boolean;
+  durationMs: number;
+}
+
+export interface WalkOptions {
+  /** Concurrent stat calls. */
+  concurrency?: number;
+  /** Called after each directory so long scans can yield or report progress. */
+  onProgress?: (filesSoFar: number) => void;
+}
+
+export async function walkRoot(root: string, opts: WalkOptions = {}): Promise<WalkResult> {
+  const started = Date.now();
+  const result: WalkResult = {
+    files: [],
+    failedDirs: new Map(),
+    unknownFiles: new Map(),
+    symlinksSkipped: [],
+    rootMissing: false,
+    durationMs: 0,
+  };
+  const candidates: { ref: SessionFileRef; absPath: string }[] = [];
+  const stack: string[] = [''];
+  while (stack.length > 0) {
+    const rel = stack.pop()!;
+    const abs = rel === '' ? root : path.join(root, rel);
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = await fs.readdir(abs, { withFileTypes: true });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (rel === '' && code === 'ENOENT') result.rootMissing = true;
+      else if (code !== 'ENOENT' && code !== 'ENOTDIR') result.failedDirs.set(rel, code ?? String(err));
+      // ENOENT below the root: the directory went away between listing and reading.
+      continue;
+    }
+    for (const e of entries) {
+      const childRel = rel === '' ? e.name : `${rel}/${e.name}`;
+      if (e.isSymbolicLink()) {
+        result.symlinksSkipped.push(childRel);
+        continue;
+      }
+      if (e.isDirectory()) {
+        if (mayContainSessions(childRel)) stack.push(childRel);
+      } else if (e.isFile()) {
+        const ref = parseSessionPath(childRel);
+        if (ref) candidates.push({ ref, absPath: path.join(abs, e.name) });
+      }
+    }
+    opts.onProgress?.(candidates.length);
+  }
+
+  const limit = opts.concurrency ?? 64;
+  let next = 0;
+  const worker = async () => {
+    while (next < candidates.length) {
+      const c = candidates[next++];
+      try {
+        // lstat: a file swapped for a symlink after listing is still not followed.
+        const s = await fs.lstat(c.absPath);
+        if (s.isFile()) result.files.push({ ...c, stat: { size: s.size, mtimeMs: s.mtimeMs, ino: s.ino } });
+        else if (s.isSymbolicLink()) result.symlinksSkipped.push(c.ref.sessionFile);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT') result.unknownFiles.set(c.ref.sessionFile, code ?? String(err));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, candidates.length) }, worker));
+  result.files.sort((a, b) => (a.ref.sessionFile < b.ref.sessionFile ? -1 : 1));
+  result.durationMs = Date.now() - started;
+  return result;
+}
+
+/**
+ * Whether a checkpointed file that the walk did not find is really gone, as
+ * opposed to hidden behind a directory that could not be read.
+ */
+export function isConfirmedMissing(sessionFile: string, walk: WalkResult): boolean {
+  if (walk.rootMissing || walk.failedDirs.has('')) return false;
+  if (walk.unknownFiles.has(sessionFile)) return false;
+  const parts = sessionFile.split('/');
+  for (let i = parts.length - 1; i >= 1; i--) {
+    if (walk.failedDirs.has(parts.slice(0, i).join('/'))) return false;
+  }
+  return true;
+}

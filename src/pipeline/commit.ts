@@ -1,0 +1,262 @@
+/**
+ * The committer: applies units of work in grouped DuckDB transactions.
+ *
+ * One transaction carries many files' outputs and checkpoints, because DuckDB
+ * pays per statement and per transaction (single-row upserts run at a few
+ * hundred rows/s). Rows are bulk-loaded through the appender into temporary
+ * staging tables, then moved set-wise with one INSERT ... ON CONFLICT per
+ * table. A processor's outputs and its checkpoint are therefore always in the
+ * same transaction: a crash loses or keeps both.
+ *
+ * If a grouped transaction fails, its units are retried one per transaction,
+ * so one bad unit fails alone. A failed unit poisons later units of the same
+ * (processor, file) until the runner acknowledges it, so no batch commits on
+ * top of a missing one.
+ */
+import { DuckDBTimestampValue, type DuckDBAppender } from '@duckdb/node-api';
+import type { Db } from '../state/db.js';
+import type { CellValue, OutputTable } from './processor.js';
+import type { UnitOfWork } from './unit.js';
+import { BAD_LINES_TABLE, CHECKPOINT_TABLE, checkpointRow } from '../state/checkpoint.js';
+
+export interface CommitterOptions {
+  /** Flush once this many rows are staged. */
+  maxRows: number;
+  /** Flush once this many units are staged. */
+  maxUnits: number;
+  /** Flush a non-empty group after this long. */
+  maxDelayMs: number;
+}
+
+export const DEFAULT_COMMITTER: CommitterOptions = { maxRows: 100_000, maxUnits: 5_000, maxDelayMs: 50 };
+
+interface Pending {
+  unit: UnitOfWork;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+export interface CommitStats {
+  transactions: number;
+  units: number;
+  rows: number;
+  lastCommitAt: number | null;
+  lastDurationMs: number;
+}
+
+export type CommitListener = (units: readonly UnitOfWork[], durationMs: number) => void;
+
+const quote = (id: string) => `"${id.replace(/"/g, '""')}"`;
+
+export class Committer {
+  private group: Pending[] = [];
+  private groupRows = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private inFlight: Promise<void> | null = null;
+  private readonly tables = new Map<string, OutputTable>();
+  private readonly staged = new Set<string>();
+  private readonly poisoned = new Set<string>();
+  private readonly listeners: CommitListener[] = [];
+  readonly stats: CommitStats = { transactions: 0, units: 0, rows: 0, lastCommitAt: null, lastDurationMs: 0 };
+
+  constructor(
+    private readonly db: Db,
+    tables: readonly OutputTable[],
+    private readonly opts: CommitterOptions = DEFAULT_COMMITTER,
+  ) {
+    for (const t of [CHECKPOINT_TABLE, BAD_LINES_TABLE, ...tables]) this.tables.set(t.name, t);
+  }
+
+  onCommit(listener: CommitListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** The runner has recorded the failure; later units of this (processor, file) may commit again. */
+  clearPoison(unitKey: string): void {
+    this.poisoned.delete(unitKey);
+  }
+
+  /**
+   * Stage a unit. Resolves once the unit is accepted into a group (which may
+   * wait for an in-flight flush: backpressure); the returned `committed`
+   * promise settles when its transaction does.
+   */
+  async enqueue(unit: UnitOfWork): Promise<{ committed: Promise<void> }> {
+    // A retraction must not share a transaction with rows of the same file staged before it.
+    if (unit.retracts && this.group.some((p) => p.unit.key === unit.key)) await this.flush();
+    while (this.isFull() && this.inFlight) await this.inFlight;
+    let resolve!: () => void;
+    let reject!: (err: Error) => void;
+    const committed = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    committed.catch(() => undefined); // callers that care attach their own handler
+    this.group.push({ unit, resolve, reject });
+    this.groupRows += unit.rowCount + 1;
+    if (this.isFull()) void this.flush();
+    else if (!this.timer) this.timer = setTimeout(() => void this.flush(), this.opts.maxDelayMs);
+    return { committed };
+  }
+
+  private isFull(): boolean {
+    return this.group.length >= this.opts.maxUnits || this.groupRows >= this.opts.maxRows;
+  }
+
+  /** Commit everything staged so far, and wait for it. */
+  async flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    while (this.inFlight) await this.inFlight;
+    if (this.group.length === 0) return;
+    const group = this.group;
+    this.group = [];
+    this.groupRows = 0;
+    const run = this.commitGroup(group).finally(() => {
+      this.inFlight = null;
+    });
+    this.inFlight = run;
+    await run;
+  }
+
+  get pendingUnits(): number {
+    return this.group.length;
+  }
+
+  private async commitGroup(group: Pending[]): Promise<void> {
+    const live = group.filter((p) => {
+      if (!this.poisoned.has(p.unit.key)) return true;
+      p.reject(new Error('an earlier batch of this file failed to commit'));
+      return false;
+    });
+    if (live.length === 0) return;
+    const started = Date.now();
+    try {
+      await this.db.transaction(() => this.apply(live.map((p) => p.unit)));
+      this.committed(live, started);
+    } catch (err) {
+      if (live.length === 1) {
+        this.fail(live[0], err as Error);
+        return;
+      }
+      // Isolate the bad unit: one transaction per unit, in order.
+      for (const p of live) {
+        if (this.poisoned.has(p.unit.key)) {
+          p.reject(new Error('an earlier batch of this file failed to commit'));
+          continue;
+        }
+        const t0 = Date.now();
+        try {
+          await this.db.transaction(() => this.apply([p.unit]));
+          this.committed([p], t0);
+        } catch (e) {
+          this.fail(p, e as Error);
+        }
+      }
+    }
+  }
+
+  private committed(ps: Pending[], started: number): void {
+    const ms = Date.now() - started;
+    this.stats.transactions++;
+    this.stats.units += ps.length;
+    this.stats.lastCommitAt = Date.now();
+    this.stats.lastDurationMs = ms;
+    const units = ps.map((p) => p.unit);
+    for (const u of units) this.stats.rows += u.rowCount;
+    for (const l of this.listeners) l(units, ms);
+    for (const p of ps) p.resolve();
+  }
+
+  private fail(p: Pending, err: Error): void {
+    this.poisoned.add(p.unit.key);
+    p.reject(err);
+  }
+
+  private async apply(units: readonly UnitOfWork[]): Promise<void> {
+    for (const u of units) {
+      for (const s of u.statements) await this.db.conn.run(s.sql, s.params as CellValue[]);
+    }
+    const byTable = new Map<string, CellValue[][]>();
+    const push = (table: string, rows: CellValue[][]) => {
+      let list = byTable.get(table);
+      if (!list) byTable.set(table, (list = []));
+      for (const r of rows) list.push(r);
+    };
+    for (const u of units) {
+      for (const [table, rows] of u.rows) push(table, rows);
+      if (u.checkpoint) push(CHECKPOINT_TABLE.name, [checkpointRow(u.checkpoint)]);
+    }
+    // Outputs before checkpoints: order does not matter for atomicity, but keeps failures attributable.
+    for (const [table, rows] of byTable) {
+      if (table === CHECKPOINT_TABLE.name) continue;
+      await this.load(this.tables.get(table)!, rows);
+    }
+    const cps = byTable.get(CHECKPOINT_TABLE.name);
+    if (cps) await this.load(CHECKPOINT_TABLE, cps);
+  }
+
+  private async load(spec: OutputTable, rows: CellValue[][]): Promise<void> {
+    if (rows.length === 0) return;
+    const stage = `_stage_${spec.name}`;
+    if (!this.staged.has(spec.name)) {
+      const cols = spec.columns.map((c) => `${quote(c.name)} ${c.type}`).join(', ');
+      await this.db.conn.run(`CREATE OR REPLACE TEMP TABLE ${quote(stage)} (_seq BIGINT, ${cols})`);
+      this.staged.add(spec.name);
+    }
+    const appender = await this.db.conn.createAppender(stage, null, 'temp');
+    try {
+      appendRows(appender, spec, rows);
+      appender.flushSync();
+    } finally {
+      appender.closeSync();
+    }
+    const cols = spec.columns.map((c) => quote(c.name)).join(', ');
+    const key = spec.key.map(quote).join(', ');
+    await this.db.conn.run(
+      `INSERT INTO ${quote(spec.name)} (${cols})
+       SELECT ${cols} FROM ${quote(stage)}
+       QUALIFY row_number() OVER (PARTITION BY ${key} ORDER BY ${spec.prefer ?? '_seq DESC'}) = 1
+       ON CONFLICT (${key}) ${spec.onConflict}`,
+    );
+    await this.db.conn.run(`DELETE FROM ${quote(stage)}`);
+  }
+}
+
+function appendRows(appender: DuckDBAppender, spec: OutputTable, rows: CellValue[][]): void {
+  const types = spec.columns.map((c) => c.type);
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i];
+    appender.appendBigInt(BigInt(i));
+    for (let c = 0; c < types.length; c++) {
+      const v = row[c];
+      if (v === null || v === undefined) {
+        appender.appendNull();
+        continue;
+      }
+      switch (types[c]) {
+        case 'VARCHAR':
+          appender.appendVarchar(typeof v === 'string' ? v : String(v));
+          break;
+        case 'BIGINT':
+          appender.appendBigInt(BigInt(Math.trunc(Number(v))));
+          break;
+        case 'INTEGER':
+          appender.appendInteger(Math.trunc(Number(v)));
+          break;
+        case 'DOUBLE':
+          appender.appendDouble(Number(v));
+          break;
+        case 'BOOLEAN':
+          appender.appendBoolean(Boolean(v));
+          break;
+        case 'TIMESTAMP':
+          appender.appendTimestamp(new DuckDBTimestampValue(BigInt(Math.round(Number(v) * 1000))));
+          break;
+      }
+    }
+    appender.endRow();
+  }
+}

@@ -1,0 +1,394 @@
+/**
+ * One pass over one session file for a set of processors: classify each
+ * processor's checkpoint, read the file once from the lowest offset any of
+ * them needs, fan each batch out to the processors, and stage one unit of
+ * work per (processor, batch) with the checkpoint it reaches.
+ *
+ * Reading is shared (each line is read and parsed once, whatever the number
+ * of processors); progress is not (each processor has its own offset,
+ * failures and retries).
+ */
+import fs from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { SessionFileRef } from '../discover/session-path.js';
+import type { Processor, OutputTable } from './processor.js';
+import { UnitOfWork } from './unit.js';
+import type { Committer } from './commit.js';
+import { classifyByProbe, classifyByStat, needsWork, type ChangeKind, type Decision, type FileStat } from '../state/classify.js';
+import type { Checkpoint } from '../state/checkpoint.js';
+import { BAD_LINES_TABLE } from '../state/checkpoint.js';
+import { probeFingerprints, type Fingerprints } from '../read/fingerprint.js';
+import { readBatches, type ReadOptions } from '../read/reader.js';
+import { afterFailure, type RetryPolicy } from './backoff.js';
+import type { CheckpointCache } from './checkpoint-cache.js';
+import type { BadLine } from '../read/parse.js';
+
+export interface FileTarget {
+  ref: SessionFileRef;
+  absPath: string;
+}
+
+export interface RunContext {
+  committer: Committer;
+  checkpoints: CheckpointCache;
+  readOptions: ReadOptions;
+  retry: RetryPolicy;
+  log: Logger;
+  now?: () => number;
+  /** Called for every bad line once per pass (shared by processors), for logs and metrics. */
+  onBadLine?: (file: string, bad: BadLine) => void;
+  /** Stage hook for tracing: read / processed / committed / error. */
+  onStage?: (e: StageEvent) => void;
+}
+
+export type StageEvent =
+  | { stage: 'read'; sessionFile: string; processors: string[]; bytes: number; lines: number }
+  | { stage: 'processed'; sessionFile: string; processor: string; items: number; lines: number }
+  | { stage: 'committed'; sessionFile: string; processor: string; offset: number }
+  | { stage: 'error'; sessionFile: string; processor?: string; error: string };
+
+export interface ProcessorOutcome {
+  kind: ChangeKind | 'error';
+  lines: number;
+  bytesRead: number;
+  items: number;
+  badLines: number;
+  error?: string;
+  /** True when an I/O error made the file's state unknown this time (no state change). */
+  ioError?: boolean;
+  /** The committed offset after this pass. */
+  offset: number;
+}
+
+interface Work {
+  p: Processor;
+  decision: Decision;
+  /** Last checkpoint known committed (or staged in order before the current unit). */
+  base: Checkpoint | undefined;
+  /** The checkpoint as of the latest staged unit. */
+  current: Checkpoint;
+  carry: unknown;
+  outcome: ProcessorOutcome;
+  pending: Promise<void>[];
+  failed: Error | null;
+  retractPending: boolean;
+  /** Work that needs no read (a deleted file's checkpoint). */
+  readless?: boolean;
+}
+
+const emptyOutcome = (kind: ProcessorOutcome['kind'], offset: number): ProcessorOutcome => ({
+  kind,
+  lines: 0,
+  bytesRead: 0,
+  items: 0,
+  badLines: 0,
+  offset,
+});
+
+function isIoError(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return typeof code === 'string' && /^E[A-Z]+$/.test(code);
+}
+
+export async function statFile(absPath: string): Promise<FileStat | null> {
+  try {
+    const s = await fs.stat(absPath);
+    if (!s.isFile()) return null;
+    return { size: s.size, mtimeMs: s.mtimeMs, ino: s.ino };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') {
+      return null;
+    }
+    throw err;
+  }
+}
+
+/**
+ * Stage one pass over a file. Returns once every batch is staged (read and
+ * processed); `done` settles once they are committed and any failure is
+ * recorded. Callers that run many files keep going and await `done` later,
+ * so many files share one transaction.
+ */
+export async function runFile(
+  ctx: RunContext,
+  target: FileTarget,
+  processors: readonly Processor[],
+  stat: FileStat | null,
+): Promise<{ done: Promise<Map<string, ProcessorOutcome>> }> {
+  const staged = await stageFile(ctx, target, processors, stat);
+  return { done: staged instanceof Map ? Promise.resolve(staged) : staged() };
+}
+
+async function stageFile(
+  ctx: RunContext,
+  target: FileTarget,
+  processors: readonly Processor[],
+  stat: FileStat | null,
+): Promise<Map<string, ProcessorOutcome> | (() => Promise<Map<string, ProcessorOutcome>>)> {
+  const now = ctx.now ?? Date.now;
+  const file = target.ref.sessionFile;
+  const out = new Map<string, ProcessorOutcome>();
+  const stage = ctx.onStage ?? (() => undefined);
+
+  // 1. Classify from stat; collect the offsets whose fingerprints must be probed.
+  const first: { p: Processor; cp: Checkpoint | undefined; d: ReturnType<typeof classifyByStat> }[] = [];
+  for (const p of processors) {
+    const cp = ctx.checkpoints.get(p.name, file);
+    first.push({ p, cp, d: classifyByStat(cp, p.version, stat, now()) });
+  }
+  const probeOffsets = new Set<number>();
+  for (const f of first) if (f.d.kind === 'probe') probeOffsets.add(f.cp!.offset);
+  const probes = new Map<number, Fingerprints | null>();
+  if (probeOffsets.size > 0) {
+    try {
+      const fh = await fs.open(target.absPath, 'r');
+      try {
+        for (const off of probeOffsets) probes.set(off, await probeFingerprints(fh, off));
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      return ioFailure(ctx, file, processors, err);
+    }
+  }
+
+  // 2. Final decisions; deleted files only get their checkpoint marked.
+  const work: Work[] = [];
+  for (const { p, cp, d } of first) {
+    const decision = d.kind === 'probe' ? classifyByProbe(cp!, stat!, probes.get(cp!.offset) ?? null) : d;
+    if (!needsWork(decision, stat)) {
+      out.set(p.name, emptyOutcome(decision.kind, cp?.offset ?? 0));
+      continue;
+    }
+    if (decision.kind === 'deleted') {
+      const unit = new UnitOfWork(p.name, file, tablesOf(p));
+      unit.checkpoint = { ...cp!, status: 'deleted' };
+      const { committed } = await ctx.committer.enqueue(unit);
+      const next = unit.checkpoint;
+      work.push({
+        p,
+        decision,
+        base: cp,
+        current: next,
+        carry: undefined,
+        outcome: emptyOutcome('deleted', cp!.offset),
+        pending: [committed.then(() => ctx.checkpoints.set(next))],
+        failed: null,
+        retractPending: false,
+        readless: true,
+      });
+      continue;
+    }
+    const base = decision.retract ? undefined : cp;
+    const start: Checkpoint = {
+      processorName: p.name,
+      sessionFile: file,
+      owner: target.ref.owner,
+      offset: decision.from,
+      headHash: base?.headHash ?? '',
+      tailHash: base?.tailHash ?? '',
+      size: base?.size ?? 0,
+      mtimeMs: base?.mtimeMs ?? 0,
+      inode: base?.inode ?? 0,
+      linesProcessed: base?.linesProcessed ?? 0,
+      itemsProcessed: base?.itemsProcessed ?? 0,
+      badLines: base?.badLines ?? 0,
+      processorVersion: p.version,
+      processedAt: base?.processedAt ?? null,
+      status: 'ok',
+      attempts: cp?.attempts ?? 0,
+      lastError: null,
+      nextAttemptAt: null,
+      carry: base?.carry,
+    };
+    work.push({
+      p,
+      decision,
+      base: cp,
+      current: start,
+      carry: base?.carry,
+      outcome: emptyOutcome(decision.kind, decision.from),
+      pending: [],
+      failed: null,
+      retractPending: decision.retract,
+    });
+  }
+  if (work.length === 0) return out;
+  const readers = work.filter((w) => !w.readless);
+
+  // 3. One read from the lowest offset, fanned out.
+  try {
+    const from = Math.min(...readers.map((w) => w.decision.from));
+    if (readers.length > 0 && stat) for await (const batch of readBatches(target.absPath, from, stat.size, ctx.readOptions)) {
+      const active = readers.filter((w) => !w.failed);
+      if (active.length === 0) break;
+      stage({
+        stage: 'read',
+        sessionFile: file,
+        processors: active.map((w) => w.p.name),
+        bytes: batch.bytesRead,
+        lines: batch.lines.length,
+      });
+      if (ctx.onBadLine) for (const b of batch.bad) ctx.onBadLine(file, b);
+      for (const w of active) {
+        const start = w.decision.from;
+        // A batch entirely before this processor's offset is not its business, unless it is the last
+        // batch (every pass ends with a checkpoint, so size/mtime are recorded).
+        if (batch.toOffset <= start && !batch.last) continue;
+        const lines = start <= batch.fromOffset ? batch.lines : batch.lines.filter((l) => l.offset >= start);
+        const bad = start <= batch.fromOffset ? batch.bad : batch.bad.filter((b) => b.offset >= start);
+        const unit = new UnitOfWork(w.p.name, file, tablesOf(w.p));
+        try {
+          if (w.retractPending) {
+            unit.retracts = true;
+            await w.p.retract(file, unit);
+            unit.run('DELETE FROM session_bad_lines WHERE processor_name = $1 AND session_file = $2', [w.p.name, file]);
+            w.retractPending = false;
+          }
+          if (lines.length > 0) {
+            await w.p.process(
+              {
+                file: target.ref,
+                lines,
+                fromOffset: Math.max(start, batch.fromOffset),
+                toOffset: Math.max(start, batch.toOffset),
+                carry: w.carry as never,
+              },
+              unit,
+            );
+          }
+        } catch (err) {
+          w.failed = err as Error;
+          stage({ stage: 'error', sessionFile: file, processor: w.p.name, error: (err as Error).message });
+          continue;
+        }
+        for (const b of bad) {
+          unit.insert(BAD_LINES_TABLE.name, [w.p.name, file, b.offset, b.length, b.kind, b.detail]);
+        }
+        if (unit.carrySet) w.carry = unit.carry;
+        const offset = Math.max(start, batch.toOffset);
+        const bytes = Math.max(0, batch.toOffset - Math.max(start, batch.fromOffset));
+        w.current = {
+          ...w.current,
+          offset,
+          headHash: batch.fingerprints.headHash,
+          tailHash: batch.fingerprints.tailHash,
+          // An intermediate batch must not look "as seen": the rest of the file is still unread.
+          size: batch.last ? stat!.size : -1,
+          mtimeMs: batch.last ? stat!.mtimeMs : -1,
+          inode: stat!.ino,
+          linesProcessed: w.current.linesProcessed + lines.length,
+          itemsProcessed: w.current.itemsProcessed + unit.items,
+          badLines: w.current.badLines + bad.length,
+          processedAt: now(),
+          status: 'ok',
+          attempts: 0,
+          carry: w.carry,
+        };
+        unit.checkpoint = w.current;
+        w.outcome.lines += lines.length;
+        w.outcome.items += unit.items;
+        w.outcome.badLines += bad.length;
+        w.outcome.bytesRead += bytes;
+        w.outcome.offset = offset;
+        stage({ stage: 'processed', sessionFile: file, processor: w.p.name, items: unit.items, lines: lines.length });
+        const cp = w.current;
+        const { committed } = await ctx.committer.enqueue(unit);
+        w.pending.push(
+          committed.then(() => {
+            w.base = cp;
+            ctx.checkpoints.set(cp);
+            stage({ stage: 'committed', sessionFile: file, processor: w.p.name, offset: cp.offset });
+          }),
+        );
+      }
+    }
+  } catch (err) {
+    if (!isIoError(err)) throw err;
+    // The file vanished or became unreadable mid-read: what was staged stands; the rest waits for
+    // the next pass. An I/O error never counts against the processor.
+    stage({ stage: 'error', sessionFile: file, error: (err as Error).message });
+    return async () => {
+      await settle(work);
+      for (const w of work) {
+        out.set(w.p.name, { ...w.outcome, kind: 'error', ioError: true, error: (err as Error).message });
+      }
+      return out;
+    };
+  }
+  return () => finish(ctx, file, work, out);
+}
+
+/** 4. Wait for commits; record failures with backoff. */
+async function finish(
+  ctx: RunContext,
+  file: string,
+  work: Work[],
+  out: Map<string, ProcessorOutcome>,
+): Promise<Map<string, ProcessorOutcome>> {
+  const now = ctx.now ?? Date.now;
+  await settle(work);
+  for (const w of work) {
+    if (!w.failed) {
+      out.set(w.p.name, w.outcome);
+      continue;
+    }
+    ctx.committer.clearPoison(`${w.p.name}\u0000${file}`);
+    const prev = w.base;
+    const f = afterFailure(prev?.attempts ?? 0, ctx.retry, now());
+    const failed: Checkpoint = {
+      ...(prev ?? { ...w.current, offset: 0, headHash: '', tailHash: '', size: 0, mtimeMs: 0, inode: 0, linesProcessed: 0, itemsProcessed: 0, badLines: 0, carry: undefined }),
+      processorVersion: prev?.processorVersion ?? w.p.version,
+      status: f.status,
+      attempts: f.attempts,
+      lastError: w.failed.message.slice(0, 2000),
+      nextAttemptAt: f.nextAttemptAt,
+    };
+    const unit = new UnitOfWork(w.p.name, file, tablesOf(w.p));
+    unit.checkpoint = failed;
+    const { committed } = await ctx.committer.enqueue(unit);
+    await committed.then(() => ctx.checkpoints.set(failed)).catch((err) => {
+      ctx.log.error({ err, sessionFile: file, processor: w.p.name }, 'could not record processor failure');
+    });
+    ctx.log.warn(
+      { sessionFile: file, processor: w.p.name, attempts: f.attempts, status: f.status, err: w.failed.message },
+      f.status === 'quarantined' ? 'processor failed; file quarantined' : 'processor failed; will retry',
+    );
+    out.set(w.p.name, { ...w.outcome, kind: 'error', error: w.failed.message, offset: prev?.offset ?? 0 });
+  }
+  return out;
+}
+
+async function settle(work: Work[]): Promise<void> {
+  for (const w of work) {
+    const results = await Promise.allSettled(w.pending);
+    w.pending = [];
+    for (const r of results) if (r.status === 'rejected' && !w.failed) w.failed = r.reason as Error;
+  }
+}
+
+function ioFailure(
+  ctx: RunContext,
+  file: string,
+  processors: readonly Processor[],
+  err: unknown,
+): Map<string, ProcessorOutcome> {
+  if (!isIoError(err)) throw err;
+  ctx.onStage?.({ stage: 'error', sessionFile: file, error: (err as Error).message });
+  const out = new Map<string, ProcessorOutcome>();
+  for (const p of processors) {
+    const cp = ctx.checkpoints.get(p.name, file);
+    out.set(p.name, { ...emptyOutcome('error', cp?.offset ?? 0), ioError: true, error: (err as Error).message });
+  }
+  return out;
+}
+
+const tableCache = new WeakMap<Processor, Map<string, OutputTable>>();
+function tablesOf(p: Processor): Map<string, OutputTable> {
+  let m = tableCache.get(p);
+  if (!m) {
+    m = new Map([...p.tables, BAD_LINES_TABLE].map((t) => [t.name, t]));
+    tableCache.set(p, m);
+  }
+  return m;
+}

@@ -1,0 +1,154 @@
+/**
+ * The pipeline engine shared by `run --once` and `watch`: the database, the
+ * committer, the checkpoint cache and the processors, wired once. Modes
+ * differ only in how they decide which file to run next.
+ */
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { Db } from '../state/db.js';
+import { migrate } from '../state/migrations.js';
+import { CORE_COMPONENT, CORE_MIGRATIONS } from '../state/schema.js';
+import { loadCheckpoints } from '../state/checkpoint.js';
+import { Committer, DEFAULT_COMMITTER, type CommitterOptions } from './commit.js';
+import { CheckpointCache } from './checkpoint-cache.js';
+import type { Processor } from './processor.js';
+import { runFile, type FileTarget, type ProcessorOutcome, type RunContext, type StageEvent } from './file-run.js';
+import { DEFAULT_READ, type ReadOptions } from '../read/reader.js';
+import type { RetryPolicy } from './backoff.js';
+import { walkRoot, isConfirmedMissing, type WalkResult } from '../discover/walk.js';
+import { parseSessionPath } from '../discover/session-path.js';
+import type { FileStat } from '../state/classify.js';
+import { OnceLogger } from '../log.js';
+import type { BadLine } from '../read/parse.js';
+
+export interface PipelineOptions {
+  root: string;
+  dbPath: string;
+  processors: Processor[];
+  log: Logger;
+  retry: RetryPolicy;
+  maxLineBytes: number;
+  committer?: Partial<CommitterOptions>;
+  read?: Partial<ReadOptions>;
+}
+
+export interface PipelineEvents {
+  onStage?: (e: StageEvent) => void;
+  onBadLine?: (file: string, bad: BadLine) => void;
+}
+
+export class Pipeline {
+  readonly ctx: RunContext;
+  private readonly badLog = new OnceLogger();
+  private readonly ioLog = new OnceLogger();
+  readonly counters = { badLines: 0, ioErrors: 0, symlinksSkipped: 0 };
+
+  private constructor(
+    readonly opts: PipelineOptions,
+    readonly db: Db,
+    readonly committer: Committer,
+    readonly checkpoints: CheckpointCache,
+    readonly events: PipelineEvents,
+  ) {
+    this.ctx = {
+      committer,
+      checkpoints,
+      readOptions: { ...DEFAULT_READ, ...opts.read, maxLineBytes: opts.maxLineBytes },
+      retry: opts.retry,
+      log: opts.log,
+      onStage: (e) => events.onStage?.(e),
+      onBadLine: (file, bad) => this.badLine(file, bad),
+    };
+  }
+
+  static async open(opts: PipelineOptions, events: PipelineEvents = {}): Promise<Pipeline> {
+    const db = await Db.open(opts.dbPath);
+    try {
+      await migrate(db, CORE_COMPONENT, CORE_MIGRATIONS);
+      for (const p of opts.processors) await migrate(db, p.name, p.migrations);
+      const checkpoints = new CheckpointCache(await loadCheckpoints(db));
+      const committer = new Committer(
+        db,
+        opts.processors.flatMap((p) => p.tables),
+        { ...DEFAULT_COMMITTER, ...opts.committer },
+      );
+      return new Pipeline(opts, db, committer, checkpoints, events);
+    } catch (err) {
+      await db.close();
+      throw err;
+    }
+  }
+
+  get root(): string {
+    return this.opts.root;
+  }
+
+  get processors(): readonly Processor[] {
+    return this.opts.processors;
+  }
+
+  target(sessionFile: string): FileTarget | null {
+    const ref = parseSessionPath(sessionFile);
+    if (!ref) return null;
+    return { ref, absPath: path.join(this.opts.root, ...sessionFile.split('/')) };
+  }
+
+  scan(onProgress?: (n: number) => void): Promise<WalkResult> {
+    return walkRoot(this.opts.root, { onProgress }).then((w) => {
+      this.counters.symlinksSkipped = w.symlinksSkipped.length;
+      for (const [dir, code] of w.failedDirs) {
+        if (this.ioLog.shouldLog(`dir:${dir}:${code}`)) {
+          this.opts.log.warn({ dir, code }, 'cannot list directory; its files are treated as unknown, not deleted');
+        }
+      }
+      for (const s of w.symlinksSkipped) {
+        if (this.ioLog.shouldLog(`symlink:${s}`)) this.opts.log.warn({ path: s }, 'symlink not followed');
+      }
+      return w;
+    });
+  }
+
+  /** Session files with checkpoints that a scan confirms are gone. */
+  missingFiles(walk: WalkResult): string[] {
+    const found = new Set(walk.files.map((f) => f.ref.sessionFile));
+    return [...this.checkpoints.sessionFiles()].filter((f) => !found.has(f) && isConfirmedMissing(f, walk));
+  }
+
+  /** Stage a pass over one file; `done` settles when it is committed (see file-run). */
+  async runFile(
+    target: FileTarget,
+    stat: FileStat | null,
+    processors: readonly Processor[] = this.opts.processors,
+  ): Promise<{ done: Promise<Map<string, ProcessorOutcome>> }> {
+    const { done } = await runFile(this.ctx, target, processors, stat);
+    return {
+      done: done.then((out) => {
+        for (const o of out.values()) {
+          if (!o.ioError) continue;
+          this.counters.ioErrors++;
+          if (this.ioLog.shouldLog(`io:${target.ref.sessionFile}:${o.error}`)) {
+            this.opts.log.warn({ sessionFile: target.ref.sessionFile, err: o.error }, 'cannot read file; will retry');
+          }
+          break;
+        }
+        return out;
+      }),
+    };
+  }
+
+  private badLine(file: string, bad: BadLine): void {
+    this.counters.badLines++;
+    this.events.onBadLine?.(file, bad);
+    if (this.badLog.shouldLog(`${file}:${bad.offset}`)) {
+      this.opts.log.warn(
+        { sessionFile: file, offset: bad.offset, length: bad.length, kind: bad.kind, detail: bad.detail },
+        'bad line skipped',
+      );
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.committer.flush();
+    await this.db.close();
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * A unit of work: everything one processor produced for one batch of one
+ * file, plus the checkpoint that batch reaches. It is the `ProcessorTx` a
+ * processor writes to; nothing touches the database until the committer
+ * applies whole units inside one transaction.
+ */
+import type { CellValue, OutputTable, ProcessorTx } from './processor.js';
+import type { Checkpoint } from '../state/checkpoint.js';
+
+export interface Statement {
+  sql: string;
+  params: readonly CellValue[];
+}
+
+export class UnitOfWork implements ProcessorTx {
+  readonly statements: Statement[] = [];
+  readonly rows = new Map<string, CellValue[][]>();
+  carry: unknown = undefined;
+  carrySet = false;
+  items = 0;
+  /** Set by the runner once the batch is done: the checkpoint this unit commits. */
+  checkpoint: Checkpoint | null = null;
+  /** Whether this unit retracts the file (must not share a transaction with earlier rows of the file). */
+  retracts = false;
+
+  constructor(
+    readonly processorName: string,
+    readonly sessionFile: string,
+    private readonly tables: ReadonlyMap<string, OutputTable>,
+  ) {}
+
+  get key(): string {
+    return `${this.processorName}\u0000${this.sessionFile}`;
+  }
+
+  insert(table: string, row: readonly CellValue[]): void {
+    const spec = this.tables.get(table);
+    if (!spec) throw new Error(`processor ${this.processorName} inserted into undeclared table ${table}`);
+    if (row.length !== spec.columns.length) {
+      throw new Error(`${table}: row has ${row.length} values, table has ${spec.columns.length} columns`);
+    }
+    let list = this.rows.get(table);
+    if (!list) this.rows.set(table, (list = []));
+    list.push(row as CellValue[]);
+  }
+
+  run(sql: string, params: readonly CellValue[] = []): void {
+    this.statements.push({ sql, params });
+  }
+
+  setCarry(carry: unknown): void {
+    this.carry = carry;
+    this.carrySet = true;
+  }
+
+  countItems(n: number): void {
+    this.items += n;
+  }
+
+  get rowCount(): number {
+    let n = 0;
+    for (const r of this.rows.values()) n += r.length;
+    return n;
+  }
+}

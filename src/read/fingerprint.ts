@@ -1,0 +1,51 @@
+/**
+ * Fingerprints prove that the committed prefix of a file is still the bytes
+ * we processed, without rereading it: a hash of the head (first <= 4 KiB) and
+ * a hash of the <= 4 KiB window that ends at the committed offset. An append
+ * leaves both intact; a rewrite or a different file under the same name
+ * almost always breaks one of them.
+ */
+import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+
+export const FINGERPRINT_BYTES = 4096;
+
+export interface Fingerprints {
+  headHash: string;
+  tailHash: string;
+}
+
+export function hashBytes(bytes: Uint8Array): string {
+  return createHash('sha1').update(bytes).digest('hex');
+}
+
+/** Ranges to hash for a checkpoint at `offset`. Pure. */
+export function fingerprintRanges(offset: number): { head: [number, number]; tail: [number, number] } {
+  return {
+    head: [0, Math.min(FINGERPRINT_BYTES, offset)],
+    tail: [Math.max(0, offset - FINGERPRINT_BYTES), offset],
+  };
+}
+
+async function readRange(fh: FileHandle, start: number, end: number): Promise<Buffer> {
+  const buf = Buffer.alloc(end - start);
+  let got = 0;
+  while (got < buf.length) {
+    const { bytesRead } = await fh.read(buf, got, buf.length - got, start + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return got === buf.length ? buf : buf.subarray(0, got);
+}
+
+/** Read and hash the fingerprint ranges for `offset` from an open file; null if the file is shorter. */
+export async function probeFingerprints(fh: FileHandle, offset: number): Promise<Fingerprints | null> {
+  // By convention an empty prefix has empty fingerprints, so a fresh checkpoint compares equal.
+  if (offset === 0) return { headHash: "", tailHash: "" };
+  const r = fingerprintRanges(offset);
+  const head = await readRange(fh, r.head[0], r.head[1]);
+  if (head.length < r.head[1] - r.head[0]) return null;
+  const tail = r.tail[0] === r.head[0] && r.tail[1] === r.head[1] ? head : await readRange(fh, r.tail[0], r.tail[1]);
+  if (tail.length < r.tail[1] - r.tail[0]) return null;
+  return { headHash: hashBytes(head), tailHash: hashBytes(tail) };
+}

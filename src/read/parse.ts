@@ -1,0 +1,53 @@
+/**
+ * Turning a framed line into a processor input, or into a recorded bad line.
+ * Pure. Every failure keeps the offset and length, so a bad line is skipped
+ * exactly (never the file) and can be reported precisely.
+ */
+import { isUtf8 } from 'node:buffer';
+import type { Frame } from './framing.js';
+import type { SessionLine } from '../pipeline/processor.js';
+
+export type BadLineKind = 'invalid_json' | 'invalid_utf8' | 'not_object' | 'oversize';
+
+export interface BadLine {
+  offset: number;
+  length: number;
+  kind: BadLineKind;
+  detail: string;
+}
+
+export type Parsed = { ok: true; line: SessionLine } | { ok: false; bad: BadLine };
+
+export function parseFrame(frame: Frame): Parsed {
+  if (frame.kind === 'oversize') {
+    return {
+      ok: false,
+      bad: { offset: frame.offset, length: frame.length, kind: 'oversize', detail: `line of ${frame.length} bytes` },
+    };
+  }
+  const { bytes, offset } = frame;
+  const length = bytes.length;
+  // Strip the newline and a Windows CR before it.
+  let end = length - 1;
+  if (end > 0 && bytes[end - 1] === 0x0d) end--;
+  if (!isUtf8(bytes.subarray(0, end))) {
+    return { ok: false, bad: { offset, length, kind: 'invalid_utf8', detail: 'line is not valid UTF-8' } };
+  }
+  const text = bytes.toString('utf8', 0, end);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    if (text.trim() === '') {
+      return { ok: false, bad: { offset, length, kind: 'invalid_json', detail: 'blank line' } };
+    }
+    return { ok: false, bad: { offset, length, kind: 'invalid_json', detail: (err as Error).message.slice(0, 200) } };
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return {
+      ok: false,
+      bad: { offset, length, kind: 'not_object', detail: `JSON ${Array.isArray(value) ? 'array' : typeof value}` },
+    };
+  }
+  return { ok: true, line: { offset, length, value: value as Record<string, unknown> } };
+}

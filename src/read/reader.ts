@@ -1,0 +1,94 @@
+/**
+ * The read loop: open a session file, read `[from, until)` in bounded chunks,
+ * frame and parse lines, and hand out batches that each end on a line
+ * boundary with the fingerprints of that boundary. The file descriptor lives
+ * only as long as one pass over the file.
+ */
+import fs from 'node:fs/promises';
+import { LineFramer, type Frame } from './framing.js';
+import { parseFrame, type BadLine } from './parse.js';
+import { probeFingerprints, type Fingerprints } from './fingerprint.js';
+import type { SessionLine } from '../pipeline/processor.js';
+
+export interface ReadOptions {
+  /** Bytes per read() call. */
+  chunkBytes: number;
+  /** Yield a batch once this many bytes of complete lines have accumulated. */
+  batchBytes: number;
+  maxLineBytes: number;
+}
+
+export const DEFAULT_READ: ReadOptions = {
+  chunkBytes: 1 << 20,
+  batchBytes: 8 << 20,
+  maxLineBytes: 32 << 20,
+};
+
+export interface ReadBatch {
+  fromOffset: number;
+  /** Just after the last complete line of this batch. */
+  toOffset: number;
+  lines: SessionLine[];
+  bad: BadLine[];
+  /** Bytes read from disk for this batch (may exceed toOffset - fromOffset by a pending partial line). */
+  bytesRead: number;
+  fingerprints: Fingerprints;
+  /** True for the last batch of this pass. */
+  last: boolean;
+}
+
+export async function* readBatches(
+  absPath: string,
+  from: number,
+  until: number,
+  opts: ReadOptions = DEFAULT_READ,
+): AsyncGenerator<ReadBatch> {
+  const fh = await fs.open(absPath, 'r');
+  try {
+    const framer = new LineFramer(from, opts.maxLineBytes);
+    const frames: Frame[] = [];
+    let lines: SessionLine[] = [];
+    let bad: BadLine[] = [];
+    let batchFrom = from;
+    let batchBytes = 0;
+    let bytesRead = 0;
+    let pos = from;
+    const buf = Buffer.allocUnsafe(Math.max(4096, opts.chunkBytes));
+    let eof = false;
+    while (!eof) {
+      const want = Math.min(buf.length, until - pos);
+      let n = 0;
+      if (want > 0) ({ bytesRead: n } = await fh.read(buf, 0, want, pos));
+      if (n === 0) eof = true;
+      else {
+        pos += n;
+        bytesRead += n;
+        frames.length = 0;
+        framer.push(buf.subarray(0, n), frames);
+        for (const f of frames) {
+          const p = parseFrame(f);
+          if (p.ok) {
+            lines.push(p.line);
+            batchBytes += p.line.length;
+          } else {
+            bad.push(p.bad);
+            batchBytes += p.bad.length;
+          }
+        }
+        if (pos >= until) eof = true;
+      }
+      if (batchBytes >= opts.batchBytes || eof) {
+        const toOffset = framer.committedOffset;
+        const fingerprints = (await probeFingerprints(fh, toOffset)) ?? { headHash: '', tailHash: '' };
+        yield { fromOffset: batchFrom, toOffset, lines, bad, bytesRead, fingerprints, last: eof };
+        lines = [];
+        bad = [];
+        batchFrom = toOffset;
+        batchBytes = 0;
+        bytesRead = 0;
+      }
+    }
+  } finally {
+    await fh.close();
+  }
+}

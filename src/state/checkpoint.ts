@@ -1,0 +1,172 @@
+/**
+ * A checkpoint is one row of `session_processor_state`: how far one processor
+ * got in one session file, and the evidence (size, mtime, inode,
+ * fingerprints) needed to decide next time whether that prefix still stands.
+ */
+import type { Db } from './db.js';
+import type { OutputTable } from '../pipeline/processor.js';
+
+export type CheckpointStatus = 'ok' | 'retrying' | 'quarantined' | 'deleted';
+
+export interface Checkpoint {
+  processorName: string;
+  sessionFile: string;
+  owner: string;
+  offset: number;
+  headHash: string;
+  tailHash: string;
+  size: number;
+  mtimeMs: number;
+  inode: number;
+  linesProcessed: number;
+  itemsProcessed: number;
+  badLines: number;
+  processorVersion: number;
+  /** Epoch ms. */
+  processedAt: number | null;
+  status: CheckpointStatus;
+  attempts: number;
+  lastError: string | null;
+  /** Epoch ms. */
+  nextAttemptAt: number | null;
+  carry: unknown;
+}
+
+/** The state table as a bulk-load target: committed set-wise like any output. */
+export const CHECKPOINT_TABLE: OutputTable = {
+  name: 'session_processor_state',
+  columns: [
+    { name: 'processor_name', type: 'VARCHAR' },
+    { name: 'session_file', type: 'VARCHAR' },
+    { name: 'owner', type: 'VARCHAR' },
+    { name: 'offset', type: 'BIGINT' },
+    { name: 'head_hash', type: 'VARCHAR' },
+    { name: 'tail_hash', type: 'VARCHAR' },
+    { name: 'size', type: 'BIGINT' },
+    { name: 'mtime_ms', type: 'DOUBLE' },
+    { name: 'inode', type: 'BIGINT' },
+    { name: 'lines_processed', type: 'BIGINT' },
+    { name: 'items_processed', type: 'BIGINT' },
+    { name: 'bad_lines', type: 'BIGINT' },
+    { name: 'processor_version', type: 'INTEGER' },
+    { name: 'processed_at', type: 'TIMESTAMP' },
+    { name: 'status', type: 'VARCHAR' },
+    { name: 'attempts', type: 'INTEGER' },
+    { name: 'last_error', type: 'VARCHAR' },
+    { name: 'next_attempt_at', type: 'TIMESTAMP' },
+    { name: 'carry', type: 'VARCHAR' },
+  ],
+  key: ['processor_name', 'session_file'],
+  onConflict: `DO UPDATE SET owner = excluded.owner, "offset" = excluded."offset", head_hash = excluded.head_hash,
+    tail_hash = excluded.tail_hash, size = excluded.size, mtime_ms = excluded.mtime_ms, inode = excluded.inode,
+    lines_processed = excluded.lines_processed, items_processed = excluded.items_processed,
+    bad_lines = excluded.bad_lines, processor_version = excluded.processor_version,
+    processed_at = excluded.processed_at, status = excluded.status, attempts = excluded.attempts,
+    last_error = excluded.last_error, next_attempt_at = excluded.next_attempt_at, carry = excluded.carry`,
+};
+
+export const BAD_LINES_TABLE: OutputTable = {
+  name: 'session_bad_lines',
+  columns: [
+    { name: 'processor_name', type: 'VARCHAR' },
+    { name: 'session_file', type: 'VARCHAR' },
+    { name: 'offset', type: 'BIGINT' },
+    { name: 'length', type: 'BIGINT' },
+    { name: 'kind', type: 'VARCHAR' },
+    { name: 'detail', type: 'VARCHAR' },
+  ],
+  key: ['processor_name', 'session_file', 'offset'],
+  onConflict: 'DO NOTHING',
+};
+
+export function checkpointRow(c: Checkpoint): (string | number | boolean | null)[] {
+  return [
+    c.processorName,
+    c.sessionFile,
+    c.owner,
+    c.offset,
+    c.headHash,
+    c.tailHash,
+    c.size,
+    c.mtimeMs,
+    c.inode,
+    c.linesProcessed,
+    c.itemsProcessed,
+    c.badLines,
+    c.processorVersion,
+    c.processedAt,
+    c.status,
+    c.attempts,
+    c.lastError,
+    c.nextAttemptAt,
+    c.carry === undefined ? null : JSON.stringify(c.carry),
+  ];
+}
+
+interface RawRow {
+  processor_name: string;
+  session_file: string;
+  owner: string;
+  offset: bigint | number;
+  head_hash: string;
+  tail_hash: string;
+  size: bigint | number;
+  mtime_ms: number;
+  inode: bigint | number;
+  lines_processed: bigint | number;
+  items_processed: bigint | number;
+  bad_lines: bigint | number;
+  processor_version: number;
+  processed_at_ms: number | null;
+  status: CheckpointStatus;
+  attempts: number;
+  last_error: string | null;
+  next_attempt_at_ms: number | null;
+  carry: string | null;
+}
+
+const SELECT = `SELECT processor_name, session_file, owner, "offset", head_hash, tail_hash, size, mtime_ms, inode,
+  lines_processed, items_processed, bad_lines, processor_version, epoch_ms(processed_at) AS processed_at_ms, status,
+  attempts, last_error, epoch_ms(next_attempt_at) AS next_attempt_at_ms, carry FROM session_processor_state`;
+
+function fromRaw(r: RawRow): Checkpoint {
+  return {
+    processorName: r.processor_name,
+    sessionFile: r.session_file,
+    owner: r.owner,
+    offset: Number(r.offset),
+    headHash: r.head_hash,
+    tailHash: r.tail_hash,
+    size: Number(r.size),
+    mtimeMs: Number(r.mtime_ms),
+    inode: Number(r.inode),
+    linesProcessed: Number(r.lines_processed),
+    itemsProcessed: Number(r.items_processed),
+    badLines: Number(r.bad_lines),
+    processorVersion: Number(r.processor_version),
+    processedAt: r.processed_at_ms == null ? null : Number(r.processed_at_ms),
+    status: r.status,
+    attempts: Number(r.attempts),
+    lastError: r.last_error,
+    nextAttemptAt: r.next_attempt_at_ms == null ? null : Number(r.next_attempt_at_ms),
+    carry: r.carry == null ? undefined : JSON.parse(r.carry),
+  };
+}
+
+/** All checkpoints, keyed processor -> session file. One query per run, not per file. */
+export async function loadCheckpoints(db: Db): Promise<Map<string, Map<string, Checkpoint>>> {
+  const rows = await db.all<RawRow>(SELECT);
+  const out = new Map<string, Map<string, Checkpoint>>();
+  for (const r of rows) {
+    const c = fromRaw(r);
+    let m = out.get(c.processorName);
+    if (!m) out.set(c.processorName, (m = new Map()));
+    m.set(c.sessionFile, c);
+  }
+  return out;
+}
+
+export async function loadCheckpointsForFile(db: Db, sessionFile: string): Promise<Checkpoint[]> {
+  const rows = await db.all<RawRow>(`${SELECT} WHERE session_file = $1 ORDER BY processor_name`, [sessionFile]);
+  return rows.map(fromRaw);
+}

@@ -1,0 +1,128 @@
+/**
+ * The one DuckDB database of a pipeline process. DuckDB admits a single
+ * writer process per file, so a second daemon (or a `run --once` next to a
+ * daemon) fails fast here with a `DatabaseLockedError`.
+ *
+ * All writes go through one connection, serialised by a promise chain:
+ * DuckDB transactions are per connection, and interleaving two async callers
+ * on one connection would mix their statements into one transaction.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { DuckDBConnection, DuckDBInstance, type DuckDBValue } from '@duckdb/node-api';
+
+export class DatabaseLockedError extends Error {
+  constructor(
+    readonly dbPath: string,
+    readonly detail: string,
+  ) {
+    super(`database ${dbPath} is locked by another process (${detail})`);
+    this.name = 'DatabaseLockedError';
+  }
+}
+
+export class DatabaseOpenError extends Error {
+  constructor(
+    readonly dbPath: string,
+    readonly detail: string,
+  ) {
+    super(`cannot open database ${dbPath}: ${detail}`);
+    this.name = 'DatabaseOpenError';
+  }
+}
+
+export type Params = readonly (string | number | boolean | bigint | null)[];
+
+export class Db {
+  private queue: Promise<unknown> = Promise.resolve();
+  private inTx = false;
+  private closed = false;
+
+  private constructor(
+    readonly path: string,
+    private readonly instance: DuckDBInstance,
+    readonly conn: DuckDBConnection,
+  ) {}
+
+  static async open(dbPath: string, opts: { readOnly?: boolean } = {}): Promise<Db> {
+    if (dbPath !== ':memory:') {
+      try {
+        fs.mkdirSync(path.dirname(path.resolve(dbPath)), { recursive: true });
+      } catch (err) {
+        throw new DatabaseOpenError(dbPath, (err as Error).message);
+      }
+    }
+    let instance: DuckDBInstance;
+    try {
+      instance = await DuckDBInstance.create(dbPath, opts.readOnly ? { access_mode: 'READ_ONLY' } : {});
+    } catch (err) {
+      const msg = (err as Error).message;
+      if (/lock/i.test(msg)) throw new DatabaseLockedError(dbPath, msg.split('\n')[0]);
+      throw new DatabaseOpenError(dbPath, msg.split('\n')[0]);
+    }
+    const conn = await instance.connect();
+    return new Db(dbPath, instance, conn);
+  }
+
+  /** A second connection on the same instance, for readers that must not queue behind commits. */
+  async readerConnection(): Promise<DuckDBConnection> {
+    return this.instance.connect();
+  }
+
+  /** Serialise `fn` after everything queued before it. */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.inTx) return fn(); // re-entrant inside transaction()
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  run(sql: string, params?: Params): Promise<void> {
+    return this.exclusive(async () => {
+      await this.conn.run(sql, params as DuckDBValue[] | undefined);
+    });
+  }
+
+  all<T = Record<string, unknown>>(sql: string, params?: Params): Promise<T[]> {
+    return this.exclusive(async () => {
+      const reader = await this.conn.runAndReadAll(sql, params as DuckDBValue[] | undefined);
+      return reader.getRowObjectsJS() as T[];
+    });
+  }
+
+  /** Run `fn` in one transaction; statements inside must use this Db (re-entrant). */
+  transaction<T>(fn: () => Promise<T>): Promise<T> {
+    return this.exclusive(async () => {
+      await this.conn.run('BEGIN TRANSACTION');
+      this.inTx = true;
+      try {
+        const out = await fn();
+        await this.conn.run('COMMIT');
+        return out;
+      } catch (err) {
+        try {
+          await this.conn.run('ROLLBACK');
+        } catch {
+          // The transaction may already be aborted; the original error matters.
+        }
+        throw err;
+      } finally {
+        this.inTx = false;
+      }
+    });
+  }
+
+  /** Checkpoint the WAL into the database file, then close connection before instance. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.queue;
+    try {
+      await this.conn.run('CHECKPOINT');
+    } catch {
+      // A read-only or failed database cannot checkpoint; closing still releases the lock.
+    }
+    this.conn.closeSync();
+    this.instance.closeSync();
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * Test helpers: real temp directories, real DuckDB files, real child processes.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { Pipeline, type PipelineOptions } from '../src/pipeline/pipeline.js';
+import type { Processor } from '../src/pipeline/processor.js';
+import { linesProcessor } from '../pipelines/lines/index.js';
+import { runOnce } from '../src/pipeline/once.js';
+import { Db } from '../src/state/db.js';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const CLI = path.join(REPO, 'dist', 'src', 'cli', 'main.js');
+export const CORPUS = path.resolve(REPO, '..', 'shared', 'corpus', 'real');
+
+export interface Sandbox {
+  dir: string;
+  root: string;
+  db: string;
+  file(rel: string): string;
+  write(rel: string, content: string | Buffer): string;
+  append(rel: string, content: string | Buffer): string;
+  cleanup(): void;
+}
+
+export function sandbox(prefix = 'sp-test-'): Sandbox {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const root = path.join(dir, 'root');
+  fs.mkdirSync(root, { recursive: true });
+  const file = (rel: string) => path.join(root, ...rel.split('/'));
+  return {
+    dir,
+    root,
+    db: path.join(dir, 'state.duckdb'),
+    file,
+    write(rel, content) {
+      const p = file(rel);
+      fs.mkdirSync(path.dirname(p), { recursive: true });
+      fs.writeFileSync(p, content);
+      return p;
+    },
+    append(rel, content) {
+      const p = file(rel);
+      fs.mkdirSync(path.dirname(p), { recursive: true });
+      fs.appendFileSync(p, content);
+      return p;
+    },
+    cleanup() {
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Copy the shared real corpus into a sandbox root (it is read-only at its source). */
+export function copyCorpus(sb: Sandbox): void {
+  fs.cpSync(CORPUS, sb.root, { recursive: true });
+  for (const owner of fs.readdirSync(sb.root)) fs.rmSync(path.join(sb.root, owner, 'LICENSE'), { force: true });
+  chmodRecursive(sb.root);
+}
+
+function chmodRecursive(p: string): void {
+  const st = fs.statSync(p);
+  fs.chmodSync(p, st.isDirectory() ? 0o755 : 0o644);
+  if (st.isDirectory()) for (const e of fs.readdirSync(p)) chmodRecursive(path.join(p, e));
+}
+
+export const silentLog = pino({ level: 'silent' });
+
+export function openPipeline(
+  sb: Sandbox,
+  processors: Processor[] = [linesProcessor],
+  extra: Partial<PipelineOptions> = {},
+): Promise<Pipeline> {
+  return Pipeline.open({
+    root: sb.root,
+    dbPath: sb.db,
+    processors,
+    log: silentLog,
+    retry: { maxAttempts: 3, baseDelayMs: 0, maxDelayMs: 0 },
+    maxLineBytes: 32 << 20,
+    ...extra,
+  });
+}
+
+/** Open, run once, close. */
+export async function runOnceIn(sb: Sandbox, processors: Processor[] = [linesProcessor], extra: Partial<PipelineOptions> = {}) {
+  const p = await openPipeline(sb, processors, extra);
+  try {
+    return await runOnce(p);
+  } finally {
+    await p.close();
+  }
+}
+
+/** Query a DuckDB file (no pipeline holding it). */
+export async function query<T = Record<string, unknown>>(dbPath: string, sql: string, params: (string | number)[] = []): Promise<T[]> {
+  const db = await Db.open(dbPath);
+  try {
+    const rows = await db.all<Record<string, unknown>>(sql, params);
+    return rows.map((r) => {
+      const o: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(r)) o[k] = typeof v === 'bigint' ? Number(v) : v;
+      return o as T;
+    });
+  } finally {
+    await db.close();
+  }
+}
+
+export function line(obj: Record<string, unknown>): string {
+  return JSON.stringify(obj) + '\n';
+}
+
+export function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+export function spawnCli(args: string[], env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export async function waitFor<T>(fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 20_000, intervalMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v as T;
+    if (Date.now() > deadline) throw new Error(`waitFor timed out after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
