@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { mayContainSessions, parseSessionPath, toSessionKey } from '../src/discover/session-path.js';
+
+describe('session paths', () => {
+  it('recognises sessions and both subagent layouts', () => {
+    expect(parseSessionPath('alice/2026-11-01_abc.jsonl')).toEqual({
+      sessionFile: 'alice/2026-11-01_abc.jsonl',
+      owner: 'alice',
+      sessionId: '2026-11-01_abc',
+      kind: 'session',
+    });
+    expect(parseSessionPath('alice/agent-12ab.jsonl')).toMatchObject({ kind: 'subagent', owner: 'alice' });
+    expect(parseSessionPath('alice/sess1/subagents/agent-x.jsonl')).toMatchObject({
+      kind: 'subagent',
+      sessionId: 'sess1',
+      parentSessionId: 'sess1',
+    });
+    expect(parseSessionPath('alice/sess1/subagents/deep/agent-x.jsonl')).toMatchObject({ parentSessionId: 'sess1' });
+  });
+  it('rejects everything else', () => {
+    for (const p of ['top.jsonl', 'alice/x.json', 'alice/sess/other.jsonl', 'alice/sess/subagents/notagent.jsonl', 'alice/.jsonl', 'a/../b.jsonl']) {
+      expect(parseSessionPath(p)).toBeNull();
+    }
+  });
+  it('normalises relative paths and refuses escapes', () => {
+    expect(toSessionKey('alice/./s.jsonl')).toBe('alice/s.jsonl');
+    expect(toSessionKey('../etc/passwd')).toBeNull();
+  });
+  it('only descends where sessions can live', () => {
+    expect(mayContainSessions('')).toBe(true);
+    expect(mayContainSessions('alice')).toBe(true);
+    expect(mayContainSessions('alice/sess')).toBe(true);
+    expect(mayContainSessions('alice/sess/subagents')).toBe(true);
+    expect(mayContainSessions('alice/sess/other')).toBe(false);
+  });
+});
