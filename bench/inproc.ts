@@ -1,0 +1,55 @@
+/**
+ * `run --once` in-process, timed in phases, for benches and profiling:
+ *
+ *   node [--cpu-prof] dist/bench/inproc.js --root R --db D [--processors lines,usage]
+ *
+ * Prints one JSON object: {import_ms, open_ms, run_ms, close_ms, summary}.
+ * `run_ms` is the work alone (scan, read, parse, process, commit), without
+ * process startup, module loading or opening DuckDB.
+ */
+import { parseArgs } from 'node:util';
+
+const t0 = performance.now();
+const { values } = parseArgs({
+  options: {
+    root: { type: 'string' },
+    db: { type: 'string' },
+    processors: { type: 'string', default: 'all' },
+  },
+});
+if (!values.root || !values.db) {
+  process.stderr.write('usage: inproc --root R --db D [--processors list]\n');
+  process.exit(2);
+}
+
+const { loadConfig } = await import('../src/config/config.js');
+const { createLogger } = await import('../src/log.js');
+const { selectProcessors } = await import('../pipelines/index.js');
+const { Pipeline } = await import('../src/pipeline/pipeline.js');
+const { runOnce } = await import('../src/pipeline/once.js');
+const t1 = performance.now();
+
+const config = loadConfig({ root: values.root, db: values.db, processors: values.processors, logLevel: 'warn' });
+const pipeline = await Pipeline.open({
+  root: config.root,
+  dbPath: config.db,
+  processors: selectProcessors(config),
+  log: createLogger(config.logLevel),
+  retry: { maxAttempts: config.maxAttempts, baseDelayMs: config.retryBaseMs, maxDelayMs: 15 * 60_000 },
+  maxLineBytes: config.maxLineBytes,
+});
+const t2 = performance.now();
+const summary = await runOnce(pipeline);
+const t3 = performance.now();
+await pipeline.close();
+const t4 = performance.now();
+
+process.stdout.write(
+  JSON.stringify({
+    import_ms: Math.round(t1 - t0),
+    open_ms: Math.round(t2 - t1),
+    run_ms: Math.round(t3 - t2),
+    close_ms: Math.round(t4 - t3),
+    summary,
+  }) + '\n',
+);
