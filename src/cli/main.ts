@@ -2,6 +2,7 @@
 /** The `session-pipeline` command line. */
 import { Command } from 'commander';
 import { runCommand } from './commands/run.js';
+import { watchCommand } from './commands/watch.js';
 
 const program = new Command('session-pipeline')
   .description('exactly-once, incremental processing of Claude Code session transcripts into DuckDB')
@@ -9,5 +10,6 @@ const program = new Command('session-pipeline')
   .showHelpAfterError();
 
 program.addCommand(runCommand());
+program.addCommand(watchCommand());
 
 await program.parseAsync(process.argv);

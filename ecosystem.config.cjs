@@ -1,0 +1,29 @@
+// pm2: `npx pm2 start ecosystem.config.cjs` (after `npm ci && npm run build`).
+// The daemon drains for at most SESSION_PIPELINE_DRAIN_TIMEOUT_MS (1.2 s) on SIGINT,
+// so kill_timeout leaves it room to commit and checkpoint DuckDB before SIGKILL.
+module.exports = {
+  apps: [
+    {
+      name: 'session-pipeline',
+      script: 'dist/src/cli/main.js',
+      args: 'watch',
+      cwd: __dirname,
+      exec_mode: 'fork',
+      instances: 1,
+      autorestart: true,
+      wait_ready: true,
+      listen_timeout: 30000,
+      kill_timeout: 5000,
+      shutdown_with_message: false,
+      max_memory_restart: '1G',
+      exp_backoff_restart_delay: 200,
+      merge_logs: true,
+      env: {
+        NODE_ENV: 'production',
+        // DuckDB and fs reads share libuv's pool; 4 threads starve under a backfill plus rescans.
+        UV_THREADPOOL_SIZE: '8',
+        SESSION_PIPELINE_DRAIN_TIMEOUT_MS: '1200',
+      },
+    },
+  ],
+};

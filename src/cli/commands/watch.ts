@@ -1,0 +1,73 @@
+/** `session-pipeline watch`: the daemon. */
+import { Command } from 'commander';
+import { addSettings, configFrom, guard } from '../common.js';
+import { createLogger } from '../../log.js';
+import { selectProcessors } from '../../../pipelines/index.js';
+import { startDaemon, type Daemon } from '../../watch/daemon.js';
+import { RUN_SETTINGS } from './run.js';
+
+export const WATCH_SETTINGS = [
+  ...RUN_SETTINGS,
+  'rescanIntervalMs',
+  'quietMs',
+  'maxWaitMs',
+  'concurrency',
+  'watcher',
+  'drainTimeoutMs',
+  'adminHost',
+  'adminPort',
+  'adminToken',
+  'secretsSettleMs',
+] as const;
+
+/** Hooks other modules (the admin API) attach to a started daemon. */
+export const daemonPlugins: ((d: Daemon) => Promise<(() => Promise<void>) | void>)[] = [];
+
+export function watchCommand(): Command {
+  const cmd = new Command('watch').description('run the daemon: keep every processor current as session files change');
+  addSettings(cmd, WATCH_SETTINGS);
+  cmd.action((opts) =>
+    guard(async () => {
+      const config = configFrom(opts);
+      const log = createLogger(config.logLevel);
+      const processors = selectProcessors(config);
+      const daemon = await startDaemon({ config, processors, log });
+      const closers: (() => Promise<void>)[] = [];
+      for (const plugin of daemonPlugins) {
+        const close = await plugin(daemon);
+        if (close) closers.push(close);
+      }
+      log.info(
+        { root: config.root, db: config.db, processors: processors.map((p) => `${p.name}@${p.version}`), watcher: config.watcher },
+        'watching',
+      );
+      // pm2 wait_ready: the initial scan is under way.
+      process.send?.('ready');
+
+      await new Promise<void>((resolve) => {
+        let signals = 0;
+        const shutdown = (why: string) => {
+          signals++;
+          if (signals > 1) {
+            // Second signal: leave now. Commits are transactional, so nothing is lost.
+            log.warn({ why }, 'second shutdown signal; exiting immediately');
+            log.flush();
+            process.exit(130);
+          }
+          log.info({ why }, 'shutting down');
+          void (async () => {
+            for (const c of closers) await c().catch(() => undefined);
+            await daemon.stop();
+            resolve();
+          })();
+        };
+        process.on('SIGINT', () => shutdown('SIGINT'));
+        process.on('SIGTERM', () => shutdown('SIGTERM'));
+        process.on('message', (m) => {
+          if (m === 'shutdown') shutdown('pm2 shutdown message');
+        });
+      });
+    }),
+  );
+  return cmd;
+}

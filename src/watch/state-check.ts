@@ -1,0 +1,42 @@
+/**
+ * The state check: which processors have anything to do for a file, judged
+ * from one stat against the committed checkpoints. Hints for files that are
+ * exactly as committed are dropped here, without a read.
+ */
+import fs from 'node:fs/promises';
+import type { Processor } from '../pipeline/processor.js';
+import type { CheckpointCache } from '../pipeline/checkpoint-cache.js';
+import { classifyByStat, type FileStat } from '../state/classify.js';
+
+export type StatResult = { ok: true; stat: FileStat | null } | { ok: false; error: string };
+
+/** lstat, not stat: a session file that is a symlink is never followed. */
+export async function statSessionFile(absPath: string): Promise<StatResult> {
+  try {
+    const s = await fs.lstat(absPath);
+    if (!s.isFile()) return { ok: true, stat: null };
+    return { ok: true, stat: { size: s.size, mtimeMs: s.mtimeMs, ino: s.ino } };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { ok: true, stat: null };
+    return { ok: false, error: code ?? String(err) };
+  }
+}
+
+/** Pure: the processors whose checkpoint says there is work (a read, a retraction or a delete mark). */
+export function pendingProcessors(
+  cache: CheckpointCache,
+  processors: readonly Processor[],
+  sessionFile: string,
+  stat: FileStat | null,
+  now: number,
+): { pending: Processor[]; skipped: Record<string, string> } {
+  const pending: Processor[] = [];
+  const skipped: Record<string, string> = {};
+  for (const p of processors) {
+    const d = classifyByStat(cache.get(p.name, sessionFile), p.version, stat, now);
+    if (d.kind === 'unchanged' || d.kind === 'deferred' || d.kind === 'quarantined') skipped[p.name] = d.kind;
+    else pending.push(p);
+  }
+  return { pending, skipped };
+}
