@@ -1,0 +1,143 @@
+/**
+ * Detection: text in, matches out. Pure (no I/O, no logging).
+ *
+ * Most text has no secret, so a rule set first runs one case-insensitive
+ * pre-filter built from every rule's keywords; text without any keyword skips
+ * all rules. A match's `secret` is never logged or stored by callers: only its
+ * redacted excerpt and keyed fingerprint (see redact.ts).
+ */
+import type { SecretRule } from './rules.js';
+
+export interface CompiledRule {
+  id: string;
+  re: RegExp;
+  keywords: string[] | null;
+  entropy: number;
+  minLength: number;
+  minCharClasses: number;
+  allow: RegExp[];
+}
+
+export interface RuleSet {
+  rules: CompiledRule[];
+  /** Matches any keyword of any rule; null when there is none. */
+  prefilter: RegExp | null;
+  /** Whether some rule has no keywords (then text must always be scanned). */
+  alwaysScan: boolean;
+}
+
+export interface SecretMatch {
+  rule: string;
+  /** Span of the secret within the text (code units). */
+  start: number;
+  end: number;
+  /** The normalised secret. Callers must not store or log it. */
+  secret: string;
+}
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+export function compileRules(rules: readonly SecretRule[]): RuleSet {
+  const compiled = rules.map(
+    (r): CompiledRule => ({
+      id: r.id,
+      re: new RegExp(r.pattern, `${(r.flags ?? '').replace(/[gdy]/g, '')}gd`),
+      keywords: r.keywords && r.keywords.length > 0 ? r.keywords.map((k) => k.toLowerCase()) : null,
+      entropy: r.entropy ?? 0,
+      minLength: r.minLength ?? 1,
+      minCharClasses: r.minCharClasses ?? 1,
+      allow: (r.allow ?? []).map((a) => new RegExp(a, 'i')),
+    }),
+  );
+  const keywords = [...new Set(compiled.flatMap((r) => r.keywords ?? []))].sort((a, b) => b.length - a.length);
+  return {
+    rules: compiled,
+    prefilter: keywords.length > 0 ? new RegExp(keywords.map(escapeRe).join('|'), 'i') : null,
+    alwaysScan: compiled.some((r) => r.keywords === null),
+  };
+}
+
+/** Shannon entropy in bits per character. */
+export function shannonEntropy(s: string): number {
+  if (s.length === 0) return 0;
+  const counts = new Map<string, number>();
+  for (const ch of s) counts.set(ch, (counts.get(ch) ?? 0) + 1);
+  let n = 0;
+  for (const c of counts.values()) n += c;
+  let h = 0;
+  for (const c of counts.values()) {
+    const p = c / n;
+    h -= p * Math.log2(p);
+  }
+  return h;
+}
+
+/** How many of: lowercase, uppercase, digit, other. */
+export function charClasses(s: string): number {
+  let lower = 0;
+  let upper = 0;
+  let digit = 0;
+  let other = 0;
+  for (const ch of s) {
+    if (ch >= 'a' && ch <= 'z') lower = 1;
+    else if (ch >= 'A' && ch <= 'Z') upper = 1;
+    else if (ch >= '0' && ch <= '9') digit = 1;
+    else other = 1;
+  }
+  return lower + upper + digit + other;
+}
+
+/**
+ * The canonical form of a secret, for fingerprints and excerpts: escaped and
+ * real line breaks, `Read`-tool line-number prefixes and whitespace removed,
+ * so a key block is the same secret in a file, a JSON string or a tool result.
+ */
+export function normalizeSecret(s: string): string {
+  if (!/[\s\\→]/.test(s)) return s;
+  return s
+    .replace(/\\r\\n|\\n|\\r/g, '\n')
+    .replace(/^[ \t]*\d+(?:→|\t)/gm, '')
+    .replace(/\s+/g, '');
+}
+
+/** Every secret in `text`, in rule order, with later overlapping matches dropped. */
+export function detect(text: string, set: RuleSet): SecretMatch[] {
+  if (text.length === 0) return [];
+  const anyKeyword = set.prefilter !== null && set.prefilter.test(text);
+  if (!anyKeyword && !set.alwaysScan) return [];
+  const lower = anyKeyword ? text.toLowerCase() : '';
+  const out: SecretMatch[] = [];
+  for (const rule of set.rules) {
+    if (rule.keywords !== null) {
+      if (!anyKeyword) continue;
+      let hit = false;
+      for (const k of rule.keywords) {
+        if (lower.includes(k)) {
+          hit = true;
+          break;
+        }
+      }
+      if (!hit) continue;
+    }
+    rule.re.lastIndex = 0;
+    for (const m of text.matchAll(rule.re)) {
+      const span = m.indices?.groups?.secret ?? (m.groups && 'secret' in m.groups ? undefined : m.indices?.[0]);
+      if (!span) continue;
+      const [start, end] = span;
+      if (end <= start) continue;
+      if (out.some((o) => start < o.end && o.start < end)) continue;
+      const secret = normalizeSecret(text.slice(start, end));
+      if (!accept(rule, secret)) continue;
+      out.push({ rule: rule.id, start, end, secret });
+    }
+  }
+  return out;
+}
+
+function accept(rule: CompiledRule, secret: string): boolean {
+  if (secret.length < rule.minLength) return false;
+  if (rule.minCharClasses > 1 && charClasses(secret) < rule.minCharClasses) return false;
+  if (rule.entropy > 0 && shannonEntropy(secret) < rule.entropy) return false;
+  for (const a of rule.allow) if (a.test(secret)) return false;
+  return true;
+}
