@@ -66,6 +66,7 @@ export class Pipeline {
     try {
       await migrate(db, CORE_COMPONENT, CORE_MIGRATIONS);
       for (const p of opts.processors) await migrate(db, p.name, p.migrations);
+      for (const p of opts.processors) await p.init?.({ db, root: opts.root });
       const checkpoints = new CheckpointCache(await loadCheckpoints(db));
       const committer = new Committer(
         db,

@@ -10,6 +10,7 @@
  */
 import type { SessionFileRef } from '../discover/session-path.js';
 import type { Migration } from '../state/migrations.js';
+import type { Db } from '../state/db.js';
 
 /** One complete, parsed line. `offset` is the byte offset of its first byte. */
 export interface SessionLine {
@@ -72,6 +73,12 @@ export interface ProcessorTx {
   countItems(n: number): void;
 }
 
+/** What `init` gets: the database (after migrations, before any batch) and the session root. */
+export interface ProcessorInit {
+  db: Db;
+  root: string;
+}
+
 export interface Processor<Carry = unknown> {
   readonly name: string;
   /** Bumping the version retracts and reprocesses every file from offset 0. */
@@ -85,6 +92,8 @@ export interface Processor<Carry = unknown> {
    * 0 (the default) processes live.
    */
   readonly settleMs?: number;
+  /** Optional one-time setup once the processor's migrations ran (e.g. reading its own state). */
+  init?(ctx: ProcessorInit): Promise<void>;
   process(batch: Batch<Carry>, tx: ProcessorTx): void | Promise<void>;
   /** Remove every output this processor wrote for the file. */
   retract(sessionFile: string, tx: ProcessorTx): void | Promise<void>;

@@ -41,7 +41,7 @@ export function parseFrame(frame: Frame): Parsed {
     if (text.trim() === '') {
       return { ok: false, bad: { offset, length, kind: 'invalid_json', detail: 'blank line' } };
     }
-    return { ok: false, bad: { offset, length, kind: 'invalid_json', detail: (err as Error).message.slice(0, 200) } };
+    return { ok: false, bad: { offset, length, kind: 'invalid_json', detail: jsonErrorDetail(err) } };
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     return {
@@ -50,4 +50,15 @@ export function parseFrame(frame: Frame): Parsed {
     };
   }
   return { ok: true, line: { offset, length, value: value as Record<string, unknown> } };
+}
+
+/**
+ * V8 quotes the start of the bad input in its message (`Unexpected token 'g',
+ * "ghp_abcdef"... is not valid JSON`). Transcripts hold secrets and this
+ * detail is stored and logged, so keep the reason, never the content.
+ */
+export function jsonErrorDetail(err: unknown): string {
+  return String((err as Error)?.message ?? err)
+    .replace(/, ".*"(?:\.\.\.)? is not valid JSON$/s, ' (not valid JSON)')
+    .slice(0, 200);
 }
