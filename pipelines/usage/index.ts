@@ -1,0 +1,189 @@
+/**
+ * `usage`: tokens, cost and invocation events per API message, per session.
+ *
+ * Incremental: a batch is the newly completed lines of one file. Everything
+ * written is an absolute value, so any split of a file into batches (and any
+ * crash between them) ends in the same rows:
+ * - `usage_messages`: per (file, message key) the line with the largest token
+ *   total (first on ties). A key split across batches is merged by the
+ *   table's ON CONFLICT ... WHERE excluded.total_tokens > total_tokens.
+ * - `usage_events` / `usage_tool_results`: keyed by stable ids; a tool_result
+ *   that comes later is joined in the views, never written onto the event.
+ * - `usage_files`: the file's session and header facts, from carry state.
+ *
+ * Cost is computed here, per message row, from the price table; the table's
+ * fingerprint is part of `version`, so changing the price file retracts and
+ * reprices every file (see docs/usage.md).
+ */
+import type { Processor, ProcessorTx, SessionLine } from '../../src/pipeline/processor.js';
+import type { SessionFileRef } from '../../src/discover/session-path.js';
+import {
+  collectEvents,
+  positionalId,
+  replaces,
+  SYNTHETIC_MODEL,
+  usageOf,
+  type InvocationEvent,
+  type MessageUsage,
+  type ToolResult,
+} from './extract.js';
+import { costUsd, loadPriceTable, type PriceTable } from './pricing.js';
+import { EVENTS, FILES, MESSAGES, TABLES, TOOL_RESULTS } from './tables.js';
+import { USAGE_MIGRATIONS } from './migrations.js';
+
+/** Bump when the rows this code writes change meaning. */
+export const USAGE_CODE_VERSION = 1;
+
+export interface UsageCarry {
+  /** The parent session id read from the lines (2.0 flat `agent-*.jsonl`). */
+  sid?: string;
+  /** Epoch ms of the first and last timestamped lines. */
+  first?: number;
+  last?: number;
+  cwd?: string;
+  branch?: string;
+  ver?: string;
+  lines: number;
+}
+
+export interface UsageOptions {
+  /** A price file in LiteLLM's shape; '' or absent for the bundled table. */
+  pricing?: string;
+}
+
+const parseTs = (s: string | null): number | null => {
+  if (s === null) return null;
+  const t = Date.parse(s);
+  return Number.isNaN(t) ? null : t;
+};
+const nonEmpty = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+
+interface Best {
+  u: MessageUsage;
+  key: string;
+  offset: number;
+  ts: string | null;
+}
+
+export function createUsageProcessor(opts: UsageOptions = {}): Processor<UsageCarry> {
+  const prices = loadPriceTable(opts.pricing ?? '');
+  return {
+    name: 'usage',
+    // The price table is part of what the rows mean: another table reprocesses everything.
+    version: USAGE_CODE_VERSION * 1_000_000 + (prices.fingerprint % 1_000_000),
+    migrations: USAGE_MIGRATIONS,
+    tables: TABLES,
+    process: (batch, tx) => processBatch(prices, batch.file, batch.lines, batch.carry, tx),
+    retract(sessionFile, tx) {
+      for (const t of TABLES) tx.run(`DELETE FROM ${t.name} WHERE session_file = $1`, [sessionFile]);
+    },
+  };
+}
+
+function processBatch(
+  prices: PriceTable,
+  file: SessionFileRef,
+  lines: readonly SessionLine[],
+  prev: UsageCarry | undefined,
+  tx: ProcessorTx,
+): void {
+  const sf = file.sessionFile;
+  const owner = file.owner;
+  const carry: UsageCarry = prev ? { ...prev } : { lines: 0 };
+  const flatAgent = file.kind === 'subagent' && file.parentSessionId === undefined;
+  const best = new Map<string, Best>();
+  const events: InvocationEvent[] = [];
+  const results: ToolResult[] = [];
+  let firstTs: string | null = null;
+  let lastTs: string | null = null;
+  let items = 0;
+
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    const v = line.value;
+    const rawTs = v.timestamp;
+    const ts = typeof rawTs === 'string' ? rawTs : null;
+    if (ts !== null) {
+      firstTs ??= ts;
+      lastTs = ts;
+    }
+    carry.cwd = nonEmpty(v.cwd) ?? carry.cwd;
+    carry.branch = nonEmpty(v.gitBranch) ?? carry.branch;
+    carry.ver = nonEmpty(v.version) ?? carry.ver;
+    if (flatAgent && carry.sid === undefined) carry.sid = nonEmpty(v.sessionId);
+
+    const message = v.message;
+    if (message === null || typeof message !== 'object') continue;
+
+    const u = usageOf(v);
+    if (u !== null) {
+      const key = u.key ?? positionalId(sf, line.offset);
+      if (replaces(u, best.get(key)?.u)) best.set(key, { u, key, offset: line.offset, ts });
+    }
+
+    collectEvents(v, sf, line.offset, events, results);
+    if (events.length > 0) {
+      const at = parseTs(ts);
+      for (const e of events) {
+        tx.insert(EVENTS.name, [sf, e.id, owner, at, e.kind, e.name, e.tool, e.mcpServer, e.mcpTool, line.offset]);
+      }
+      items += events.length;
+      events.length = 0;
+    }
+    if (results.length > 0) {
+      for (const r of results) tx.insert(TOOL_RESULTS.name, [sf, r.toolUseId, r.isError]);
+      results.length = 0;
+    }
+  }
+
+  for (const b of best.values()) {
+    const u = b.u;
+    const synthetic = u.model === SYNTHETIC_MODEL;
+    const price = synthetic || u.model === null ? null : prices.lookup(u.model);
+    // <synthetic> lines are Claude Code's own, not API calls: kept, at no cost, never "unpriced".
+    const cost = synthetic ? 0 : price ? costUsd(u, price, u.speed) : null;
+    tx.insert(MESSAGES.name, [
+      sf,
+      b.key,
+      owner,
+      u.messageId,
+      u.requestId,
+      parseTs(b.ts),
+      u.model,
+      u.speed,
+      u.input,
+      u.output,
+      u.cacheCreation,
+      u.cache5m,
+      u.cache1h,
+      u.cacheRead,
+      u.total,
+      cost,
+      price?.entry ?? null,
+      synthetic,
+      b.offset,
+    ]);
+  }
+  items += best.size;
+
+  const first = parseTs(firstTs);
+  const last = parseTs(lastTs);
+  if (carry.first === undefined && first !== null) carry.first = first;
+  if (last !== null && (carry.last === undefined || last > carry.last)) carry.last = last;
+  carry.lines += lines.length;
+  tx.setCarry(carry);
+  const sessionId = file.parentSessionId ?? (flatAgent ? carry.sid : undefined) ?? file.sessionId;
+  tx.insert(FILES.name, [
+    sf,
+    owner,
+    sessionId,
+    file.kind === 'subagent',
+    carry.first ?? null,
+    carry.last ?? null,
+    carry.cwd ?? null,
+    carry.branch ?? null,
+    carry.ver ?? null,
+    carry.lines,
+  ]);
+  tx.countItems(items);
+}

@@ -1,0 +1,234 @@
+/**
+ * SQL over the usage tables: the views analysts query with the duckdb CLI,
+ * and the grouped queries behind `session-pipeline report`.
+ *
+ * Cross-file dedup lives here, not in the tables: `usage_messages` keeps one
+ * row per (file, message), and `usage_messages_dedup` picks one row per
+ * message across files (the largest token total; attributed to the file where
+ * the message appeared first, by timestamp, ties by file name). Retracting a
+ * file deletes only its rows, so the other file's copy takes over.
+ */
+
+/** A session's key: the parent session's file, which subagent files join. */
+export const SESSION_KEY = `owner || '/' || session_id || '.jsonl'`;
+
+const unknownModel = `coalesce(model, '(unknown)')`;
+
+/** The usage aggregates every grouped view and report shares. Unpriced rows have a NULL cost. */
+export const USAGE_AGGREGATES = `count(*)::BIGINT AS messages,
+  coalesce(sum(input_tokens), 0)::BIGINT AS input_tokens,
+  coalesce(sum(output_tokens), 0)::BIGINT AS output_tokens,
+  coalesce(sum(cache_creation_tokens), 0)::BIGINT AS cache_creation_tokens,
+  coalesce(sum(cache_creation_5m_tokens), 0)::BIGINT AS cache_creation_5m_tokens,
+  coalesce(sum(cache_creation_1h_tokens), 0)::BIGINT AS cache_creation_1h_tokens,
+  coalesce(sum(cache_read_tokens), 0)::BIGINT AS cache_read_tokens,
+  coalesce(sum(total_tokens), 0)::BIGINT AS total_tokens,
+  sum(cost_usd) AS cost_usd,
+  coalesce(list(DISTINCT ${unknownModel} ORDER BY ${unknownModel}) FILTER (WHERE cost_usd IS NULL), []) AS unpriced_models`;
+
+const dedupMessages = `CREATE OR REPLACE VIEW usage_messages_dedup AS
+SELECT
+  m.message_key,
+  first_value(m.session_file) OVER first_seen AS session_file,
+  first_value(m.owner) OVER first_seen AS owner,
+  first_value(f.session_id) OVER first_seen AS session_id,
+  first_value(m.ts) OVER first_seen AS ts,
+  m.message_id, m.request_id, m.model, m.speed,
+  m.input_tokens, m.output_tokens, m.cache_creation_tokens, m.cache_creation_5m_tokens,
+  m.cache_creation_1h_tokens, m.cache_read_tokens, m.total_tokens,
+  m.cost_usd, m.pricing_model, m.synthetic,
+  count(*) OVER (PARTITION BY m.message_key) AS copies
+FROM usage_messages m
+LEFT JOIN usage_files f ON f.session_file = m.session_file
+WINDOW first_seen AS (
+  PARTITION BY m.message_key ORDER BY m.ts ASC NULLS LAST, m.session_file
+  ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+QUALIFY row_number() OVER (
+  PARTITION BY m.message_key ORDER BY m.total_tokens DESC, m.ts ASC NULLS LAST, m.session_file) = 1`;
+
+const dedupEvents = `CREATE OR REPLACE VIEW usage_events_dedup AS
+SELECT e.event_id, e.session_file, e.owner, f.session_id, e.ts, e.kind, e.name, e.tool, e.mcp_server, e.mcp_tool,
+  CASE WHEN e.kind = 'command' THEN NULL ELSE r.is_error END AS is_error
+FROM usage_events e
+LEFT JOIN usage_files f ON f.session_file = e.session_file
+LEFT JOIN (SELECT tool_use_id, bool_or(is_error) AS is_error FROM usage_tool_results GROUP BY tool_use_id) r
+  ON r.tool_use_id = e.event_id
+QUALIFY row_number() OVER (PARTITION BY e.event_id ORDER BY e.ts ASC NULLS LAST, e.session_file) = 1`;
+
+const grouped = (name: string, key: string, from = 'usage_messages_dedup', where = '') =>
+  `CREATE OR REPLACE VIEW ${name} AS
+SELECT ${key}, ${USAGE_AGGREGATES}
+FROM ${from}${where ? ` WHERE ${where}` : ''}
+GROUP BY ALL`;
+
+const sessions = `CREATE OR REPLACE VIEW usage_sessions AS
+WITH files AS (
+  SELECT owner, session_id,
+    min(first_ts) AS first_ts, max(last_ts) AS last_ts,
+    count(*)::BIGINT AS files,
+    coalesce(arg_max(cwd, last_ts) FILTER (WHERE NOT subagent), arg_max(cwd, last_ts)) AS cwd,
+    coalesce(arg_max(git_branch, last_ts) FILTER (WHERE NOT subagent), arg_max(git_branch, last_ts)) AS git_branch,
+    coalesce(arg_max(cc_version, last_ts) FILTER (WHERE NOT subagent), arg_max(cc_version, last_ts)) AS cc_version
+  FROM usage_files GROUP BY ALL
+), msgs AS (
+  SELECT owner, session_id, ${USAGE_AGGREGATES},
+    coalesce(list(DISTINCT model ORDER BY model) FILTER (WHERE NOT synthetic AND model IS NOT NULL), []) AS models
+  FROM usage_messages_dedup GROUP BY ALL
+), ev AS (
+  SELECT owner, session_id,
+    count(*) FILTER (WHERE kind <> 'command')::BIGINT AS tool_calls,
+    count(*) FILTER (WHERE kind <> 'command' AND is_error)::BIGINT AS tool_errors,
+    count(*) FILTER (WHERE kind = 'command')::BIGINT AS commands
+  FROM usage_events_dedup GROUP BY ALL
+)
+SELECT ${SESSION_KEY} AS session, owner, session_id, f.first_ts, f.last_ts,
+  coalesce(m.models, []) AS models,
+  coalesce(m.messages, 0) AS messages,
+  coalesce(ev.tool_calls, 0) AS tool_calls,
+  coalesce(ev.tool_errors, 0) AS tool_errors,
+  coalesce(ev.commands, 0) AS commands,
+  coalesce(m.input_tokens, 0) AS input_tokens,
+  coalesce(m.output_tokens, 0) AS output_tokens,
+  coalesce(m.cache_creation_tokens, 0) AS cache_creation_tokens,
+  coalesce(m.cache_read_tokens, 0) AS cache_read_tokens,
+  coalesce(m.total_tokens, 0) AS total_tokens,
+  CASE WHEN m.messages IS NULL THEN 0 ELSE m.cost_usd END AS cost_usd,
+  coalesce(m.unpriced_models, []) AS unpriced_models,
+  f.cwd, f.git_branch, f.cc_version, f.files
+FROM files f
+LEFT JOIN msgs m USING (owner, session_id)
+LEFT JOIN ev USING (owner, session_id)`;
+
+/** Views, in dependency order. */
+export const VIEW_DDL: readonly string[] = [
+  dedupMessages,
+  dedupEvents,
+  // Within-file dedup only: the per-file figures (a message shared by two files shows in both).
+  grouped('usage_by_file', 'session_file, owner', 'usage_messages'),
+  grouped('usage_daily', 'CAST(ts AS DATE) AS day'),
+  grouped('usage_weekly', `CAST(date_trunc('week', ts) AS DATE) AS week`),
+  grouped('usage_monthly', `CAST(date_trunc('month', ts) AS DATE) AS month`),
+  grouped('usage_by_owner', 'owner'),
+  grouped('usage_by_model', `${unknownModel} AS model`, 'usage_messages_dedup', 'NOT synthetic'),
+  grouped('usage_by_session', `${SESSION_KEY} AS session, owner, session_id`),
+  sessions,
+];
+
+/** Every relation an analyst (or `export`) may want, tables first. */
+export const EXPORTED = [
+  'usage_messages',
+  'usage_events',
+  'usage_tool_results',
+  'usage_files',
+  'usage_messages_dedup',
+  'usage_events_dedup',
+  'usage_by_file',
+  'usage_daily',
+  'usage_weekly',
+  'usage_monthly',
+  'usage_by_owner',
+  'usage_by_model',
+  'usage_by_session',
+  'usage_sessions',
+] as const;
+
+// ---- report queries ----
+
+export const USAGE_GROUPS = ['day', 'week', 'month', 'session', 'owner', 'model'] as const;
+export type UsageGroup = (typeof USAGE_GROUPS)[number];
+export const EVENT_GROUPS = ['tool', 'skill', 'mcp', 'subagent', 'command'] as const;
+export type EventGroup = (typeof EVENT_GROUPS)[number];
+
+export interface ReportFilter {
+  /** IANA time zone for day/week/month buckets and --since/--until. */
+  tz: string;
+  /** Inclusive local dates, YYYY-MM-DD. */
+  since?: string;
+  until?: string;
+  owner?: string;
+}
+
+export interface Query {
+  sql: string;
+  params: (string | number)[];
+}
+
+/** Collects positional parameters while a query is built. */
+class Params {
+  readonly values: (string | number)[] = [];
+  private tzRef: string | null = null;
+
+  constructor(private readonly tz: string) {}
+
+  add(v: string | number): string {
+    this.values.push(v);
+    return `$${this.values.length}`;
+  }
+
+  /** `ts` in the report's time zone. */
+  localTs(): string {
+    this.tzRef ??= this.add(this.tz);
+    return `timezone(${this.tzRef}, timezone('UTC', ts))`;
+  }
+}
+
+function filters(f: ReportFilter, p: Params): string[] {
+  const where: string[] = [];
+  if (f.since) where.push(`CAST(${p.localTs()} AS DATE) >= CAST(${p.add(f.since)} AS DATE)`);
+  if (f.until) where.push(`CAST(${p.localTs()} AS DATE) <= CAST(${p.add(f.until)} AS DATE)`);
+  if (f.owner) where.push(`owner = ${p.add(f.owner)}`);
+  return where;
+}
+
+const USAGE_KEYS: Record<UsageGroup, (p: Params) => string> = {
+  day: (p) => `strftime(${p.localTs()}, '%Y-%m-%d')`,
+  week: (p) => `strftime(date_trunc('week', ${p.localTs()}), '%Y-%m-%d')`,
+  month: (p) => `strftime(${p.localTs()}, '%Y-%m')`,
+  session: () => SESSION_KEY,
+  owner: () => 'owner',
+  model: () => unknownModel,
+};
+
+/**
+ * Grouped usage over deduplicated messages: rows ordered by key, and a final
+ * row with a NULL key and `is_total` for the whole selection.
+ */
+export function usageQuery(by: UsageGroup, f: ReportFilter): Query {
+  const p = new Params(f.tz);
+  const key = USAGE_KEYS[by](p);
+  const where = filters(f, p);
+  if (by === 'model') where.push('NOT synthetic');
+  return {
+    sql: `SELECT ${key} AS key, grouping(key) = 1 AS is_total, ${USAGE_AGGREGATES}
+FROM usage_messages_dedup
+${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+GROUP BY GROUPING SETS ((key), ())
+ORDER BY is_total, key NULLS FIRST`,
+    params: p.values,
+  };
+}
+
+const EVENT_FILTER: Record<EventGroup, string> = {
+  tool: `kind <> 'command'`,
+  skill: `kind = 'skill'`,
+  mcp: `kind = 'mcp'`,
+  subagent: `kind = 'subagent'`,
+  command: `kind = 'command'`,
+};
+
+/** Grouped invocation events (deduplicated across files), with a total row. */
+export function eventsQuery(by: EventGroup, f: ReportFilter): Query {
+  const p = new Params(f.tz);
+  const where = [EVENT_FILTER[by], ...filters(f, p)];
+  return {
+    sql: `SELECT ${by === 'tool' ? 'tool' : 'name'} AS key, grouping(key) = 1 AS is_total,
+  count(*)::BIGINT AS events,
+  count(*) FILTER (WHERE is_error)::BIGINT AS errors,
+  count(DISTINCT ${SESSION_KEY})::BIGINT AS sessions
+FROM usage_events_dedup
+WHERE ${where.join(' AND ')}
+GROUP BY GROUPING SETS ((key), ())
+ORDER BY is_total, events DESC, key`,
+    params: p.values,
+  };
+}
