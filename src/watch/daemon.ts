@@ -73,6 +73,8 @@ export class Daemon extends EventEmitter {
   private hintsInDebounce = 0;
   lastRescan: (RescanResult & { at: number }) | null = null;
   readonly startedAt = Date.now();
+  /** Last stat seen per session file (rescans, state checks, runs), for lag metrics; emitted as 'stat'. */
+  readonly fileStats = new Map<string, FileStat>();
 
   private constructor(
     readonly pipeline: Pipeline,
@@ -151,25 +153,13 @@ export class Daemon extends EventEmitter {
 
     const checked = debounced.pipe(
       mergeMap(async (h): Promise<Checked | null> => {
-        this.hintsInDebounce--;
-        this.trace.record('debounced', h.sessionFile, h.traceId, h.at);
-        if (this.stopping) return null;
-        const target = this.pipeline.target(h.sessionFile);
-        if (!target) return null;
-        const st = await statSessionFile(target.absPath);
-        if (!st.ok) {
-          this.trace.record('state-check', h.sessionFile, h.traceId, h.at, { decision: 'skip', why: `stat failed: ${st.error}` });
-          return null;
+        // Counted as pending until the state check decides, so status() never shows an idle gap
+        // between the debounce and the processor queues.
+        try {
+          return await this.stateCheck(h);
+        } finally {
+          this.hintsInDebounce--;
         }
-        const candidates = h.processor ? this.pipeline.processors.filter((p) => p.name === h.processor) : this.pipeline.processors;
-        const { pending, skipped } = pendingProcessors(this.pipeline.checkpoints, candidates, h.sessionFile, st.stat, Date.now());
-        this.trace.record('state-check', h.sessionFile, h.traceId, h.at, {
-          decision: pending.length ? 'go' : 'skip',
-          why: pending.length ? `changed for ${pending.map((p) => p.name).join(',')}` : 'unchanged',
-          skipped,
-          size: st.stat?.size ?? null,
-        });
-        return pending.length ? { hint: h, stat: st.stat, pending: new Set(pending.map((p) => p.name)) } : null;
       }, 16),
       filter((c): c is Checked => c !== null),
       share(),
@@ -187,6 +177,34 @@ export class Daemon extends EventEmitter {
     void this.runRescan('initial-scan');
     const t = setInterval(() => void this.runRescan('rescan'), config.rescanIntervalMs);
     this.timers.add(t);
+  }
+
+  private async stateCheck(h: FileHint): Promise<Checked | null> {
+    this.trace.record('debounced', h.sessionFile, h.traceId, h.at);
+    if (this.stopping) return null;
+    const target = this.pipeline.target(h.sessionFile);
+    if (!target) return null;
+    const st = await statSessionFile(target.absPath);
+    if (st.ok) this.noteStat(h.sessionFile, st.stat);
+    if (!st.ok) {
+      this.trace.record('state-check', h.sessionFile, h.traceId, h.at, { decision: 'skip', why: `stat failed: ${st.error}` });
+      return null;
+    }
+    const candidates = h.processor ? this.pipeline.processors.filter((p) => p.name === h.processor) : this.pipeline.processors;
+    const { pending, skipped } = pendingProcessors(this.pipeline.checkpoints, candidates, h.sessionFile, st.stat, Date.now());
+    this.trace.record('state-check', h.sessionFile, h.traceId, h.at, {
+      decision: pending.length ? 'go' : 'skip',
+      why: pending.length ? `changed for ${pending.map((p) => p.name).join(',')}` : 'unchanged',
+      skipped,
+      size: st.stat?.size ?? null,
+    });
+    return pending.length ? { hint: h, stat: st.stat, pending: new Set(pending.map((p) => p.name)) } : null;
+  }
+
+  private noteStat(sessionFile: string, stat: FileStat | null): void {
+    if (stat) this.fileStats.set(sessionFile, stat);
+    else this.fileStats.delete(sessionFile);
+    this.emit('stat', sessionFile, stat);
   }
 
   /** One processor's observable: its settle policy, then single-flight runs per file. */
@@ -235,6 +253,7 @@ export class Daemon extends EventEmitter {
     // Fresh stat: the file may have moved while this run waited in the queue.
     const st = await statSessionFile(target.absPath);
     if (!st.ok) return run;
+    this.noteStat(file, st.stat);
     this.trace.record('dispatched', file, c.hint.traceId, c.hint.at, { processor: p.name, size: st.stat?.size ?? null });
     const activeKey = `${p.name}\u0000${file}`;
     this.active.set(activeKey, { traceId: c.hint.traceId, at: c.hint.at });
@@ -246,6 +265,7 @@ export class Daemon extends EventEmitter {
     }
     // Events are hints, not truth: chokidar drops trailing changes, so look again now.
     const after = await statSessionFile(target.absPath);
+    if (after.ok && !this.stopping) this.noteStat(file, after.stat);
     if (
       !this.stopping &&
       after.ok &&
@@ -298,7 +318,7 @@ export class Daemon extends EventEmitter {
   runRescan(reason: FileHint['reason'] = 'rescan'): Promise<RescanResult> {
     if (this.rescanning) return this.rescanning;
     const started = Date.now();
-    this.rescanning = rescan(this.pipeline, (h) => this.emitHint(h), reason)
+    this.rescanning = rescan(this.pipeline, (h) => this.emitHint(h), reason, (f, st) => this.noteStat(f, st), this.fileStats)
       .then((r) => {
         this.lastRescan = { ...r, at: started };
         this.emit('rescan', r);

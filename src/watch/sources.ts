@@ -18,6 +18,8 @@ import type { Logger } from 'pino';
 import { hint, type FileHint } from './hint.js';
 import { mayContainSessions, parseSessionPath, toSessionKey } from '../discover/session-path.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
+import type { FileStat } from '../state/classify.js';
+import { isConfirmedMissing } from '../discover/walk.js';
 
 export interface WatcherStatus {
   state: 'starting' | 'ok' | 'degraded' | 'off';
@@ -142,7 +144,14 @@ export interface RescanResult {
  * retries that are due. Yields to the event loop between slices, so a scan
  * of 50k files never holds it for long.
  */
-export async function rescan(pipeline: Pipeline, emit: (h: FileHint) => void, reason: FileHint['reason']): Promise<RescanResult> {
+export async function rescan(
+  pipeline: Pipeline,
+  emit: (h: FileHint) => void,
+  reason: FileHint['reason'],
+  /** Told every walked file's stat, and null for known files the walk confirms are gone (lag metrics). */
+  onStat?: (sessionFile: string, stat: FileStat | null) => void,
+  known?: ReadonlyMap<string, unknown>,
+): Promise<RescanResult> {
   const started = Date.now();
   const walk = await pipeline.scan();
   const now = Date.now();
@@ -151,6 +160,7 @@ export async function rescan(pipeline: Pipeline, emit: (h: FileHint) => void, re
   for (let i = 0; i < walk.files.length; i += slice) {
     const t0 = Date.now();
     for (const f of walk.files.slice(i, i + slice)) {
+      onStat?.(f.ref.sessionFile, f.stat);
       for (const p of pipeline.processors) {
         const cp = pipeline.checkpoints.get(p.name, f.ref.sessionFile);
         const moved =
@@ -179,6 +189,10 @@ export async function rescan(pipeline: Pipeline, emit: (h: FileHint) => void, re
       emit(hint(file, reason));
       hinted++;
     }
+  }
+  if (onStat && known) {
+    const found = new Set(walk.files.map((f) => f.ref.sessionFile));
+    for (const file of [...known.keys()]) if (!found.has(file) && isConfirmedMissing(file, walk)) onStat(file, null);
   }
   return { files: walk.files.length, hinted, durationMs: Date.now() - started };
 }
