@@ -192,6 +192,27 @@ export const SETTINGS = {
     describe: 'secrets: HMAC key for finding fingerprints (default: a key kept in the database)',
     secret: true,
   }),
+  healthStuckMs: setting({
+    flag: '--health-stuck-ms <ms>',
+    env: 'SESSION_PIPELINE_HEALTH_STUCK_MS',
+    schema: int(1),
+    default: () => 5 * 60_000,
+    describe: 'health: warning when a change has been pending this long',
+  }),
+  healthLagBytes: setting({
+    flag: '--health-lag-bytes <n>',
+    env: 'SESSION_PIPELINE_HEALTH_LAG_BYTES',
+    schema: int(0),
+    default: () => 1024 * 1024 * 1024,
+    describe: 'health: warning when a processor lags by more bytes than this (0 = off)',
+  }),
+  healthLagFiles: setting({
+    flag: '--health-lag-files <n>',
+    env: 'SESSION_PIPELINE_HEALTH_LAG_FILES',
+    schema: int(0),
+    default: () => 0,
+    describe: 'health: warning when a processor lags by more files than this (0 = off)',
+  }),
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;

@@ -5,6 +5,7 @@ import { createLogger } from '../../log.js';
 import { selectProcessors } from '../../../pipelines/index.js';
 import { startDaemon, type Daemon } from '../../watch/daemon.js';
 import { RUN_SETTINGS } from './run.js';
+import type { Config } from '../../config/config.js';
 
 export const WATCH_SETTINGS = [
   ...RUN_SETTINGS,
@@ -18,7 +19,13 @@ export const WATCH_SETTINGS = [
   'adminPort',
   'adminToken',
   'secretsSettleMs',
+  'healthStuckMs',
+  'healthLagBytes',
+  'healthLagFiles',
 ] as const;
+
+/** Checks other modules (the admin API) run on the config before the daemon starts; throw to refuse. */
+export const daemonPreflight: ((config: Config) => void)[] = [];
 
 /** Hooks other modules (the admin API) attach to a started daemon. */
 export const daemonPlugins: ((d: Daemon) => Promise<(() => Promise<void>) | void>)[] = [];
@@ -29,6 +36,7 @@ export function watchCommand(): Command {
   cmd.action((opts) =>
     guard(async () => {
       const config = configFrom(opts);
+      for (const check of daemonPreflight) check(config);
       const log = createLogger(config.logLevel);
       const processors = selectProcessors(config);
       const daemon = await startDaemon({ config, processors, log });
