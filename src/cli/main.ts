@@ -3,6 +3,8 @@
 import { Command } from 'commander';
 import { runCommand } from './commands/run.js';
 import { watchCommand } from './commands/watch.js';
+import { reportCommand } from './commands/report.js';
+import { exportCommand } from './commands/export.js';
 
 const program = new Command('session-pipeline')
   .description('exactly-once, incremental processing of Claude Code session transcripts into DuckDB')
@@ -11,5 +13,7 @@ const program = new Command('session-pipeline')
 
 program.addCommand(runCommand());
 program.addCommand(watchCommand());
+program.addCommand(reportCommand());
+program.addCommand(exportCommand());
 
 await program.parseAsync(process.argv);
