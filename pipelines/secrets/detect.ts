@@ -6,7 +6,7 @@
  * all rules. A match's `secret` is never logged or stored by callers: only its
  * redacted excerpt and keyed fingerprint (see redact.ts).
  */
-import type { SecretRule } from './rules.js';
+import { compileAllow, type SecretRule } from './rules.js';
 
 export interface CompiledRule {
   id: string;
@@ -22,6 +22,8 @@ export interface RuleSet {
   rules: CompiledRule[];
   /** Matches any keyword of any rule; null when there is none. */
   prefilter: RegExp | null;
+  /** Finds every position where a keyword starts (zero-width, global). */
+  keywordScan: RegExp | null;
   /** Whether some rule has no keywords (then text must always be scanned). */
   alwaysScan: boolean;
 }
@@ -46,13 +48,14 @@ export function compileRules(rules: readonly SecretRule[]): RuleSet {
       entropy: r.entropy ?? 0,
       minLength: r.minLength ?? 1,
       minCharClasses: r.minCharClasses ?? 1,
-      allow: (r.allow ?? []).map((a) => new RegExp(a, 'i')),
+      allow: (r.allow ?? []).map(compileAllow),
     }),
   );
   const keywords = [...new Set(compiled.flatMap((r) => r.keywords ?? []))].sort((a, b) => b.length - a.length);
   return {
     rules: compiled,
     prefilter: keywords.length > 0 ? new RegExp(keywords.map(escapeRe).join('|'), 'i') : null,
+    keywordScan: keywords.length > 0 ? new RegExp(`(?=(${keywords.map(escapeRe).join('|')}))`, 'gi') : null,
     alwaysScan: compiled.some((r) => r.keywords === null),
   };
 }
@@ -105,17 +108,23 @@ export function detect(text: string, set: RuleSet): SecretMatch[] {
   if (text.length === 0) return [];
   const anyKeyword = set.prefilter !== null && set.prefilter.test(text);
   if (!anyKeyword && !set.alwaysScan) return [];
-  const lower = anyKeyword ? text.toLowerCase() : '';
+  // One pass for every keyword present. The longest keyword wins at a position,
+  // so a rule's keyword counts if it is part of a keyword found.
+  const hits = new Set<string>();
+  if (anyKeyword) for (const m of text.matchAll(set.keywordScan!)) hits.add(m[1].toLowerCase());
   const out: SecretMatch[] = [];
   for (const rule of set.rules) {
     if (rule.keywords !== null) {
       if (!anyKeyword) continue;
       let hit = false;
-      for (const k of rule.keywords) {
-        if (lower.includes(k)) {
-          hit = true;
-          break;
+      for (const h of hits) {
+        for (const k of rule.keywords) {
+          if (h.includes(k)) {
+            hit = true;
+            break;
+          }
         }
+        if (hit) break;
       }
       if (!hit) continue;
     }

@@ -8,7 +8,8 @@
  *   most text skip every rule.
  * - `entropy`: minimum Shannon entropy (bits per character) of the secret.
  * - `minLength`, `minCharClasses` (lower, upper, digit, other).
- * - `allow`: regexes (case-insensitive) for known examples and placeholders;
+ * - `allow`: regexes for known examples and placeholders (`(?i)` prefix:
+ *   case-insensitive);
  *   a secret matching one is not a finding.
  *
  * The secret is the named group `secret` if the pattern has one, else the
@@ -35,7 +36,7 @@ export interface SecretRule {
   minLength?: number;
   /** Minimum number of character classes (lower, upper, digit, other), default 1. */
   minCharClasses?: number;
-  /** Case-insensitive regexes for known examples/placeholders: a matching secret is ignored. */
+  /** Regexes for known examples/placeholders: a matching secret is ignored. A leading `(?i)` makes one case-insensitive. */
   allow?: string[];
   /** Lower priority: tried after every specific rule (user rules included). */
   generic?: boolean;
@@ -53,10 +54,11 @@ const PLACEHOLDERS = [
   r`^%[^%]+%$`, // %VAR%
   r`^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$`, // process.env.X, self.password
   r`^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$`, // SCREAMING_SNAKE constant names
+  r`^[a-z][a-z0-9]*(?:_[a-z0-9]+)+$`, // snake_case names
   r`^[A-Z]?[a-z]+(?:[A-Z][a-z]+)*$`, // words, camelCase, PascalCase
   r`^[~.]?/`, // paths
   r`^[a-z][a-z0-9+.\-]*://`, // URLs (credentials in URLs have their own rule)
-  r`passw|secret|token|changeme|example|placeholder|dummy|redacted|your[_\-]|xxxx|\*\*\*|\.\.\.|…`,
+  r`(?i)passw|secret|token|changeme|example|placeholder|dummy|redacted|your[_\-]|xxxx|\*\*\*|\.\.\.|…`,
 ];
 
 export const BUILT_IN_RULES: readonly SecretRule[] = [
@@ -65,8 +67,9 @@ export const BUILT_IN_RULES: readonly SecretRule[] = [
     description: 'PEM/OpenSSH/PGP private key block (the base64 body is the secret; END marker optional)',
     pattern: r`-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:\s|\\[rn])*(?:(?:Proc-Type|DEK-Info|Comment|Version):[^\n\\]*(?:\n|\\n)(?:\s|\\[rn])*)*(?<secret>(?:[A-Za-z0-9+/=\s→]|\\[rn])+)`,
     keywords: ['private key'],
-    entropy: 4.0,
+    entropy: 4.8, // random base64 is about 5.9; English prose about 4.1
     minLength: 64,
+    minCharClasses: 3,
   },
   {
     id: 'aws-access-key-id',
@@ -154,7 +157,7 @@ export const BUILT_IN_RULES: readonly SecretRule[] = [
     pattern: r`(?<![A-Za-z0-9_])hf_[A-Za-z]{34}(?![A-Za-z0-9_])`,
     keywords: ['hf_'],
     entropy: 3.5,
-    minCharClasses: 2,
+    minCharClasses: 3,
   },
   {
     id: 'jwt',
@@ -168,7 +171,8 @@ export const BUILT_IN_RULES: readonly SecretRule[] = [
   {
     id: 'url-credentials',
     description: 'password in a URL (scheme://user:password@host)',
-    pattern: r`(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]{1,20}://[^\s:/@"'<>]{1,64}:(?<secret>[^\s:/@"'<>]{6,128})@(?=[A-Za-z0-9\[])`,
+    // Starts with the literal :// (fast to find); the scheme is checked behind it.
+    pattern: r`://(?<=[A-Za-z][A-Za-z0-9+.\-]{0,20}://)[^\s:/@"'<>]{1,64}:(?<secret>[^\s:/@"'<>]{6,128})@(?=[A-Za-z0-9\[])`,
     keywords: ['://'],
     entropy: 2.5,
     minCharClasses: 2,
@@ -189,7 +193,7 @@ export const BUILT_IN_RULES: readonly SecretRule[] = [
   {
     id: 'generic-secret',
     description: 'password/secret/token/api key assignment (key = value, key: value) with a high-entropy value',
-    pattern: r`(?:password|passwd|pwd|secret|token|api[_\-]?key|access[_\-]?key|private[_\-]?key|auth[_\-]?key|credentials?)(?:[_\-]?(?:access[_\-]?)?key)?["']?[ \t]*(?::=|=>|=|:)(?!=)[ \t]*["'${'`'}]?(?<secret>${VALUE}{8,256})(?!${VALUE}|\()`,
+    pattern: r`(?:password|passwd|pwd|secret|token|api[_\-]?key|access[_\-]?key|private[_\-]?key|auth[_\-]?key|credentials?)(?:[_\-]?(?:access[_\-]?)?key)?["']?[ \t]*(?::=|=>|=|:)(?!=)[ \t]*["'${'`'}]?(?<secret>${VALUE}{8,256})(?!${VALUE}|[(\[])`,
     flags: 'i',
     keywords: ['passw', 'pwd', 'secret', 'token', 'api_key', 'apikey', 'api-key', 'access_key', 'accesskey', 'access-key', 'private_key', 'privatekey', 'private-key', 'auth_key', 'authkey', 'auth-key', 'credential'],
     entropy: 3.0,
@@ -198,6 +202,11 @@ export const BUILT_IN_RULES: readonly SecretRule[] = [
     generic: true,
   },
 ];
+
+/** An allow pattern; a leading `(?i)` makes it case-insensitive. */
+export function compileAllow(source: string): RegExp {
+  return source.startsWith('(?i)') ? new RegExp(source.slice(4), 'i') : new RegExp(source);
+}
 
 const ruleSchema = z
   .object({
@@ -224,7 +233,7 @@ function regexProblem(rule: SecretRule): string | null {
   }
   for (const a of rule.allow ?? []) {
     try {
-      new RegExp(a, 'i');
+      compileAllow(a);
     } catch (err) {
       return `invalid allow pattern: ${(err as Error).message}`;
     }
