@@ -55,6 +55,8 @@ export interface DaemonStatus {
   lastRescan: (RescanResult & { at: number }) | null;
   queues: Record<string, SingleFlightStats>;
   hintsPending: number;
+  /** Whether a rescan (or the initial scan) is under way. */
+  rescanning: boolean;
   stopping: boolean;
 }
 
@@ -342,6 +344,7 @@ export class Daemon extends EventEmitter {
       lastRescan: this.lastRescan,
       queues: Object.fromEntries(Object.entries(this.queues).map(([k, v]) => [k, { ...v }])),
       hintsPending: Math.max(0, this.hintsInDebounce),
+      rescanning: this.rescanning !== null,
       stopping: this.stopping,
     };
   }
