@@ -2,12 +2,13 @@
  * Backfill benchmark: how close is `run --once` to the cost of just reading
  * and parsing the corpus?
  *
- *   npm run bench:backfill [-- --files 320 --mb 84 --seed 42 --profile --keep]
- *   (env: BENCH_FILES, BENCH_MB, BENCH_SEED, BENCH_OWNERS, BENCH_PROFILE=1)
+ *   npm run bench:backfill [-- --files 320 --mb 84 --seed 42 --repeat 2 --profile --keep]
+ *   (env: BENCH_FILES, BENCH_MB, BENCH_SEED, BENCH_OWNERS, BENCH_REPEAT, BENCH_PROFILE=1)
  *
  * 1. Generates a realistic corpus (heavy-tailed sizes) in a temp dir.
  * 2. Floor: one process reads every file and JSON.parses every line (best of 2, warm cache).
- * 3. `run --once --json` as a child process: default processors, then each registered one alone.
+ * 3. `run --once --json` as a child process: default processors, then each registered one alone
+ *    (best of --repeat, fresh database each time).
  * 4. The same in-process (dist/bench/inproc.js) to separate startup + DuckDB open from the work.
  * 5. Incremental: append to 5% of files, re-run, compare bytes_read with bytes appended;
  *    then a no-change re-run (bytes_read must be 0).
@@ -32,6 +33,7 @@ const { values: flags } = parseArgs({
     mb: { type: 'string', default: process.env.BENCH_MB ?? '84' },
     owners: { type: 'string', default: process.env.BENCH_OWNERS ?? '12' },
     seed: { type: 'string', default: process.env.BENCH_SEED ?? '42' },
+    repeat: { type: 'string', default: process.env.BENCH_REPEAT ?? '2' },
     'append-fraction': { type: 'string', default: '0.05' },
     profile: { type: 'boolean', default: process.env.BENCH_PROFILE === '1' },
     keep: { type: 'boolean', default: false },
@@ -40,6 +42,7 @@ const { values: flags } = parseArgs({
 const FILES = Number(flags.files);
 const TOTAL = Math.round(Number(flags.mb) * MB);
 const SEED = Number(flags.seed);
+const REPEAT = Math.max(1, Number(flags.repeat));
 
 /** Child env without the user's pipeline settings, so only our flags count. */
 const childEnv: NodeJS.ProcessEnv = Object.fromEntries(
@@ -53,23 +56,42 @@ interface Summary {
   duration_ms: number;
 }
 
-function spawnJson<T>(args: string[], nodeFlags: string[] = []): { ms: number; out: T } {
+/**
+ * CPU time (user + system, ms) of all waited-for children so far, from
+ * /proc/self/stat (Linux; null elsewhere). Less sensitive than wall time to
+ * other work on a shared machine.
+ */
+function childrenCpuMs(): number | null {
+  try {
+    const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 16 and 17 (cutime, cstime) are at 13 and 14 after the comm field; clock ticks of 10 ms.
+    return (Number(f[13]) + Number(f[14])) * 10;
+  } catch {
+    return null;
+  }
+}
+
+function spawnJson<T>(args: string[], nodeFlags: string[] = []): { ms: number; cpuMs: number | null; out: T } {
+  const c0 = childrenCpuMs();
   const t = performance.now();
   const r = spawnSync(process.execPath, [...nodeFlags, ...args], { encoding: 'utf8', env: childEnv, maxBuffer: 64 * MB });
   const ms = performance.now() - t;
+  const c1 = childrenCpuMs();
+  const cpuMs = c0 !== null && c1 !== null ? c1 - c0 : null;
   if (r.status !== 0) {
     throw new Error(`${path.basename(args[0])} ${args.slice(1).join(' ')} exited ${r.status}:\n${r.stderr}`);
   }
   if (r.stderr.trim()) process.stderr.write(r.stderr);
   const last = r.stdout.trim().split('\n').pop() ?? '';
-  return { ms, out: JSON.parse(last) as T };
+  return { ms, cpuMs, out: JSON.parse(last) as T };
 }
 
-function runCli(root: string, db: string, processors?: string): { ms: number; summary: Summary } {
+function runCli(root: string, db: string, processors?: string): { ms: number; cpuMs: number | null; summary: Summary } {
   const args = [CLI, 'run', '--once', '--json', '--no-progress', '--root', root, '--db', db];
   if (processors) args.push('--processors', processors);
-  const { ms, out } = spawnJson<Summary>(args);
-  return { ms, summary: out };
+  const { ms, cpuMs, out } = spawnJson<Summary>(args);
+  return { ms, cpuMs, summary: out };
 }
 
 interface InProc {
@@ -77,33 +99,59 @@ interface InProc {
   open_ms: number;
   run_ms: number;
   close_ms: number;
+  run_cpu_ms: number;
   summary: Summary;
 }
 
-function runInProc(root: string, db: string, processors = 'all', nodeFlags: string[] = []): { ms: number; out: InProc } {
+function runInProc(root: string, db: string, processors = 'all', nodeFlags: string[] = []): { ms: number; cpuMs: number | null; out: InProc } {
   return spawnJson<InProc>([INPROC, '--root', root, '--db', db, '--processors', processors], nodeFlags);
 }
 
-/** Read every file and JSON.parse every line: the floor any pipeline pays. */
-function floorPass(files: string[]): { ms: number; bytes: number; lines: number } {
+/**
+ * The floor: read every file and JSON.parse every line, nothing else.
+ *
+ * Two ways to split on '\n', and the floor is the faster:
+ * - `text`: decode the whole file, `split('\n')`, parse each piece;
+ * - `buffer`: find each '\n' in the Buffer, decode that line alone, parse it.
+ * They differ more than one would think: one non-ASCII character (Read results
+ * carry '→', tool output box-drawing and emoji) makes V8 decode the whole file
+ * on its slow path into a two-byte string, and JSON.parse is slower on those
+ * too; per line, only the lines that hold such characters pay.
+ */
+function floorPass(files: string[], mode: 'text' | 'buffer'): { ms: number; cpuMs: number; bytes: number; lines: number } {
   const t = performance.now();
+  const cpu0 = process.cpuUsage();
   let bytes = 0;
   let lines = 0;
   let keys = 0;
   for (const f of files) {
     const buf = fs.readFileSync(f);
     bytes += buf.length;
-    const text = buf.toString('utf8');
-    for (const l of text.split('\n')) {
-      if (l === '') continue;
-      const v = JSON.parse(l) as Record<string, unknown>;
-      if (v.type !== undefined) keys++;
-      lines++;
+    if (mode === 'text') {
+      for (const l of buf.toString('utf8').split('\n')) {
+        if (l === '') continue;
+        const v = JSON.parse(l) as Record<string, unknown>;
+        if (v.type !== undefined) keys++;
+        lines++;
+      }
+    } else {
+      let pos = 0;
+      for (;;) {
+        const nl = buf.indexOf(10, pos);
+        if (nl < 0) break;
+        if (nl > pos) {
+          const v = JSON.parse(buf.toString('utf8', pos, nl)) as Record<string, unknown>;
+          if (v.type !== undefined) keys++;
+          lines++;
+        }
+        pos = nl + 1;
+      }
     }
   }
   const ms = performance.now() - t;
+  const cpu = process.cpuUsage(cpu0);
   if (keys < 0) console.log(keys); // keep the parse observable
-  return { ms, bytes, lines };
+  return { ms, cpuMs: (cpu.user + cpu.system) / 1000, bytes, lines };
 }
 
 function warmUp(files: string[]): void {
@@ -138,38 +186,67 @@ async function main(): Promise<void> {
         `(generated in ${(genMs / 1000).toFixed(1)} s; sizes p50 ${(q(0.5) / 1024).toFixed(0)} KB, p90 ${(q(0.9) / 1024).toFixed(0)} KB, ` +
         `max ${mb(sizes[sizes.length - 1]).toFixed(1)} MB; ${sizes.filter((s) => s >= 10 * MB).length} files >= 10 MB)`,
     );
-    console.log(`processors registered: ${registered.join(', ')}`);
+    console.log(`processors registered: ${registered.join(', ')}; ${os.cpus().length} cpus, load average ${os.loadavg()[0].toFixed(2)}`);
     results.corpus = { files: corpus.files.length, bytes: corpus.bytes, lines: corpus.lines, gen_ms: Math.round(genMs), p50: q(0.5), p90: q(0.9), max: sizes[sizes.length - 1] };
 
-    // 2. floor (warm cache, best of 2)
+    // 2. floor (warm cache, best of 2 per way, interleaved)
     warmUp(corpus.files);
-    const floors = [floorPass(corpus.files), floorPass(corpus.files)];
-    const floor = floors.reduce((a, b) => (b.ms < a.ms ? b : a));
-    if (floor.lines !== corpus.lines) throw new Error(`floor saw ${floor.lines} lines, corpus has ${corpus.lines}`);
+    const passes = { text: [] as number[], buffer: [] as number[] };
+    const passCpu = { text: [] as number[], buffer: [] as number[] };
+    let floorBytes = 0;
+    for (let r = 0; r < 2; r++) {
+      for (const mode of ['text', 'buffer'] as const) {
+        const f = floorPass(corpus.files, mode);
+        if (f.lines !== corpus.lines) throw new Error(`floor (${mode}) saw ${f.lines} lines, corpus has ${corpus.lines}`);
+        passes[mode].push(f.ms);
+        passCpu[mode].push(f.cpuMs);
+        floorBytes = f.bytes;
+      }
+    }
+    const floorText = Math.min(...passes.text);
+    const floorBuffer = Math.min(...passes.buffer);
+    const floor = {
+      ms: Math.min(floorText, floorBuffer),
+      cpuMs: Math.min(...passCpu.text, ...passCpu.buffer),
+      bytes: floorBytes,
+    };
     const floorS = floor.ms / 1000;
-    results.floor = { ms: Math.round(floor.ms), runs_ms: floors.map((f) => Math.round(f.ms)), mb_s: round(mb(floor.bytes) / floorS) };
+    results.floor = {
+      ms: Math.round(floor.ms),
+      mb_s: round(mb(floor.bytes) / floorS),
+      cpu_ms: Math.round(floor.cpuMs),
+      text_ms: passes.text.map(Math.round),
+      buffer_ms: passes.buffer.map(Math.round),
+    };
 
-    // CLI startup alone (module load, no DuckDB): to read the child-process numbers against.
-    t = performance.now();
-    spawnSync(process.execPath, [CLI, '--version'], { env: childEnv });
-    const startupMs = performance.now() - t;
+    // CLI startup alone (node + module load incl. the DuckDB binding, no database): best of 3.
+    let startupMs = Infinity;
+    for (let r = 0; r < 3; r++) {
+      t = performance.now();
+      spawnSync(process.execPath, [CLI, '--version'], { env: childEnv });
+      startupMs = Math.min(startupMs, performance.now() - t);
+    }
 
     // 3 + 4. full runs on fresh databases
     const rows: Record<string, Cell>[] = [];
-    const row = (run: string, ms: number, s: Summary | null, note = '') => {
+    const row = (run: string, ms: number, cpuMs: number | null, s: Summary | null, note = '') => {
       const tt = s ? totals(s) : null;
       rows.push({
         run,
         seconds: round(ms / 1000, 2),
         'MB/s': round(mb(corpus.bytes) / (ms / 1000), 1),
         'x floor': round(ms / floor.ms, 2),
+        'cpu s': cpuMs === null ? null : round(cpuMs / 1000, 2),
+        'cpu x floor': cpuMs === null ? null : round(cpuMs / floor.cpuMs, 2),
         lines: tt?.lines ?? null,
         items: tt?.items ?? null,
         errors: tt?.errors ?? null,
         note,
       });
     };
-    row('floor (read + JSON.parse)', floor.ms, null, `best of ${floors.map((f) => (f.ms / 1000).toFixed(2)).join(' / ')} s`);
+    const fmtRuns = (xs: number[]) => xs.map((x) => (x / 1000).toFixed(2)).join(' / ');
+    row('floor: decode file, split, parse', floorText, Math.min(...passCpu.text), null, `runs ${fmtRuns(passes.text)} s`);
+    row('floor: split buffer, decode+parse line', floorBuffer, Math.min(...passCpu.buffer), null, `runs ${fmtRuns(passes.buffer)} s`);
 
     const sets: { label: string; processors?: string }[] = [{ label: `default (${registered.join(',')})` }, { label: 'lines', processors: 'lines' }];
     for (const name of registered) if (name !== 'lines') sets.push({ label: name, processors: name });
@@ -177,29 +254,56 @@ async function main(): Promise<void> {
 
     const runs: Record<string, unknown> = {};
     let defaultDb = '';
+    let n = 0;
+    const fresh = (kind: string) => path.join(tmp, `${kind}-${n++}.duckdb`);
     for (const [i, set] of sets.entries()) {
-      const db = path.join(tmp, `cli-${i}.duckdb`);
-      if (i === 0) defaultDb = db;
-      const cli = runCli(root, db, set.processors);
-      row(`run --once ${set.label}`, cli.ms, cli.summary, `child process; summary duration ${(cli.summary.duration_ms / 1000).toFixed(2)} s`);
-      const inDb = path.join(tmp, `inproc-${i}.duckdb`);
-      const ip = runInProc(root, inDb, set.processors ?? 'all');
-      row(`  in-process ${set.label}`, ip.out.run_ms, ip.out.summary, `runOnce only; open ${ip.out.open_ms} ms, close ${ip.out.close_ms} ms, import ${ip.out.import_ms} ms`);
-      runs[set.label] = { cli_ms: Math.round(cli.ms), cli_summary: cli.summary, inproc: ip.out, inproc_wall_ms: Math.round(ip.ms) };
-      for (const [name, p] of Object.entries(cli.summary.processors)) {
-        if (p.lines !== corpus.lines) console.warn(`warning: ${name} saw ${p.lines} lines, corpus has ${corpus.lines}`);
+      // Best of REPEAT, each on a fresh database; child process and in-process interleaved.
+      const clis: ReturnType<typeof runCli>[] = [];
+      const ips: ReturnType<typeof runInProc>[] = [];
+      for (let r = 0; r < REPEAT; r++) {
+        const db = fresh('cli');
+        if (i === 0 && r === 0) defaultDb = db;
+        clis.push(runCli(root, db, set.processors));
+        ips.push(runInProc(root, fresh('inproc'), set.processors ?? 'all'));
+      }
+      const cli = clis.reduce((a, b) => (b.ms < a.ms ? b : a));
+      const ip = ips.reduce((a, b) => (b.out.run_ms < a.out.run_ms ? b : a));
+      const runsOf = (xs: number[]) => (REPEAT > 1 ? `runs ${xs.map((x) => (x / 1000).toFixed(2)).join(' / ')} s; ` : '');
+      row(`run --once ${set.label}`, cli.ms, cli.cpuMs, cli.summary, `${runsOf(clis.map((c) => c.ms))}child process wall`);
+      row(
+        `  in-process runOnce ${set.label}`,
+        ip.out.run_ms,
+        ip.out.run_cpu_ms,
+        ip.out.summary,
+        `${runsOf(ips.map((x) => x.out.run_ms))}+ import ${ip.out.import_ms}, open ${ip.out.open_ms}, close ${ip.out.close_ms} ms`,
+      );
+      runs[set.label] = {
+        cli_ms: Math.round(cli.ms),
+        cli_cpu_ms: cli.cpuMs,
+        cli_runs_ms: clis.map((c) => Math.round(c.ms)),
+        cli_summary: cli.summary,
+        inproc: ip.out,
+        inproc_runs_ms: ips.map((x) => x.out.run_ms),
+      };
+      for (const c of clis) {
+        for (const [name, p] of Object.entries(c.summary.processors)) {
+          if (p.lines !== corpus.lines || p.errors > 0) console.warn(`warning: ${name} saw ${p.lines} lines (corpus has ${corpus.lines}), ${p.errors} errors`);
+        }
       }
     }
     results.runs = runs;
     results.cli_startup_ms = Math.round(startupMs);
 
     printTable(`backfill: ${mb(corpus.bytes).toFixed(1)} MB, ${corpus.files.length} files, ${corpus.lines.toLocaleString('en-US')} lines (goal: run --once <= ${GOAL}x floor)`, rows);
-    const main = runs[sets[0].label] as { cli_ms: number; inproc: InProc };
+    const main = runs[sets[0].label] as { cli_ms: number; cli_cpu_ms: number | null; inproc: InProc };
     const ratio = main.cli_ms / floor.ms;
+    const x = (ms: number) => `${(ms / 1000).toFixed(2)} s = ${(ms / floor.ms).toFixed(2)}x`;
     console.log(
-      `\nfloor ${floorS.toFixed(2)} s (${(mb(floor.bytes) / floorS).toFixed(1)} MB/s); run --once (default) ${(main.cli_ms / 1000).toFixed(2)} s = ${ratio.toFixed(2)}x floor ` +
-        `(in-process runOnce ${(main.inproc.run_ms / 1000).toFixed(2)} s = ${(main.inproc.run_ms / floor.ms).toFixed(2)}x); goal <= ${GOAL}x: ${ratio <= GOAL ? 'MET' : 'NOT MET'}` +
-        `\n(cli --version alone: ${(startupMs / 1000).toFixed(2)} s)`,
+      `\nfloor ${floorS.toFixed(2)} s (${(mb(floor.bytes) / floorS).toFixed(1)} MB/s, cpu ${(floor.cpuMs / 1000).toFixed(2)} s)` +
+        `\nrun --once default: ${x(main.cli_ms)} floor; goal <= ${GOAL}x: ${ratio <= GOAL ? 'MET' : 'NOT MET'}` +
+        (main.cli_cpu_ms !== null ? ` (cpu ${(main.cli_cpu_ms / 1000).toFixed(2)} s = ${(main.cli_cpu_ms / floor.cpuMs).toFixed(2)}x floor cpu)` : '') +
+        `\n  of which: cli startup (node + imports, --version) ${x(startupMs)}; in-process runOnce ${x(main.inproc.run_ms)}` +
+        `; DuckDB open ${main.inproc.open_ms} ms + close ${main.inproc.close_ms} ms`,
     );
     results.ratio = round(ratio, 3);
     results.inproc_ratio = round(main.inproc.run_ms / floor.ms, 3);
@@ -272,6 +376,10 @@ async function main(): Promise<void> {
       console.log('\n(over the goal: re-run with --profile for a CPU profile of the in-process run)');
     }
 
+    results.loadavg_end = os.loadavg()[0];
+    if (os.loadavg()[0] > os.cpus().length * 0.5) {
+      console.log(`\nnote: load average ${os.loadavg()[0].toFixed(2)} on ${os.cpus().length} cpus; other work was running, timings are noisy`);
+    }
     const out = writeResult('backfill', results);
     console.log(`\nresults: ${path.relative(process.cwd(), out)}`);
   } finally {

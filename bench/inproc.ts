@@ -2,8 +2,9 @@
  * `run --once` in-process, timed in phases, for benches and profiling:
  *
  *   node [--cpu-prof] dist/bench/inproc.js --root R --db D [--processors lines,usage]
+ *        [--batch-bytes N] [--chunk-bytes N]
  *
- * Prints one JSON object: {import_ms, open_ms, run_ms, close_ms, summary}.
+ * Prints one JSON object: {import_ms, open_ms, run_ms, close_ms, run_cpu_ms, summary}.
  * `run_ms` is the work alone (scan, read, parse, process, commit), without
  * process startup, module loading or opening DuckDB.
  */
@@ -15,6 +16,9 @@ const { values } = parseArgs({
     root: { type: 'string' },
     db: { type: 'string' },
     processors: { type: 'string', default: 'all' },
+    // Experiments: override the reader's batching (see src/read/reader.ts DEFAULT_READ).
+    'batch-bytes': { type: 'string' },
+    'chunk-bytes': { type: 'string' },
   },
 });
 if (!values.root || !values.db) {
@@ -37,10 +41,16 @@ const pipeline = await Pipeline.open({
   log: createLogger(config.logLevel),
   retry: { maxAttempts: config.maxAttempts, baseDelayMs: config.retryBaseMs, maxDelayMs: 15 * 60_000 },
   maxLineBytes: config.maxLineBytes,
+  read: {
+    ...(values['batch-bytes'] ? { batchBytes: Number(values['batch-bytes']) } : {}),
+    ...(values['chunk-bytes'] ? { chunkBytes: Number(values['chunk-bytes']) } : {}),
+  },
 });
 const t2 = performance.now();
+const cpu0 = process.cpuUsage();
 const summary = await runOnce(pipeline);
 const t3 = performance.now();
+const cpu = process.cpuUsage(cpu0);
 await pipeline.close();
 const t4 = performance.now();
 
@@ -50,6 +60,8 @@ process.stdout.write(
     open_ms: Math.round(t2 - t1),
     run_ms: Math.round(t3 - t2),
     close_ms: Math.round(t4 - t3),
+    // CPU time of the whole process (all threads, DuckDB included) during runOnce.
+    run_cpu_ms: Math.round((cpu.user + cpu.system) / 1000),
     summary,
   }) + '\n',
 );
