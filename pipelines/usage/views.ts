@@ -23,7 +23,7 @@ export const USAGE_AGGREGATES = `count(*)::BIGINT AS messages,
   coalesce(sum(cache_creation_1h_tokens), 0)::BIGINT AS cache_creation_1h_tokens,
   coalesce(sum(cache_read_tokens), 0)::BIGINT AS cache_read_tokens,
   coalesce(sum(total_tokens), 0)::BIGINT AS total_tokens,
-  sum(cost_usd) AS cost_usd,
+  sum(cost_usd::DECIMAL(38, 12))::DOUBLE AS cost_usd,
   coalesce(list(DISTINCT ${unknownModel} ORDER BY ${unknownModel}) FILTER (WHERE cost_usd IS NULL), []) AS unpriced_models`;
 
 const dedupMessages = `CREATE OR REPLACE VIEW usage_messages_dedup AS
