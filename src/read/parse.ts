@@ -53,12 +53,12 @@ export function parseFrame(frame: Frame): Parsed {
 }
 
 /**
- * V8 quotes the start of the bad input in its message (`Unexpected token 'g',
- * "ghp_abcdef"... is not valid JSON`). Transcripts hold secrets and this
+ * V8 quotes the bad input around the error in its message (`Unexpected token
+ * 'g', ..."content": ghp_abcdef"... is not valid JSON`). Transcripts hold secrets and this
  * detail is stored and logged, so keep the reason, never the content.
  */
 export function jsonErrorDetail(err: unknown): string {
   return String((err as Error)?.message ?? err)
-    .replace(/, ".*"(?:\.\.\.)? is not valid JSON$/s, ' (not valid JSON)')
+    .replace(/, (?:\.\.\.)?".*"(?:\.\.\.)? is not valid JSON$/s, ' (not valid JSON)')
     .slice(0, 200);
 }

@@ -193,7 +193,7 @@ describe('rules file', () => {
 
 describe('bad-line details', () => {
   it('never keep a snippet of the line (it may hold a secret)', () => {
-    for (const text of [`${f.ghp} trailing {`, `{"a": ${f.ghp}}`, `{"a":"${f.ghp}"`]) {
+    for (const text of [`${f.ghp} trailing {`, `{"a": ${f.ghp}}`, `{"a":"${f.ghp}"`, `{"type":"user","message":{"content": ${f.ghp}}}`]) {
       let detail = '';
       try {
         JSON.parse(text);
@@ -202,6 +202,7 @@ describe('bad-line details', () => {
       }
       expect(detail).not.toBe('');
       expect(detail).not.toContain(f.ghp.slice(0, 6));
+      expect(detail).not.toContain('"');
     }
   });
 });

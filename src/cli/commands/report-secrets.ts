@@ -13,13 +13,17 @@ import { hasFindingsTable, querySecretFindings, type SecretFinding } from '../..
 
 const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
 
-/** `--since`: an ISO date/time, or a duration back from now (`30m`, `24h`, `7d`, `2w`). */
+/**
+ * `--since`: an ISO date or date-time (a bare date is UTC midnight, as in
+ * `report usage`), `YYYYMMDD`, or a duration back from now (`30m`, `24h`, `7d`, `2w`).
+ */
 export function parseSince(value: string, now = Date.now()): number {
   const rel = /^(\d+)\s*([smhdw])$/.exec(value.trim());
   if (rel) return now - Number(rel[1]) * UNITS[rel[2]];
-  const t = Date.parse(value);
+  const compact = /^(\d{4})(\d{2})(\d{2})$/.exec(value.trim());
+  const t = Date.parse(compact ? `${compact[1]}-${compact[2]}-${compact[3]}` : value);
   if (!Number.isFinite(t)) {
-    throw new CliError(`invalid --since ${JSON.stringify(value)}: expected an ISO date (2025-06-01) or a duration (24h, 7d)`, EXIT.usage);
+    throw new CliError(`invalid --since ${JSON.stringify(value)}: expected a date (YYYY-MM-DD, YYYYMMDD, ISO date-time) or a duration (24h, 7d)`, EXIT.usage);
   }
   return t;
 }
@@ -28,7 +32,7 @@ export function secretsReportCommand(): Command {
   const cmd = new Command('secrets')
     .description('secrets found in transcripts: where, which rule, redacted excerpt and fingerprint')
     .option('--owner <owner>', 'only this owner (first path segment under the root)')
-    .option('--since <when>', 'only lines written since an ISO date or a duration back (24h, 7d)')
+    .option('--since <when>', 'only lines written since a date (YYYY-MM-DD, UTC) or a duration back (24h, 7d)')
     .option('--json', 'print {"findings": [...]} as one JSON object');
   addSettings(cmd, ['db']);
   cmd.action((opts) =>
