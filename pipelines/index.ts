@@ -7,14 +7,12 @@ import type { Config } from '../src/config/config.js';
 import { ConfigError } from '../src/config/config.js';
 import { linesProcessor } from './lines/index.js';
 import { createUsageProcessor } from './usage/index.js';
-import { createUsageProcessor } from './usage/index.js';
 import { createSecretsProcessor } from './secrets/index.js';
 
 export type ProcessorFactory = (config: Config) => Processor;
 
 export const BUILT_IN: Record<string, ProcessorFactory> = {
   lines: () => linesProcessor,
-  usage: (config) => createUsageProcessor(config),
   usage: (config) => createUsageProcessor(config),
   secrets: (config) => createSecretsProcessor(config),
 };

@@ -197,11 +197,9 @@ const invalid = (why: string) => new ConfigError(`invalid pricing (--pricing / S
 /** The bundled table, or the user's file (`--pricing` / `SESSION_PIPELINE_PRICING`). */
 export function loadPriceTable(file = ''): PriceTable {
   if (!file) return new PriceTable(bundled, 'bundled', fnv1a(JSON.stringify(bundled)));
-  let text: string;
   let parsed: unknown;
   try {
-    text = fs.readFileSync(file, 'utf8');
-    parsed = JSON.parse(text);
+    parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (err) {
     throw invalid(`cannot read ${file}: ${(err as Error).message}`);
   }
