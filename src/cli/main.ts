@@ -3,6 +3,8 @@
 import { Command } from 'commander';
 import { runCommand } from './commands/run.js';
 import { watchCommand } from './commands/watch.js';
+import { opsCommands } from './commands/ops.js';
+import '../ops/register.js'; // the admin API of `watch`
 import { reportCommand } from './commands/report.js';
 import { exportCommand } from './commands/export.js';
 
@@ -13,6 +15,7 @@ const program = new Command('session-pipeline')
 
 program.addCommand(runCommand());
 program.addCommand(watchCommand());
+for (const c of opsCommands()) program.addCommand(c);
 program.addCommand(reportCommand());
 program.addCommand(exportCommand());
 

@@ -1,0 +1,489 @@
+/**
+ * The admin API: a fastify server inside the daemon, sharing its pino logger.
+ *
+ *   GET  /health                     ok / warning / error, lag, watcher, rescans
+ *   GET  /status                     config (secrets masked), processors, queues, uptime
+ *   GET  /metrics                    Prometheus text
+ *   POST /processors/:name/run       rescan now and wait for that processor (409 while one runs)
+ *   POST /rescan                     rescan now for every processor (409 while one runs)
+ *   GET  /quarantine                 quarantined and retrying (processor, file) pairs
+ *   POST /quarantine/requeue         {processor?, file?, all?}: reset attempts, process again
+ *   GET  /trace/<sessionFile>        recent journey + committed state; ?follow=1 for SSE
+ *   GET  /audit                      latest audit rows
+ *
+ * Auth: when a token is set, every endpoint but /health and /metrics needs
+ * `Authorization: Bearer <token>` (401 without, 403 when wrong). Without a
+ * token the server binds to loopback only (see `checkAdminBind`). Every
+ * mutating call, refused ones included, is written to `audit_log` before
+ * the response is sent.
+ */
+import crypto from 'node:crypto';
+import path from 'node:path';
+import type { ServerResponse } from 'node:http';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { Daemon } from '../watch/daemon.js';
+import { hint } from '../watch/hint.js';
+import type { TraceRecord } from '../watch/trace.js';
+import { ConfigError, maskedConfig, type Config } from '../config/config.js';
+import { toSessionKey, parseSessionPath } from '../discover/session-path.js';
+import { UnitOfWork } from '../pipeline/unit.js';
+import type { Checkpoint } from '../state/checkpoint.js';
+import { AuditLog, resultOf } from './audit.js';
+import type { OpsMonitor } from './monitor.js';
+import type { Metrics } from './metrics.js';
+import { runFault } from './faults.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Readable without the token (probes, scrapers). */
+    public?: boolean;
+  }
+  interface FastifyRequest {
+    authState?: 'token' | 'none' | 'missing' | 'wrong';
+    auditTarget?: string;
+    auditDetail?: string;
+  }
+}
+
+export interface AdminContext {
+  daemon: Daemon;
+  monitor: OpsMonitor;
+  metrics: Metrics;
+  audit: AuditLog;
+  config: Config;
+  log: Logger;
+  /** Filled in once listening. */
+  address?: { host: string; port: number };
+}
+
+export const ACTOR_HEADER = 'x-session-pipeline-actor';
+
+// ------------------------------------------------------------------ binding rules
+
+export function isLoopback(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || /^::ffff:127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+/** Preflight: binding beyond loopback needs a token; the daemon refuses to start otherwise. */
+export function checkAdminBind(config: Config): void {
+  if (!isLoopback(config.adminHost) && !config.adminToken) {
+    throw new ConfigError(
+      `refusing to bind the admin API to ${config.adminHost} without a token: set SESSION_PIPELINE_ADMIN_TOKEN (--admin-token), or bind to 127.0.0.1`,
+    );
+  }
+}
+
+function tokenMatches(given: string, expected: string): boolean {
+  const a = crypto.createHash('sha256').update(given).digest();
+  const b = crypto.createHash('sha256').update(expected).digest();
+  return crypto.timingSafeEqual(a, b);
+}
+
+function presentedToken(req: FastifyRequest): string | null {
+  const h = req.headers.authorization;
+  if (typeof h === 'string') {
+    const m = /^Bearer\s+(.+)$/i.exec(h.trim());
+    if (m) return m[1].trim();
+  }
+  return null;
+}
+
+/** The call's parameters for the audit log when no handler described them (e.g. refused calls). */
+function targetOf(req: FastifyRequest): string | null {
+  const params = (req.params ?? {}) as Record<string, unknown>;
+  if (Object.keys(params).length > 0) return JSON.stringify(params).slice(0, 500);
+  return req.routeOptions.url ? null : req.url.split('?')[0].slice(0, 500);
+}
+
+const isMutating = (method: string) => method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS';
+
+// ------------------------------------------------------------------ helpers
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Wait until nothing is hinted, scanned, queued or running (for one processor, or all). */
+export async function waitDrained(daemon: Daemon, processor: string | null, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  let quiet = 0;
+  for (;;) {
+    const s = daemon.status();
+    const qs = processor ? [s.queues[processor]] : Object.values(s.queues);
+    const idle = !s.rescanning && s.hintsPending === 0 && qs.every((q) => !q || (q.running === 0 && q.queued === 0));
+    quiet = idle ? quiet + 1 : 0;
+    if (quiet >= 2) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(20);
+  }
+}
+
+/** A session key from a URL parameter: `owner/x.jsonl`, or an absolute path under the root. */
+export function sessionKeyFrom(root: string, raw: string): string | null {
+  const rel = path.isAbsolute(raw) ? path.relative(root, raw) : raw;
+  const key = toSessionKey(rel);
+  return key && parseSessionPath(key) ? key : null;
+}
+
+function publicCheckpoint(cp: Checkpoint) {
+  return {
+    processor: cp.processorName,
+    offset: cp.offset,
+    size: cp.size,
+    mtimeMs: cp.mtimeMs,
+    inode: cp.inode,
+    linesProcessed: cp.linesProcessed,
+    itemsProcessed: cp.itemsProcessed,
+    badLines: cp.badLines,
+    processorVersion: cp.processorVersion,
+    processedAt: cp.processedAt === null ? null : new Date(cp.processedAt).toISOString(),
+    status: cp.status,
+    attempts: cp.attempts,
+    lastError: cp.lastError,
+    nextAttemptAt: cp.nextAttemptAt === null ? null : new Date(cp.nextAttemptAt).toISOString(),
+  };
+}
+
+function parseTimeout(v: unknown, dflt: number): number {
+  const n = Number(v);
+  return Number.isFinite(n) && n >= 0 ? Math.min(n, 30 * 60_000) : dflt;
+}
+
+// ------------------------------------------------------------------ routes
+
+const healthRoutes =
+  (ctx: AdminContext): FastifyPluginAsync =>
+  async (app) => {
+    app.get('/health', { config: { public: true } }, async (_req, reply) => {
+      const h = ctx.monitor.health();
+      return reply.code(h.status === 'error' ? 503 : 200).send(h);
+    });
+
+    app.get('/metrics', { config: { public: true } }, async (_req, reply) => {
+      const text = await ctx.metrics.registry.metrics();
+      return reply.header('content-type', ctx.metrics.registry.contentType).send(text);
+    });
+
+    app.get('/status', async () => {
+      const d = ctx.daemon;
+      const s = d.status();
+      const c = d.pipeline.committer;
+      return {
+        pid: process.pid,
+        node: process.version,
+        startedAt: new Date(d.startedAt).toISOString(),
+        uptimeMs: Date.now() - d.startedAt,
+        config: maskedConfig(ctx.config),
+        admin: { ...ctx.address, auth: ctx.config.adminToken ? 'token' : 'none' },
+        processors: d.pipeline.processors.map((p) => ({
+          name: p.name,
+          version: p.version,
+          settle: p.settleMs ? { policy: 'settle', quietMs: p.settleMs } : { policy: 'live' },
+          tables: p.tables.map((t) => t.name),
+        })),
+        queues: s.queues,
+        hintsPending: s.hintsPending,
+        commitPendingUnits: c.pendingUnits,
+        rescanning: s.rescanning,
+        lastRescan: s.lastRescan ? { ...s.lastRescan, at: new Date(s.lastRescan.at).toISOString() } : null,
+        watcher: s.watcher,
+        committer: { ...c.stats, lastCommitAt: c.stats.lastCommitAt === null ? null : new Date(c.stats.lastCommitAt).toISOString() },
+        counters: d.pipeline.counters,
+        filesSeen: ctx.monitor.tracker.filesSeen,
+        eventLoopDelay: ctx.monitor.eventLoop(),
+        memory: { rssBytes: process.memoryUsage.rss() },
+        stopping: s.stopping,
+      };
+    });
+  };
+
+const runRoutes =
+  (ctx: AdminContext): FastifyPluginAsync =>
+  async (app) => {
+    const locks = new Set<string>();
+
+    /** Non-blocking lock: 409 while held; released in `finally` whatever the run does. */
+    const locked = async (key: string, reply: FastifyReply, what: string, fn: () => Promise<unknown>) => {
+      if (locks.has(key)) {
+        return reply.code(409).send({ error: 'conflict', message: `${what} is already in flight; try again when it is done` });
+      }
+      locks.add(key);
+      try {
+        return await fn();
+      } finally {
+        locks.delete(key);
+      }
+    };
+
+    const run = async (req: FastifyRequest, reply: FastifyReply, processor: string | null) => {
+      const body = (req.body ?? {}) as { timeoutMs?: unknown };
+      const timeoutMs = parseTimeout(body.timeoutMs ?? (req.query as { timeoutMs?: unknown })?.timeoutMs, 60_000);
+      const fault = runFault(req.query);
+      const t0 = Date.now();
+      if (fault?.kind === 'throw') throw new Error('test fault: run failed (SESSION_PIPELINE_TEST_FAULTS)');
+      const rescan = await ctx.daemon.runRescan('manual');
+      if (fault?.kind === 'delay') await sleep(fault.ms);
+      const drained = await waitDrained(ctx.daemon, processor, timeoutMs);
+      const out = {
+        processor: processor ?? 'all',
+        rescan,
+        drained,
+        waitedMs: Date.now() - t0,
+        lag: processor ? ctx.monitor.tracker.lag(processor) : undefined,
+      };
+      req.auditDetail = `files ${rescan.files}, hinted ${rescan.hinted}, drained ${drained}`;
+      return reply.code(drained ? 200 : 202).send(out);
+    };
+
+    app.post<{ Params: { name: string } }>('/processors/:name/run', async (req, reply) => {
+      const name = req.params.name;
+      req.auditTarget = JSON.stringify({ processor: name });
+      if (!ctx.daemon.pipeline.processors.some((p) => p.name === name)) {
+        return reply.code(404).send({ error: 'not-found', message: `unknown processor "${name}"`, processors: ctx.daemon.pipeline.processors.map((p) => p.name) });
+      }
+      return locked(`processor:${name}`, reply, `a run of ${name}`, () => run(req, reply, name));
+    });
+
+    app.post('/rescan', async (req, reply) => {
+      req.auditTarget = JSON.stringify({ processor: 'all' });
+      return locked('rescan:all', reply, 'a full rescan', () => run(req, reply, null));
+    });
+  };
+
+const quarantineRoutes =
+  (ctx: AdminContext): FastifyPluginAsync =>
+  async (app) => {
+    const { pipeline } = ctx.daemon;
+
+    app.get('/quarantine', async () => {
+      const quarantined: unknown[] = [];
+      const retrying: unknown[] = [];
+      for (const p of pipeline.processors) {
+        for (const cp of ctx.monitor.tracker.troubledCheckpoints(p.name)) {
+          const row = {
+            processor: cp.processorName,
+            sessionFile: cp.sessionFile,
+            attempts: cp.attempts,
+            lastError: cp.lastError,
+            offset: cp.offset,
+            nextAttemptAt: cp.nextAttemptAt === null ? null : new Date(cp.nextAttemptAt).toISOString(),
+          };
+          (cp.status === 'quarantined' ? quarantined : retrying).push(row);
+        }
+      }
+      return { quarantined, retrying };
+    });
+
+    app.post('/quarantine/requeue', async (req, reply) => {
+      const body = (req.body ?? {}) as { processor?: unknown; file?: unknown; all?: unknown };
+      const processor = typeof body.processor === 'string' && body.processor ? body.processor : undefined;
+      const rawFile = typeof body.file === 'string' && body.file ? body.file : undefined;
+      const all = body.all === true;
+      req.auditTarget = JSON.stringify({ processor, file: rawFile, all: all || undefined });
+      if (!processor && !rawFile && !all) {
+        return reply.code(400).send({ error: 'bad-request', message: 'give a processor and/or a file, or all: true' });
+      }
+      if (processor && !pipeline.processors.some((p) => p.name === processor)) {
+        return reply.code(404).send({ error: 'not-found', message: `unknown processor "${processor}"` });
+      }
+      const file = rawFile ? sessionKeyFrom(pipeline.root, rawFile) : undefined;
+      if (rawFile && !file) return reply.code(400).send({ error: 'bad-request', message: `not a session file path: ${rawFile}` });
+
+      const now = Date.now();
+      const targets: Checkpoint[] = [];
+      for (const p of pipeline.processors) {
+        if (processor && p.name !== processor) continue;
+        for (const t of ctx.monitor.tracker.troubledCheckpoints(p.name)) {
+          if (file && t.sessionFile !== file) continue;
+          const cp = pipeline.checkpoints.get(p.name, t.sessionFile);
+          if (!cp) continue;
+          // A retry that is already due may be running right now: leave it to its run.
+          const eligible = cp.status === 'quarantined' || (cp.status === 'retrying' && (cp.nextAttemptAt ?? 0) > now + 50);
+          if (eligible) targets.push(cp);
+        }
+      }
+      // Committed like any checkpoint, through the committer: status 'retrying', attempts 0, due now,
+      // so the classification processes the file again (status 'ok' would look "unchanged").
+      const pending: Promise<Checkpoint>[] = [];
+      for (const cp of targets) {
+        const next: Checkpoint = { ...cp, status: 'retrying', attempts: 0, nextAttemptAt: now };
+        const unit = new UnitOfWork(cp.processorName, cp.sessionFile, new Map());
+        unit.checkpoint = next;
+        const { committed } = await pipeline.committer.enqueue(unit);
+        pending.push(
+          committed.then(() => {
+            pipeline.checkpoints.set(next);
+            return next;
+          }),
+        );
+      }
+      const settled = await Promise.allSettled(pending);
+      const requeued: { processor: string; sessionFile: string; was: string; attempts: number }[] = [];
+      const failed: { processor: string; sessionFile: string; error: string }[] = [];
+      settled.forEach((r, i) => {
+        const cp = targets[i];
+        if (r.status === 'fulfilled') {
+          requeued.push({ processor: cp.processorName, sessionFile: cp.sessionFile, was: cp.status, attempts: cp.attempts });
+          ctx.daemon.emitHint(hint(cp.sessionFile, 'manual', cp.processorName));
+        } else {
+          failed.push({ processor: cp.processorName, sessionFile: cp.sessionFile, error: (r.reason as Error).message });
+        }
+      });
+      req.auditDetail = `requeued ${requeued.length}${failed.length ? `, failed ${failed.length}` : ''}`;
+      ctx.log.info({ requeued: requeued.length, failed: failed.length, processor, file, all }, 'requeue');
+      return reply.code(failed.length ? 500 : 200).send({ requeued, failed, count: requeued.length });
+    });
+  };
+
+const traceRoutes =
+  (ctx: AdminContext, streams: Set<ServerResponse>): FastifyPluginAsync =>
+  async (app) => {
+    const { daemon } = ctx;
+    const committedState = (file: string) =>
+      daemon.pipeline.processors.map((p) => {
+        const cp = daemon.pipeline.checkpoints.get(p.name, file);
+        return cp ? publicCheckpoint(cp) : { processor: p.name, status: 'none' as const };
+      });
+
+    app.get<{ Params: { '*': string }; Querystring: { follow?: string } }>('/trace/*', async (req, reply) => {
+      const file = sessionKeyFrom(daemon.pipeline.root, req.params['*'] ?? '');
+      if (!file) return reply.code(400).send({ error: 'bad-request', message: `not a session file path: ${req.params['*']}` });
+      const seen = daemon.fileStats.get(file) ?? null;
+      const follow = req.query.follow === '1' || req.query.follow === 'true';
+      if (!follow) {
+        return { sessionFile: file, seen, checkpoints: committedState(file), records: daemon.trace.recent(file) };
+      }
+
+      // Server-sent events: the ring buffer first, then live records; checkpoints again after each commit.
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      res.write('retry: 2000\n\n');
+      send('checkpoints', { sessionFile: file, seen, checkpoints: committedState(file) });
+      for (const r of daemon.trace.recent(file)) send('record', r);
+      const onRecord = (r: TraceRecord) => {
+        if (r.sessionFile !== file) return;
+        send('record', r);
+        if (r.stage === 'committed' || r.stage === 'error') {
+          // The cache is updated right after the commit resolves.
+          setImmediate(() => send('checkpoints', { sessionFile: file, seen: daemon.fileStats.get(file) ?? null, checkpoints: committedState(file) }));
+        }
+      };
+      const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+      const cleanup = () => {
+        clearInterval(ping);
+        daemon.trace.off('record', onRecord);
+        streams.delete(res);
+      };
+      daemon.trace.on('record', onRecord);
+      streams.add(res);
+      res.on('close', cleanup);
+    });
+  };
+
+const auditRoutes =
+  (ctx: AdminContext): FastifyPluginAsync =>
+  async (app) => {
+    app.get<{ Querystring: { limit?: string } }>('/audit', async (req) => {
+      const limit = req.query.limit ? Number(req.query.limit) : 100;
+      return { rows: await ctx.audit.recent(Number.isFinite(limit) ? limit : 100) };
+    });
+  };
+
+// ------------------------------------------------------------------ server
+
+export interface AdminServer {
+  app: FastifyInstance;
+  close(): Promise<void>;
+}
+
+export async function createAdminApp(ctx: AdminContext): Promise<AdminServer> {
+  const streams = new Set<ServerResponse>();
+  const app = Fastify({
+    loggerInstance: ctx.log.child({ component: 'admin' }) as unknown as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    forceCloseConnections: true,
+    bodyLimit: 64 * 1024,
+  });
+  const token = ctx.config.adminToken;
+
+  app.addHook('onRequest', async (req, reply) => {
+    if (!token) {
+      req.authState = 'none';
+      return;
+    }
+    const given = presentedToken(req);
+    req.authState = given === null ? 'missing' : tokenMatches(given, token) ? 'token' : 'wrong';
+    if (req.authState === 'token') return;
+    if (!isMutating(req.method) && req.routeOptions.config?.public) return;
+    if (req.authState === 'missing') {
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Bearer realm="session-pipeline admin"')
+        .send({ error: 'unauthorized', message: 'this endpoint needs the admin token (Authorization: Bearer <token>)' });
+    }
+    return reply.code(403).send({ error: 'forbidden', message: 'wrong admin token' });
+  });
+
+  // Audit before the response goes out, so a caller that got its answer finds the row.
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (!isMutating(req.method)) return payload;
+    const actor = req.headers[ACTOR_HEADER];
+    let detail = req.auditDetail ?? null;
+    if (!detail && reply.statusCode >= 400 && typeof payload === 'string') {
+      try {
+        detail = String((JSON.parse(payload) as { message?: unknown }).message ?? '').slice(0, 500) || null;
+      } catch {
+        detail = null;
+      }
+    }
+    try {
+      await ctx.audit.write({
+        at: Date.now(),
+        actor: typeof actor === 'string' && actor ? actor.slice(0, 200) : 'unknown',
+        auth: req.authState ?? 'none',
+        remote: req.ip ?? null,
+        method: req.method,
+        action: `${req.method} ${req.routeOptions.url ?? req.url.split('?')[0]}`,
+        target: req.auditTarget ?? targetOf(req),
+        status: reply.statusCode,
+        result: resultOf(reply.statusCode),
+        detail,
+      });
+    } catch (err) {
+      ctx.log.error({ err: (err as Error).message }, 'could not write the audit log');
+    }
+    ctx.log.info({ method: req.method, url: req.url, status: reply.statusCode, actor }, 'admin call');
+    return payload;
+  });
+
+  app.setErrorHandler(async (err: Error & { statusCode?: number }, req, reply) => {
+    const status = err.statusCode ?? 500;
+    if (status >= 500) ctx.log.error({ err: err.message, url: req.url }, 'admin request failed');
+    return reply.code(status).send({ error: status >= 500 ? 'internal' : 'bad-request', message: err.message });
+  });
+
+  app.addHook('preClose', async () => {
+    for (const s of streams) s.end();
+    streams.clear();
+  });
+
+  await app.register(healthRoutes(ctx));
+  await app.register(runRoutes(ctx));
+  await app.register(quarantineRoutes(ctx));
+  await app.register(traceRoutes(ctx, streams));
+  await app.register(auditRoutes(ctx));
+
+  return {
+    app,
+    close: async () => {
+      await app.close();
+    },
+  };
+}

@@ -1,0 +1,155 @@
+/**
+ * Health: one pure function from what the daemon knows (lag per processor,
+ * watcher, rescans, commits) and the thresholds to `ok` / `warning` /
+ * `error`, with the reasons. No I/O and no clock of its own, so every rule is
+ * unit-tested on plain objects.
+ *
+ *   error    the daemon is stopping; or runs keep failing with nothing
+ *            committed since (the database is not taking commits)
+ *   warning  a change pending longer than `stuckMs` (with a FIFO note when
+ *            newer changes went through meanwhile); quarantined files; lag
+ *            above the byte / file thresholds; the watcher degraded to
+ *            rescan-only; rescans overdue
+ *   ok       otherwise, including a cold start with no files
+ */
+import type { ProcessorLag } from './lag.js';
+import type { WatcherStatus } from '../watch/sources.js';
+
+export type HealthLevel = 'ok' | 'warning' | 'error';
+
+export interface HealthThresholds {
+  /** A change pending longer than this is stuck. */
+  stuckMs: number;
+  /** Lag above this many bytes per processor (0 = off). */
+  lagBytes: number;
+  /** Lag above this many files per processor (0 = off). */
+  lagFiles: number;
+  /** Consecutive failed runs with no commit since, for `error`. */
+  failuresForError: number;
+}
+
+export interface HealthInput {
+  now: number;
+  startedAt: number;
+  stopping: boolean;
+  processors: { name: string; version: number; settleMs: number; lag: ProcessorLag }[];
+  watcher: WatcherStatus;
+  lastRescan: { at: number; durationMs: number; files: number; hinted: number } | null;
+  rescanIntervalMs: number;
+  rescanRunning: boolean;
+  lastCommitAt: number | null;
+  consecutiveFailures: number;
+  thresholds: HealthThresholds;
+}
+
+export interface ProcessorHealth {
+  status: HealthLevel;
+  version: number;
+  lagBytes: number;
+  lagFiles: number;
+  oldestPending: { sessionFile: string; ageMs: number; since: string; newerCommitted: boolean } | null;
+  fifo: 'ok' | 'skipped';
+  retrying: number;
+  quarantined: number;
+  lastCommitAt: string | null;
+}
+
+export interface Health {
+  status: HealthLevel;
+  reasons: string[];
+  at: string;
+  uptimeMs: number;
+  initialScan: 'running' | 'done';
+  processors: Record<string, ProcessorHealth>;
+  watcher: { status: 'ok' | 'degraded' | 'off' | 'starting'; reason?: string; events: number; errors: number; hotFiles: number };
+  rescan: { lastAt: string | null; durationMs: number | null; files: number | null; hinted: number | null; intervalMs: number; running: boolean };
+  commits: { lastAt: string | null; consecutiveFailures: number };
+  thresholds: HealthThresholds;
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export function formatMs(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 120_000) return `${(ms / 1000).toFixed(1)} s`;
+  if (ms < 2 * 3_600_000) return `${(ms / 60_000).toFixed(1)} min`;
+  return `${(ms / 3_600_000).toFixed(1)} h`;
+}
+
+export function computeHealth(input: HealthInput): Health {
+  const { now, thresholds: t } = input;
+  const reasons: string[] = [];
+  let level: HealthLevel = 'ok';
+  const raise = (to: HealthLevel, why: string) => {
+    reasons.push(why);
+    if (to === 'error' || (to === 'warning' && level === 'ok')) level = to;
+  };
+
+  if (input.stopping) raise('error', 'daemon is stopping');
+  if (input.consecutiveFailures >= t.failuresForError) {
+    raise('error', `${input.consecutiveFailures} runs failed in a row with no commit since`);
+  }
+
+  const processors: Record<string, ProcessorHealth> = {};
+  for (const p of input.processors) {
+    const lag = p.lag;
+    let pl: HealthLevel = 'ok';
+    const warn = (why: string) => {
+      pl = 'warning';
+      raise('warning', `${p.name}: ${why}`);
+    };
+    const oldest = lag.oldestPending;
+    const stuck = oldest !== null && oldest.ageMs > t.stuckMs;
+    if (stuck) {
+      warn(
+        `${oldest.sessionFile} pending for ${formatMs(oldest.ageMs)}` +
+          (oldest.newerCommitted ? ' while newer changes were committed (skipped)' : ' (nothing newer committed either)'),
+      );
+    }
+    if (lag.quarantined > 0) warn(`${lag.quarantined} quarantined file${lag.quarantined === 1 ? '' : 's'}`);
+    if (t.lagBytes > 0 && lag.lagBytes > t.lagBytes) warn(`lag ${lag.lagBytes} bytes > ${t.lagBytes}`);
+    if (t.lagFiles > 0 && lag.lagFiles > t.lagFiles) warn(`lag ${lag.lagFiles} files > ${t.lagFiles}`);
+    processors[p.name] = {
+      status: pl,
+      version: p.version,
+      lagBytes: lag.lagBytes,
+      lagFiles: lag.lagFiles,
+      oldestPending: oldest
+        ? { sessionFile: oldest.sessionFile, ageMs: oldest.ageMs, since: iso(oldest.since)!, newerCommitted: oldest.newerCommitted }
+        : null,
+      fifo: stuck && oldest.newerCommitted ? 'skipped' : 'ok',
+      retrying: lag.retrying,
+      quarantined: lag.quarantined,
+      lastCommitAt: iso(lag.lastCommitAt),
+    };
+  }
+
+  const w = input.watcher;
+  if (w.state === 'degraded') raise('warning', `watcher degraded to rescan-only: ${w.reason ?? 'unknown reason'}`);
+
+  const last = input.lastRescan;
+  const overdueAfter = 3 * input.rescanIntervalMs + 10_000;
+  if (last && !input.rescanRunning && now - last.at > overdueAfter) {
+    raise('warning', `last rescan was ${formatMs(now - last.at)} ago (interval ${formatMs(input.rescanIntervalMs)})`);
+  }
+
+  return {
+    status: level,
+    reasons,
+    at: iso(now)!,
+    uptimeMs: now - input.startedAt,
+    initialScan: last ? 'done' : 'running',
+    processors,
+    watcher: { status: w.state, ...(w.reason ? { reason: w.reason } : {}), events: w.events, errors: w.errors, hotFiles: w.hotFiles },
+    rescan: {
+      lastAt: iso(last?.at ?? null),
+      durationMs: last?.durationMs ?? null,
+      files: last?.files ?? null,
+      hinted: last?.hinted ?? null,
+      intervalMs: input.rescanIntervalMs,
+      running: input.rescanRunning,
+    },
+    commits: { lastAt: iso(input.lastCommitAt), consecutiveFailures: input.consecutiveFailures },
+    thresholds: t,
+  };
+}

@@ -1,0 +1,248 @@
+/**
+ * Lag tracking for health and metrics: how far each processor's committed
+ * checkpoints are behind the files as last seen, kept incrementally so that
+ * `GET /health` costs O(processors + pending files), never a pass over every
+ * checkpoint.
+ *
+ * Fed by two streams:
+ *   - observations: a file's stat as the daemon saw it (rescans, state checks,
+ *     runs), or null when it is gone;
+ *   - commits: every checkpoint the committer commits (outputs, failure
+ *     records, deletes, requeues).
+ *
+ * "Pending since": for each (processor, file) behind its last-seen stat, the
+ * time the first change not covered by the committed checkpoint was seen.
+ * Each file keeps a short history of the distinct stats seen, so when a
+ * commit catches up to an older observation while the file kept growing, the
+ * pending time moves on to the next observation instead of staying at the
+ * first one: a live file that is kept up with never looks stuck.
+ */
+import type { Checkpoint } from '../state/checkpoint.js';
+import type { FileStat } from '../state/classify.js';
+
+export interface TrackedProcessor {
+  readonly name: string;
+  readonly version: number;
+  readonly settleMs?: number;
+}
+
+interface Observation extends FileStat {
+  at: number;
+}
+
+interface Entry {
+  cp: Checkpoint | undefined;
+  lagBytes: number;
+  pending: boolean;
+  since: number | null;
+}
+
+export interface OldestPending {
+  sessionFile: string;
+  /** When the oldest uncommitted change was first seen (settle-adjusted), epoch ms. */
+  since: number;
+  ageMs: number;
+  /** Whether a change seen later than this one has been committed meanwhile (FIFO check). */
+  newerCommitted: boolean;
+}
+
+export interface ProcessorLag {
+  lagBytes: number;
+  lagFiles: number;
+  retrying: number;
+  quarantined: number;
+  lastCommitAt: number | null;
+  oldestPending: OldestPending | null;
+}
+
+interface Agg {
+  lagBytes: number;
+  lagFiles: number;
+  retrying: number;
+  quarantined: number;
+  lastCommitAt: number | null;
+  /** Latest "pending since" among changes that were committed (for the FIFO check). */
+  newestCaughtUp: number | null;
+  bytesCommitted: number;
+}
+
+const HISTORY = 8;
+
+const sameStat = (a: FileStat, b: FileStat) => a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino;
+const cpMatches = (cp: Checkpoint, o: FileStat) => cp.size === o.size && cp.mtimeMs === o.mtimeMs && cp.inode === o.ino;
+
+export class LagTracker {
+  private readonly seen = new Map<string, Observation[]>();
+  private readonly entries = new Map<string, Map<string, Entry>>();
+  private readonly aggs = new Map<string, Agg>();
+  /** Pending (processor, file) pairs with their since; scanned for the oldest. */
+  private readonly pendingSince = new Map<string, Map<string, number>>();
+  /** Non-ok checkpoints (retrying / quarantined), for listings. */
+  private readonly troubled = new Map<string, Map<string, Checkpoint>>();
+  private readonly byName = new Map<string, TrackedProcessor>();
+
+  constructor(
+    readonly processors: readonly TrackedProcessor[],
+    initial: (processor: string) => Iterable<Checkpoint> = () => [],
+  ) {
+    for (const p of processors) {
+      this.byName.set(p.name, p);
+      this.entries.set(p.name, new Map());
+      this.pendingSince.set(p.name, new Map());
+      this.troubled.set(p.name, new Map());
+      this.aggs.set(p.name, {
+        lagBytes: 0,
+        lagFiles: 0,
+        retrying: 0,
+        quarantined: 0,
+        lastCommitAt: null,
+        newestCaughtUp: null,
+        bytesCommitted: 0,
+      });
+      for (const cp of initial(p.name)) {
+        const e: Entry = { cp, lagBytes: 0, pending: false, since: null };
+        this.entries.get(p.name)!.set(cp.sessionFile, e);
+        this.countStatus(p.name, undefined, cp);
+      }
+    }
+  }
+
+  /** Files currently known to exist (with a stat seen). */
+  get filesSeen(): number {
+    return this.seen.size;
+  }
+
+  /** A file's stat as the daemon saw it at `at`; null when it is gone. */
+  observe(sessionFile: string, stat: FileStat | null, at = Date.now()): void {
+    if (!stat) {
+      if (!this.seen.delete(sessionFile)) return;
+      for (const p of this.processors) this.evaluate(p, sessionFile, at);
+      return;
+    }
+    let hist = this.seen.get(sessionFile);
+    if (!hist) this.seen.set(sessionFile, (hist = []));
+    const last = hist[hist.length - 1];
+    if (last && sameStat(last, stat)) return;
+    hist.push({ size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino, at });
+    if (hist.length > HISTORY) hist.splice(0, hist.length - HISTORY);
+    for (const p of this.processors) this.evaluate(p, sessionFile, at);
+  }
+
+  /** A checkpoint was committed at `at`. */
+  commit(cp: Checkpoint, at = Date.now()): void {
+    const p = this.byName.get(cp.processorName);
+    if (!p) return;
+    const entries = this.entries.get(p.name)!;
+    let e = entries.get(cp.sessionFile);
+    if (!e) entries.set(cp.sessionFile, (e = { cp: undefined, lagBytes: 0, pending: false, since: null }));
+    const old = e.cp;
+    const agg = this.aggs.get(p.name)!;
+    const oldOffset = old ? old.offset : 0;
+    // A retraction starts over from 0: what it commits again counts again.
+    agg.bytesCommitted += cp.offset >= oldOffset ? cp.offset - oldOffset : cp.offset;
+    agg.lastCommitAt = at;
+    this.countStatus(p.name, old, cp);
+    e.cp = cp;
+    this.evaluate(p, cp.sessionFile, at);
+  }
+
+  private countStatus(processor: string, old: Checkpoint | undefined, cp: Checkpoint): void {
+    const agg = this.aggs.get(processor)!;
+    const troubled = this.troubled.get(processor)!;
+    if (old?.status === 'retrying') agg.retrying--;
+    if (old?.status === 'quarantined') agg.quarantined--;
+    if (cp.status === 'retrying') agg.retrying++;
+    if (cp.status === 'quarantined') agg.quarantined++;
+    if (cp.status === 'retrying' || cp.status === 'quarantined') troubled.set(cp.sessionFile, cp);
+    else troubled.delete(cp.sessionFile);
+  }
+
+  private evaluate(p: TrackedProcessor, file: string, at: number): void {
+    const entries = this.entries.get(p.name)!;
+    let e = entries.get(file);
+    const hist = this.seen.get(file);
+    if (!e) {
+      if (!hist) return;
+      entries.set(file, (e = { cp: undefined, lagBytes: 0, pending: false, since: null }));
+    }
+    const agg = this.aggs.get(p.name)!;
+    const cp = e.cp;
+    let lagBytes = 0;
+    let pending = false;
+    let since: number | null = null;
+    if (hist && hist.length > 0) {
+      const latest = hist[hist.length - 1];
+      const versionOk = !!cp && cp.processorVersion === p.version;
+      const behind =
+        !cp || !versionOk || cp.status === 'deleted' || cp.status === 'retrying' || !cpMatches(cp, latest);
+      if (behind) {
+        const base = versionOk ? cp!.offset : 0;
+        lagBytes = Math.max(0, latest.size - base);
+        pending = cp?.status !== 'quarantined';
+      }
+      if (pending) {
+        let match = -1;
+        if (cp && versionOk) for (let i = hist.length - 1; i >= 0; i--) if (cpMatches(cp, hist[i])) { match = i; break; }
+        if (match >= 0 && match + 1 < hist.length) since = hist[match + 1].at;
+        else since = e.since ?? hist[0].at;
+      }
+    }
+    if (!hist && e.cp === undefined) entries.delete(file);
+    // Aggregates.
+    agg.lagBytes += lagBytes - e.lagBytes;
+    agg.lagFiles += (pending ? 1 : 0) - (e.pending ? 1 : 0);
+    if (e.since !== null && (since === null || since > e.since) && hist) {
+      agg.newestCaughtUp = Math.max(agg.newestCaughtUp ?? 0, e.since);
+    }
+    const order = this.pendingSince.get(p.name)!;
+    if (since === null) order.delete(file);
+    else if (since !== e.since || !order.has(file)) order.set(file, since);
+    e.lagBytes = lagBytes;
+    e.pending = pending;
+    e.since = since;
+    void at;
+  }
+
+  /** The processor's lag now. O(pending files) for the oldest-pending scan. */
+  lag(processor: string, now = Date.now()): ProcessorLag {
+    const agg = this.aggs.get(processor);
+    if (!agg) throw new Error(`unknown processor ${processor}`);
+    const settle = this.byName.get(processor)!.settleMs ?? 0;
+    let oldest: { file: string; since: number } | null = null;
+    for (const [file, since] of this.pendingSince.get(processor)!) {
+      let eff = since;
+      if (settle > 0) {
+        // A settle-policy processor waits by design until the file is quiet: count from then.
+        const hist = this.seen.get(file);
+        const mtime = hist?.[hist.length - 1]?.mtimeMs ?? 0;
+        eff = Math.max(since, mtime + settle);
+        if (eff > now) continue;
+      }
+      if (!oldest || eff < oldest.since) oldest = { file, since: eff };
+    }
+    return {
+      lagBytes: agg.lagBytes,
+      lagFiles: agg.lagFiles,
+      retrying: agg.retrying,
+      quarantined: agg.quarantined,
+      lastCommitAt: agg.lastCommitAt,
+      oldestPending: oldest
+        ? {
+            sessionFile: oldest.file,
+            since: oldest.since,
+            ageMs: Math.max(0, now - oldest.since),
+            newerCommitted: agg.newestCaughtUp !== null && agg.newestCaughtUp > oldest.since,
+          }
+        : null,
+    };
+  }
+
+  bytesCommitted(processor: string): number {
+    return this.aggs.get(processor)?.bytesCommitted ?? 0;
+  }
+
+  /** Retrying and quarantined checkpoints of a processor. */
+  troubledCheckpoints(processor: string): Checkpoint[] {
+    return [...(this.troubled.get(processor)?.values() ?? [])];
+  }
+}

@@ -1,0 +1,272 @@
+/**
+ * Prometheus metrics for a running daemon, on a registry of its own.
+ *
+ * Counters are fed by daemon events (`run` outcomes, `committed`, `rescan`,
+ * trace records) and by the committer's commit listener; gauges are read at
+ * scrape time from the daemon, the committer and the lag tracker. Node's
+ * default metrics (including `nodejs_eventloop_lag_*`) are included.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Daemon, ProcessorRun } from '../watch/daemon.js';
+import type { RescanResult } from '../watch/sources.js';
+import type { TraceRecord } from '../watch/trace.js';
+import type { OpsMonitor } from './monitor.js';
+
+const P = 'session_pipeline_';
+
+export interface Metrics {
+  registry: Registry;
+  close(): void;
+}
+
+/** A counter mirrored from a monotonic number the daemon keeps (incremented by the delta at scrape). */
+function mirroredCounter(registry: Registry, name: string, help: string, read: () => number): void {
+  let last = 0;
+  new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      const v = read();
+      if (v > last) this.inc(v - last);
+      last = Math.max(last, v);
+    },
+  });
+}
+
+export function createMetrics(daemon: Daemon, monitor: OpsMonitor): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
+  const { pipeline } = daemon;
+  const names = pipeline.processors.map((p) => p.name);
+  const off: (() => void)[] = [];
+
+  // ---- processors: info, work counters
+  const info = new Gauge({ name: `${P}processor_info`, help: 'Registered processors (value 1)', labelNames: ['processor', 'version', 'settle_ms'], registers: [registry] });
+  for (const p of pipeline.processors) info.set({ processor: p.name, version: String(p.version), settle_ms: String(p.settleMs ?? 0) }, 1);
+
+  const perProcessor = (name: string, help: string) =>
+    new Counter({ name: `${P}${name}`, help, labelNames: ['processor'], registers: [registry] });
+  const bytesRead = perProcessor('bytes_read_total', 'Bytes of complete lines read per processor');
+  const lines = perProcessor('lines_total', 'Lines handed to a processor');
+  const malformed = perProcessor('malformed_lines_total', 'Malformed lines skipped and journaled, per processor');
+  const items = perProcessor('items_total', 'Output items a processor produced');
+  const failures = perProcessor('processor_failures_total', 'Runs that failed in the processor or its commit (not I/O)');
+  const retries = perProcessor('retries_total', 'Failures recorded for a retry with backoff');
+  const quarantines = perProcessor('quarantines_total', 'Files quarantined after too many failures');
+  const runs = new Counter({ name: `${P}runs_total`, help: 'Runs per processor by change kind', labelNames: ['processor', 'kind'], registers: [registry] });
+  for (const n of names) {
+    for (const c of [bytesRead, lines, malformed, items, failures, retries, quarantines]) c.inc({ processor: n }, 0);
+  }
+  const committedSoFar = new Map<string, number>(names.map((n) => [n, 0]));
+  new Counter({
+    name: `${P}bytes_committed_total`,
+    help: 'Bytes whose processing is committed (checkpoint offset advances), per processor',
+    labelNames: ['processor'],
+    registers: [registry],
+    collect() {
+      for (const n of names) {
+        const v = monitor.tracker.bytesCommitted(n);
+        const last = committedSoFar.get(n) ?? 0;
+        this.inc({ processor: n }, Math.max(0, v - last));
+        committedSoFar.set(n, Math.max(v, last));
+      }
+    },
+  });
+
+  const onRun = (r: ProcessorRun) => {
+    const o = r.outcome;
+    if (!o) return;
+    const l = { processor: r.processor };
+    runs.inc({ processor: r.processor, kind: o.kind });
+    bytesRead.inc(l, o.bytesRead);
+    lines.inc(l, o.lines);
+    malformed.inc(l, o.badLines);
+    items.inc(l, o.items);
+    if (o.kind === 'error' && !o.ioError) failures.inc(l);
+  };
+  daemon.on('run', onRun);
+  off.push(() => daemon.off('run', onRun));
+
+  // ---- commits
+  const commitSeconds = new Histogram({
+    name: `${P}commit_duration_seconds`,
+    help: 'Duration of one grouped commit transaction',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const commits = new Counter({ name: `${P}commits_total`, help: 'Committed transactions', registers: [registry] });
+  const unitsC = new Counter({ name: `${P}committed_units_total`, help: 'Committed units of work', registers: [registry] });
+  const rowsC = new Counter({ name: `${P}committed_rows_total`, help: 'Committed output rows', registers: [registry] });
+  let closed = false;
+  pipeline.committer.onCommit((units, ms) => {
+    if (closed) return;
+    commitSeconds.observe(ms / 1000);
+    commits.inc();
+    unitsC.inc(units.length);
+    let rows = 0;
+    for (const u of units) {
+      rows += u.rowCount;
+      const cp = u.checkpoint;
+      if (!cp || !names.includes(cp.processorName)) continue;
+      if (cp.status === 'retrying' && cp.attempts > 0) retries.inc({ processor: cp.processorName });
+      if (cp.status === 'quarantined') quarantines.inc({ processor: cp.processorName });
+    }
+    rowsC.inc(rows);
+  });
+  new Gauge({
+    name: `${P}last_commit_timestamp_seconds`,
+    help: 'When the last commit succeeded (0 = none yet)',
+    registers: [registry],
+    collect() {
+      this.set((pipeline.committer.stats.lastCommitAt ?? 0) / 1000);
+    },
+  });
+  new Gauge({
+    name: `${P}commit_pending_units`,
+    help: 'Units staged for the next commit',
+    registers: [registry],
+    collect() {
+      this.set(pipeline.committer.pendingUnits);
+    },
+  });
+
+  const appendToCommit = new Histogram({
+    name: `${P}append_to_commit_seconds`,
+    help: 'From the hint that a file changed (append event, rescan) to the commit of its lines',
+    labelNames: ['processor'],
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900],
+    registers: [registry],
+  });
+  const onCommitted = (e: { processor: string; latencyMs: number }) => appendToCommit.observe({ processor: e.processor }, e.latencyMs / 1000);
+  daemon.on('committed', onCommitted);
+  off.push(() => daemon.off('committed', onCommitted));
+
+  // ---- lag, retries, quarantine (gauges from the tracker)
+  const lagGauge = (name: string, help: string, read: (n: string) => number) =>
+    new Gauge({
+      name: `${P}${name}`,
+      help,
+      labelNames: ['processor'],
+      registers: [registry],
+      collect() {
+        for (const n of names) this.set({ processor: n }, read(n));
+      },
+    });
+  lagGauge('lag_bytes', 'Bytes not yet committed: last-seen file sizes minus committed offsets', (n) => monitor.tracker.lag(n).lagBytes);
+  lagGauge('lag_files', 'Files with changes not yet committed (excluding quarantined)', (n) => monitor.tracker.lag(n).lagFiles);
+  lagGauge('oldest_pending_seconds', 'Age of the oldest uncommitted change (0 = none)', (n) => (monitor.tracker.lag(n).oldestPending?.ageMs ?? 0) / 1000);
+  lagGauge('retrying_files', 'Files backing off after a processor failure', (n) => monitor.tracker.lag(n).retrying);
+  lagGauge('quarantined_files', 'Files quarantined (need a requeue)', (n) => monitor.tracker.lag(n).quarantined);
+  new Gauge({
+    name: `${P}files_seen`,
+    help: 'Session files currently known to exist (last rescan and events)',
+    registers: [registry],
+    collect() {
+      this.set(monitor.tracker.filesSeen);
+    },
+  });
+  new Gauge({
+    name: `${P}health_status`,
+    help: 'Overall health: 0 ok, 1 warning, 2 error',
+    registers: [registry],
+    collect() {
+      const s = monitor.health().status;
+      this.set(s === 'ok' ? 0 : s === 'warning' ? 1 : 2);
+    },
+  });
+
+  // ---- queues
+  const queueGauge = (name: string, help: string, key: 'running' | 'queued') =>
+    new Gauge({
+      name: `${P}${name}`,
+      help,
+      labelNames: ['processor'],
+      registers: [registry],
+      collect() {
+        const q = daemon.status().queues;
+        for (const n of names) this.set({ processor: n }, q[n]?.[key] ?? 0);
+      },
+    });
+  queueGauge('queue_running', 'Files being processed now', 'running');
+  queueGauge('queue_queued', 'Files waiting for a processing slot', 'queued');
+  new Gauge({
+    name: `${P}hints_pending`,
+    help: 'Hints in the debounce or the state check',
+    registers: [registry],
+    collect() {
+      this.set(daemon.status().hintsPending);
+    },
+  });
+
+  // ---- watcher and hints
+  mirroredCounter(registry, `${P}watcher_events_total`, 'File system events from the watcher', () => daemon.watcher.events);
+  mirroredCounter(registry, `${P}watcher_errors_total`, 'Watcher errors (including ENOSPC / EMFILE overflow, which degrade to rescans)', () => daemon.watcher.errors);
+  new Gauge({
+    name: `${P}watcher_degraded`,
+    help: '1 when the watcher degraded to rescan-only',
+    registers: [registry],
+    collect() {
+      this.set(daemon.watcher.state === 'degraded' ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: `${P}watcher_hot_files`,
+    help: 'Files watched individually (the hot set)',
+    registers: [registry],
+    collect() {
+      this.set(daemon.watcher.hotFiles);
+    },
+  });
+  const hints = new Counter({ name: `${P}hints_total`, help: 'Hints raised, by source reason', labelNames: ['reason'], registers: [registry] });
+  const coalesced = new Counter({ name: `${P}hints_coalesced_total`, help: 'Hints dropped as duplicates of a pending hint (debounce)', registers: [registry] });
+  const unchanged = new Counter({ name: `${P}hints_unchanged_total`, help: 'Hints dropped by the state check (file as committed)', registers: [registry] });
+  const onRecord = (r: TraceRecord) => {
+    if (r.stage === 'source') hints.inc({ reason: String(r.reason ?? 'unknown') });
+    else if (r.stage === 'debounced' && r.mergedInto) coalesced.inc();
+    else if (r.stage === 'state-check' && r.decision === 'skip') unchanged.inc();
+  };
+  daemon.trace.on('record', onRecord);
+  off.push(() => daemon.trace.off('record', onRecord));
+  mirroredCounter(registry, `${P}io_errors_total`, 'Files that could not be read (retried, never counted against a processor)', () => pipeline.counters.ioErrors);
+
+  // ---- rescans
+  const rescanSeconds = new Histogram({
+    name: `${P}rescan_duration_seconds`,
+    help: 'Duration of a full stat-only rescan',
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  });
+  const rescanFiles = new Gauge({ name: `${P}rescan_files`, help: 'Files found by the last rescan', registers: [registry] });
+  const onRescan = (r: RescanResult) => {
+    rescanSeconds.observe(r.durationMs / 1000);
+    rescanFiles.set(r.files);
+  };
+  daemon.on('rescan', onRescan);
+  off.push(() => daemon.off('rescan', onRescan));
+  new Gauge({
+    name: `${P}last_rescan_timestamp_seconds`,
+    help: 'When the last rescan started (0 = none yet)',
+    registers: [registry],
+    collect() {
+      this.set((daemon.lastRescan?.at ?? 0) / 1000);
+    },
+  });
+  new Gauge({
+    name: `${P}uptime_seconds`,
+    help: 'Seconds since the daemon started',
+    registers: [registry],
+    collect() {
+      this.set((Date.now() - daemon.startedAt) / 1000);
+    },
+  });
+
+  return {
+    registry,
+    close() {
+      closed = true;
+      for (const f of off) f();
+      registry.clear();
+    },
+  };
+}

@@ -1,0 +1,106 @@
+/**
+ * What the admin API knows about a running daemon beyond `daemon.status()`:
+ * lag per processor (fed by the daemon's stat observations and by every
+ * committed checkpoint), unrecorded failures, and event-loop delay.
+ */
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import type { Daemon, ProcessorRun } from '../watch/daemon.js';
+import type { FileStat } from '../state/classify.js';
+import type { Config } from '../config/config.js';
+import { LagTracker } from './lag.js';
+import { computeHealth, type Health, type HealthThresholds } from './health.js';
+
+export function thresholdsFrom(config: Config): HealthThresholds {
+  return {
+    stuckMs: config.healthStuckMs,
+    lagBytes: config.healthLagBytes,
+    lagFiles: config.healthLagFiles,
+    failuresForError: 3,
+  };
+}
+
+export class OpsMonitor {
+  readonly tracker: LagTracker;
+  readonly loop: IntervalHistogram;
+  /**
+   * Runs that failed and whose failure could not even be recorded (the
+   * checkpoint did not take the failure), since the last successful commit.
+   */
+  unrecordedFailures = 0;
+  private readonly off: (() => void)[] = [];
+  private closed = false;
+
+  constructor(
+    readonly daemon: Daemon,
+    readonly thresholds: HealthThresholds,
+  ) {
+    const { pipeline } = daemon;
+    this.tracker = new LagTracker(pipeline.processors, (p) => pipeline.checkpoints.forProcessor(p));
+    for (const [file, st] of daemon.fileStats) this.tracker.observe(file, st);
+
+    const onStat = (file: string, st: FileStat | null) => this.tracker.observe(file, st);
+    daemon.on('stat', onStat);
+    this.off.push(() => daemon.off('stat', onStat));
+
+    pipeline.committer.onCommit((units) => {
+      if (this.closed) return;
+      this.unrecordedFailures = 0;
+      const now = Date.now();
+      for (const u of units) if (u.checkpoint) this.tracker.commit(u.checkpoint, now);
+    });
+
+    const onRun = (r: ProcessorRun) => {
+      const o = r.outcome;
+      if (!o || o.kind !== 'error' || o.ioError) return;
+      const cp = pipeline.checkpoints.get(r.processor, r.sessionFile);
+      const recorded =
+        !!cp && (cp.status === 'retrying' || cp.status === 'quarantined') && cp.lastError === (o.error ?? '').slice(0, 2000);
+      if (!recorded) this.unrecordedFailures++;
+    };
+    daemon.on('run', onRun);
+    this.off.push(() => daemon.off('run', onRun));
+
+    this.loop = monitorEventLoopDelay({ resolution: 10 });
+    this.loop.enable();
+  }
+
+  health(now = Date.now()): Health {
+    const d = this.daemon;
+    const s = d.status();
+    return computeHealth({
+      now,
+      startedAt: d.startedAt,
+      stopping: s.stopping,
+      processors: d.pipeline.processors.map((p) => ({
+        name: p.name,
+        version: p.version,
+        settleMs: p.settleMs ?? 0,
+        lag: this.tracker.lag(p.name, now),
+      })),
+      watcher: s.watcher,
+      lastRescan: s.lastRescan,
+      rescanIntervalMs: d.opts.config.rescanIntervalMs,
+      rescanRunning: s.rescanning,
+      lastCommitAt: d.pipeline.committer.stats.lastCommitAt,
+      consecutiveFailures: this.unrecordedFailures,
+      thresholds: this.thresholds,
+    });
+  }
+
+  /** Event-loop delay since start, in ms. */
+  eventLoop(): { p50Ms: number; p99Ms: number; maxMs: number; meanMs: number } {
+    const ms = (ns: number) => Math.round((ns / 1e6) * 10) / 10;
+    return {
+      p50Ms: ms(this.loop.percentile(50)),
+      p99Ms: ms(this.loop.percentile(99)),
+      maxMs: ms(this.loop.max),
+      meanMs: ms(Number.isNaN(this.loop.mean) ? 0 : this.loop.mean),
+    };
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const f of this.off) f();
+    this.loop.disable();
+  }
+}
