@@ -23,7 +23,7 @@ import { locate } from './locate.js';
 import { excerpt, fingerprint } from './redact.js';
 import { FINDINGS_OUTPUT, FINDINGS_TABLE, KEY_TABLE, SECRETS_MIGRATIONS } from './migrations.js';
 
-export { querySecretFindings, type SecretFinding, type FindingQuery } from './query.js';
+export { querySecretFindings, countSecretFindings, type SecretFinding, type FindingQuery } from './query.js';
 
 /** Bump to retract and rescan everything (changes to built-in rules or to what a finding is). */
 export const BASE_VERSION = 1;

@@ -44,9 +44,13 @@ export function locate(value: Json): Located[] {
     push('user_text', value.content);
   }
   if (value.toolUseResult !== undefined && value.toolUseResult !== null) {
-    if (typeof value.toolUseResult === 'string') push('tool_result', value.toolUseResult);
-    else {
-      const text = renderLeaves(value.toolUseResult);
+    // Mostly a copy of the tool_result (Bash stdout); skip values already located, keep the
+    // rest (the raw file a tool read, the original of an edited file).
+    const already = new Set(out.filter((l) => l.location === 'tool_result').map((l) => l.text));
+    if (typeof value.toolUseResult === 'string') {
+      if (!already.has(value.toolUseResult)) push('tool_result', value.toolUseResult);
+    } else {
+      const text = renderLeaves(value.toolUseResult, already);
       if (text) push('tool_result', text);
     }
   }
@@ -99,13 +103,14 @@ function toolResultContent(content: unknown, push: (l: Location, t: unknown) => 
 
 /**
  * Every string leaf of a JSON value as `key: value` lines (the innermost key;
- * array items keep their parent's key). Numbers and booleans are not text.
+ * array items keep their parent's key), except those in `skip`. Numbers and
+ * booleans are not text.
  */
-export function renderLeaves(v: unknown): string {
+export function renderLeaves(v: unknown, skip?: ReadonlySet<string>): string {
   const parts: string[] = [];
   const walk = (x: unknown, key: string, depth: number) => {
     if (typeof x === 'string') {
-      if (x.length > 0) parts.push(key ? `${key}: ${x}` : x);
+      if (x.length > 0 && !skip?.has(x)) parts.push(key ? `${key}: ${x}` : x);
       return;
     }
     if (depth >= MAX_DEPTH || x === null || typeof x !== 'object') return;

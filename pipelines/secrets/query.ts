@@ -57,3 +57,17 @@ export async function querySecretFindings(db: Db, q: FindingQuery = {}): Promise
     fingerprint: String(r.fingerprint),
   }));
 }
+
+/** Finding counts for metrics and health: total, distinct secrets, per rule. */
+export async function countSecretFindings(db: Db): Promise<{ total: number; distinct: number; byRule: Record<string, number> }> {
+  if (!(await hasFindingsTable(db))) return { total: 0, distinct: 0, byRule: {} };
+  const rows = await db.all<{ rule: string; n: bigint | number }>(`SELECT rule, count(*) AS n FROM ${FINDINGS_TABLE} GROUP BY rule ORDER BY rule`);
+  const distinct = await db.all<{ n: bigint | number }>(`SELECT count(DISTINCT fingerprint) AS n FROM ${FINDINGS_TABLE}`);
+  const byRule: Record<string, number> = {};
+  let total = 0;
+  for (const r of rows) {
+    byRule[r.rule] = Number(r.n);
+    total += Number(r.n);
+  }
+  return { total, distinct: Number(distinct[0]?.n ?? 0), byRule };
+}

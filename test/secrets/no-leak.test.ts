@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sandbox, runCli, line, query, CLI, type Sandbox } from '../helpers.js';
 import { excerpt } from '../../pipelines/secrets/redact.js';
+import { Db } from '../../src/state/db.js';
 import { fakes } from './fakes.js';
 
 const f = fakes(1234);
@@ -170,17 +171,21 @@ describe('no raw secret anywhere', () => {
     const found: string[] = [];
     for (const n of files) found.push(...leaks(fs.readFileSync(path.join(path.dirname(sb.db), n)), n));
     // DuckDB may compress strings on disk, so also read every text value back through SQL.
-    const cols = await query<{ table_name: string; column_name: string }>(
-      sb.db,
-      "SELECT table_name, column_name FROM duckdb_columns() WHERE NOT internal AND data_type = 'VARCHAR' ORDER BY ALL",
-    );
-    expect(cols.some((c) => c.table_name === 'secret_findings')).toBe(true);
     let text = '';
-    const tables = new Map<string, string[]>();
-    for (const c of cols) tables.set(c.table_name, [...(tables.get(c.table_name) ?? []), c.column_name]);
-    for (const [table, columns] of tables) {
-      const rows = await query<Record<string, unknown>>(sb.db, `SELECT ${columns.map((c) => `"${c}"`).join(', ')} FROM "${table}"`);
-      for (const r of rows) for (const v of Object.values(r)) if (typeof v === 'string') text += v + '\n';
+    const db = await Db.open(sb.db, { readOnly: true });
+    try {
+      const cols = await db.all<{ table_name: string; column_name: string }>(
+        "SELECT table_name, column_name FROM duckdb_columns() WHERE NOT internal AND data_type = 'VARCHAR' ORDER BY ALL",
+      );
+      expect(cols.some((c) => c.table_name === 'secret_findings')).toBe(true);
+      const tables = new Map<string, string[]>();
+      for (const c of cols) tables.set(c.table_name, [...(tables.get(c.table_name) ?? []), c.column_name]);
+      for (const [table, columns] of tables) {
+        const rows = await db.all<Record<string, unknown>>(`SELECT ${columns.map((c) => `"${c}"`).join(', ')} FROM "${table}"`);
+        for (const r of rows) for (const v of Object.values(r)) if (typeof v === 'string') text += v + '\n';
+      }
+    } finally {
+      await db.close();
     }
     expect(text).toContain('alice/s1.jsonl'); // the scan does read the tables
     expect(text).toContain(excerpt(f.ghp));

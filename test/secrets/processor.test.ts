@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { createHmac } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sandbox, runOnceIn, query, line, openPipeline, type Sandbox } from '../helpers.js';
-import { createSecretsProcessor, querySecretFindings, type SecretsConfig } from '../../pipelines/secrets/index.js';
+import { createSecretsProcessor, querySecretFindings, countSecretFindings, type SecretsConfig } from '../../pipelines/secrets/index.js';
 import { linesProcessor } from '../../pipelines/lines/index.js';
 import { Db } from '../../src/state/db.js';
 import { fakes } from './fakes.js';
@@ -198,6 +198,7 @@ describe('secrets processor', () => {
     const empty = await Db.open(`${sb.dir}/empty.duckdb`);
     try {
       expect(await querySecretFindings(empty)).toEqual([]);
+      expect(await countSecretFindings(empty)).toEqual({ total: 0, distinct: 0, byRule: {} });
     } finally {
       await empty.close();
     }
@@ -214,6 +215,7 @@ describe('secrets processor', () => {
       expect((await querySecretFindings(db, { owner: 'bob' })).map((x) => x.rule)).toEqual(['google-api-key']);
       expect((await querySecretFindings(db, { since: Date.parse('2025-12-01T00:00:00Z') })).map((x) => x.line)).toEqual([2]);
       expect(await querySecretFindings(db, { owner: 'bob', since: Date.parse('2025-12-01T00:00:00Z') })).toEqual([]);
+      expect(await countSecretFindings(db)).toEqual({ total: 3, distinct: 3, byRule: { 'github-token': 2, 'google-api-key': 1 } });
     } finally {
       await db.close();
     }

@@ -50,13 +50,17 @@ describe('locate', () => {
             { type: 'text', text: 'typed' },
           ],
         },
-        toolUseResult: { stdout: 'out', stderr: '', interrupted: false },
+        // A copy of the tool_result is not scanned twice; what is new in it is.
+        toolUseResult: { stdout: 'out', stderr: 'warn', interrupted: false },
       }),
     ).toEqual([
       { location: 'tool_result', text: 'out' },
       { location: 'tool_result', text: 'out2' },
       { location: 'user_text', text: 'typed' },
-      { location: 'tool_result', text: 'stdout: out' },
+      { location: 'tool_result', text: 'stderr: warn' },
+    ]);
+    expect(locate({ type: 'user', message: { role: 'user', content: [{ type: 'tool_result', content: 'same' }] }, toolUseResult: 'same' })).toEqual([
+      { location: 'tool_result', text: 'same' },
     ]);
   });
 
