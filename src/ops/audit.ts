@@ -1,12 +1,16 @@
 /**
  * The audit log: every mutating admin call (and every refused one) as one
- * row of `audit_log`: who, what, when, result. Writes go through `db.run`,
- * so they are serialised with the committer's transactions on the single
- * writer connection; reads use a separate reader connection.
+ * row of `audit_log`: who, what, when, result. Writes (and the table's
+ * migration, component `ops`) go through the committer, serialised with its
+ * transactions on the single writer connection; reads use a separate reader
+ * connection.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Db } from '../state/db.js';
-import { migrate, type Migration } from '../state/migrations.js';
+import type { Migration } from '../state/migrations.js';
+import type { Committer } from '../pipeline/commit.js';
+import type { CellValue } from '../pipeline/processor.js';
+import { UnitOfWork } from '../pipeline/unit.js';
 
 export const OPS_COMPONENT = 'ops';
 
@@ -66,23 +70,65 @@ export function resultOf(status: number): string {
   return 'error';
 }
 
+const UNIT_KEY = { processor: 'ops', file: 'audit_log' };
+
+/**
+ * Writes go through the committer as statement-only units of work: they share
+ * its transactions and never run on the writer connection outside them.
+ * (`db.run` is not safe here: while the committer's transaction is open, the
+ * Db treats every caller as re-entrant and would run the statement inside
+ * that transaction.)
+ */
 export class AuditLog {
   private constructor(
-    private readonly db: Db,
+    private readonly committer: Committer,
     private readonly reader: DuckDBConnection,
   ) {}
 
-  static async open(db: Db): Promise<AuditLog> {
-    await migrate(db, OPS_COMPONENT, OPS_MIGRATIONS);
-    return new AuditLog(db, await db.readerConnection());
+  static async open(db: Db, committer: Committer): Promise<AuditLog> {
+    const reader = await db.readerConnection();
+    try {
+      const rows = (await reader.runAndReadAll('SELECT version FROM schema_version WHERE component = $1', [OPS_COMPONENT])).getRowObjectsJS();
+      const applied = new Set(rows.map((r) => Number(r.version)));
+      const log = new AuditLog(committer, reader);
+      for (const m of [...OPS_MIGRATIONS].sort((a, b) => a.version - b.version)) {
+        if (applied.has(m.version)) continue;
+        await log.apply([
+          ...m.up.map((sql) => ({ sql, params: [] })),
+          {
+            sql: 'INSERT INTO schema_version (component, version, description) VALUES ($1, $2, $3)',
+            params: [OPS_COMPONENT, m.version, m.description],
+          },
+        ]);
+      }
+      return log;
+    } catch (err) {
+      reader.closeSync();
+      throw err;
+    }
+  }
+
+  private async apply(statements: { sql: string; params: CellValue[] }[]): Promise<void> {
+    const unit = new UnitOfWork(UNIT_KEY.processor, UNIT_KEY.file, new Map());
+    for (const st of statements) unit.run(st.sql, st.params);
+    const { committed } = await this.committer.enqueue(unit);
+    try {
+      await committed;
+    } catch (err) {
+      // A failed unit poisons its key for later units; audit rows are independent of each other.
+      this.committer.clearPoison(unit.key);
+      throw err;
+    }
   }
 
   write(e: AuditEntry): Promise<void> {
-    return this.db.run(
-      `INSERT INTO audit_log (called_at, actor, auth, remote, method, action, target, status, result, detail)
+    return this.apply([
+      {
+        sql: `INSERT INTO audit_log (called_at, actor, auth, remote, method, action, target, status, result, detail)
        VALUES (epoch_ms($1::BIGINT), $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-      [Math.round(e.at), e.actor, e.auth, e.remote, e.method, e.action, e.target, e.status, e.result, e.detail],
-    );
+        params: [Math.round(e.at), e.actor, e.auth, e.remote, e.method, e.action, e.target, e.status, e.result, e.detail],
+      },
+    ]);
   }
 
   /** Latest rows first. */

@@ -30,7 +30,7 @@ export async function startAdmin(daemon: Daemon): Promise<() => Promise<void>> {
   };
   let stage = 'cannot set up the audit log';
   try {
-    audit = await AuditLog.open(daemon.pipeline.db);
+    audit = await AuditLog.open(daemon.pipeline.db, daemon.pipeline.committer);
     const ctx: AdminContext = { daemon, monitor, metrics, audit, config, log };
     server = await createAdminApp(ctx);
     stage = `cannot listen on ${config.adminHost}:${config.adminPort}`;
