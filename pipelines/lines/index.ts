@@ -41,7 +41,8 @@ export const linesProcessor: Processor<Carry> = {
         { name: 'updated_at', type: 'TIMESTAMP' },
       ],
       key: ['session_file'],
-      onConflict: 'DO UPDATE SET lines = excluded.lines, bytes = excluded.bytes, updated_at = excluded.updated_at',
+      // Absolute totals: a row simply replaces the previous one.
+      replace: {},
     },
   ],
   process(batch, tx) {

@@ -7,7 +7,8 @@
  * missing, so an EACCES or EMFILE during a scan can not make a file look
  * deleted.
  */
-import fs from 'node:fs/promises';
+import fs from 'node:fs';
+import { TimeSlicer } from '../read/yield.js';
 import path from 'node:path';
 import { mayContainSessions, parseSessionPath, type SessionFileRef } from './session-path.js';
 import type { FileStat } from '../state/classify.js';
@@ -30,8 +31,8 @@ export interface WalkResult {
 }
 
 export interface WalkOptions {
-  /** Concurrent stat calls. */
-  concurrency?: number;
+  /** Longest stretch, in ms, the walk holds the event loop. */
+  sliceMs?: number;
   /** Called after each directory so long scans can yield or report progress. */
   onProgress?: (filesSoFar: number) => void;
 }
@@ -48,12 +49,16 @@ export async function walkRoot(root: string, opts: WalkOptions = {}): Promise<Wa
   };
   const candidates: { ref: SessionFileRef; absPath: string }[] = [];
   const stack: string[] = [''];
+  // Synchronous calls, sliced: a threadpool round trip per lstat costs far more than the
+  // lstat itself, and 50k of them must neither take long nor hold the event loop.
+  const slicer = new TimeSlicer(opts.sliceMs ?? 8);
   while (stack.length > 0) {
     const rel = stack.pop()!;
     const abs = rel === '' ? root : path.join(root, rel);
     let entries: import('node:fs').Dirent[];
     try {
-      entries = await fs.readdir(abs, { withFileTypes: true });
+      await slicer.maybeYield();
+      entries = fs.readdirSync(abs, { withFileTypes: true });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (rel === '' && code === 'ENOENT') result.rootMissing = true;
@@ -77,23 +82,18 @@ export async function walkRoot(root: string, opts: WalkOptions = {}): Promise<Wa
     opts.onProgress?.(candidates.length);
   }
 
-  const limit = opts.concurrency ?? 64;
-  let next = 0;
-  const worker = async () => {
-    while (next < candidates.length) {
-      const c = candidates[next++];
-      try {
-        // lstat: a file swapped for a symlink after listing is still not followed.
-        const s = await fs.lstat(c.absPath);
-        if (s.isFile()) result.files.push({ ...c, stat: { size: s.size, mtimeMs: s.mtimeMs, ino: s.ino } });
-        else if (s.isSymbolicLink()) result.symlinksSkipped.push(c.ref.sessionFile);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code !== 'ENOENT') result.unknownFiles.set(c.ref.sessionFile, code ?? String(err));
-      }
+  for (const c of candidates) {
+    await slicer.maybeYield();
+    try {
+      // lstat: a file swapped for a symlink after listing is still not followed.
+      const s = fs.lstatSync(c.absPath);
+      if (s.isFile()) result.files.push({ ...c, stat: { size: s.size, mtimeMs: s.mtimeMs, ino: s.ino } });
+      else if (s.isSymbolicLink()) result.symlinksSkipped.push(c.ref.sessionFile);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') result.unknownFiles.set(c.ref.sessionFile, code ?? String(err));
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, candidates.length) }, worker));
+  }
   result.files.sort((a, b) => (a.ref.sessionFile < b.ref.sessionFile ? -1 : 1));
   result.durationMs = Date.now() - started;
   return result;

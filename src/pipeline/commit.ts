@@ -215,12 +215,22 @@ export class Committer {
     }
     const cols = spec.columns.map((c) => quote(c.name)).join(', ');
     const key = spec.key.map(quote).join(', ');
-    await this.db.conn.run(
-      `INSERT INTO ${quote(spec.name)} (${cols})
-       SELECT ${cols} FROM ${quote(stage)}
-       QUALIFY row_number() OVER (PARTITION BY ${key} ORDER BY ${spec.prefer ?? '_seq DESC'}) = 1
-       ON CONFLICT (${key}) ${spec.onConflict}`,
-    );
+    const qualify = `QUALIFY row_number() OVER (PARTITION BY ${key} ORDER BY ${spec.prefer ?? '_seq DESC'}) = 1`;
+    const target = quote(spec.name);
+    if (spec.replace) {
+      const hashCol = spec.replace.hashColumn;
+      const byHash = hashCol ? `${quote(hashCol)} IN (SELECT hash(${key}) FROM ${quote(stage)}) AND ` : '';
+      await this.db.conn.run(`DELETE FROM ${target} WHERE ${byHash}(${key}) IN (SELECT ${key} FROM ${quote(stage)})`);
+      await this.db.conn.run(
+        `INSERT INTO ${target} (${cols}${hashCol ? `, ${quote(hashCol)}` : ''})
+         SELECT ${cols}${hashCol ? `, hash(${key})` : ''} FROM ${quote(stage)} ${qualify}`,
+      );
+    } else {
+      await this.db.conn.run(
+        `INSERT INTO ${target} (${cols}) SELECT ${cols} FROM ${quote(stage)} ${qualify}
+         ON CONFLICT (${key}) ${spec.onConflict ?? 'DO NOTHING'}`,
+      );
+    }
     await this.db.conn.run(`DELETE FROM ${quote(stage)}`);
   }
 }

@@ -9,6 +9,7 @@
  * failures and retries).
  */
 import fs from 'node:fs/promises';
+import fsSync from 'node:fs';
 import type { Logger } from 'pino';
 import type { SessionFileRef } from '../discover/session-path.js';
 import type { Processor, OutputTable } from './processor.js';
@@ -17,7 +18,7 @@ import type { Committer } from './commit.js';
 import { classifyByProbe, classifyByStat, needsWork, type ChangeKind, type Decision, type FileStat } from '../state/classify.js';
 import type { Checkpoint } from '../state/checkpoint.js';
 import { BAD_LINES_TABLE } from '../state/checkpoint.js';
-import { probeFingerprints, type Fingerprints } from '../read/fingerprint.js';
+import { probeFingerprintsSync, type Fingerprints } from '../read/fingerprint.js';
 import { readBatches, type ReadOptions } from '../read/reader.js';
 import { afterFailure, type RetryPolicy } from './backoff.js';
 import type { CheckpointCache } from './checkpoint-cache.js';
@@ -141,11 +142,11 @@ async function stageFile(
   const probes = new Map<number, Fingerprints | null>();
   if (probeOffsets.size > 0) {
     try {
-      const fh = await fs.open(target.absPath, 'r');
+      const fd = fsSync.openSync(target.absPath, 'r');
       try {
-        for (const off of probeOffsets) probes.set(off, await probeFingerprints(fh, off));
+        for (const off of probeOffsets) probes.set(off, probeFingerprintsSync(fd, off));
       } finally {
-        await fh.close();
+        fsSync.closeSync(fd);
       }
     } catch (err) {
       return ioFailure(ctx, file, processors, err);

@@ -88,6 +88,9 @@ export interface OnceProgress {
   bytesDone: number;
 }
 
+/** Files staged concurrently by `run --once`. */
+const STAGING_CONCURRENCY = 4;
+
 export async function runOnce(pipeline: Pipeline, onProgress?: (p: OnceProgress) => void): Promise<RunSummary> {
   const started = Date.now();
   const summary: RunSummary = { processors: {}, files: 0, duration_ms: 0 };
@@ -99,20 +102,25 @@ export async function runOnce(pipeline: Pipeline, onProgress?: (p: OnceProgress)
     bytesTotal: walk.files.reduce((n, f) => n + f.stat.size, 0),
     bytesDone: 0,
   };
-  // Files are staged one after another while earlier ones commit in the background:
-  // DuckDB works on its own threads while this one reads and parses.
+  // A few files are staged at once so file I/O overlaps, while earlier ones commit in the
+  // background: DuckDB works on its own threads while this one reads and parses.
   const pending: Promise<void>[] = [];
-  for (const f of walk.files) {
-    const { done } = await pipeline.runFile(f, f.stat);
-    pending.push(
-      done.then((out) => {
-        for (const [name, o] of out) tally(summary.processors[name], o);
-      }),
-    );
-    progress.done++;
-    progress.bytesDone += f.stat.size;
-    onProgress?.(progress);
-  }
+  let next = 0;
+  const worker = async () => {
+    while (next < walk.files.length) {
+      const f = walk.files[next++];
+      const { done } = await pipeline.runFile(f, f.stat);
+      pending.push(
+        done.then((out) => {
+          for (const [name, o] of out) tally(summary.processors[name], o);
+        }),
+      );
+      progress.done++;
+      progress.bytesDone += f.stat.size;
+      onProgress?.(progress);
+    }
+  };
+  await Promise.all(Array.from({ length: STAGING_CONCURRENCY }, worker));
   for (const file of pipeline.missingFiles(walk)) {
     const target = pipeline.target(file);
     if (!target) continue;

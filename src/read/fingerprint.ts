@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
+import { readSync } from 'node:fs';
 
 export const FINGERPRINT_BYTES = 4096;
 
@@ -46,6 +47,28 @@ export async function probeFingerprints(fh: FileHandle, offset: number): Promise
   const head = await readRange(fh, r.head[0], r.head[1]);
   if (head.length < r.head[1] - r.head[0]) return null;
   const tail = r.tail[0] === r.head[0] && r.tail[1] === r.head[1] ? head : await readRange(fh, r.tail[0], r.tail[1]);
+  if (tail.length < r.tail[1] - r.tail[0]) return null;
+  return { headHash: hashBytes(head), tailHash: hashBytes(tail) };
+}
+
+function readRangeSync(fd: number, start: number, end: number): Buffer {
+  const buf = Buffer.alloc(end - start);
+  let got = 0;
+  while (got < buf.length) {
+    const n = readSync(fd, buf, got, buf.length - got, start + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got === buf.length ? buf : buf.subarray(0, got);
+}
+
+/** As `probeFingerprints`, on a synchronous descriptor (two page-sized reads). */
+export function probeFingerprintsSync(fd: number, offset: number): Fingerprints | null {
+  if (offset === 0) return { headHash: '', tailHash: '' };
+  const r = fingerprintRanges(offset);
+  const head = readRangeSync(fd, r.head[0], r.head[1]);
+  if (head.length < r.head[1] - r.head[0]) return null;
+  const tail = r.tail[0] === r.head[0] && r.tail[1] === r.head[1] ? head : readRangeSync(fd, r.tail[0], r.tail[1]);
   if (tail.length < r.tail[1] - r.tail[0]) return null;
   return { headHash: hashBytes(head), tailHash: hashBytes(tail) };
 }

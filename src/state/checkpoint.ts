@@ -57,12 +57,9 @@ export const CHECKPOINT_TABLE: OutputTable = {
     { name: 'carry', type: 'VARCHAR' },
   ],
   key: ['processor_name', 'session_file'],
-  onConflict: `DO UPDATE SET owner = excluded.owner, "offset" = excluded."offset", head_hash = excluded.head_hash,
-    tail_hash = excluded.tail_hash, size = excluded.size, mtime_ms = excluded.mtime_ms, inode = excluded.inode,
-    lines_processed = excluded.lines_processed, items_processed = excluded.items_processed,
-    bad_lines = excluded.bad_lines, processor_version = excluded.processor_version,
-    processed_at = excluded.processed_at, status = excluded.status, attempts = excluded.attempts,
-    last_error = excluded.last_error, next_attempt_at = excluded.next_attempt_at, carry = excluded.carry`,
+  // Every commit rewrites checkpoints of a table with a row per (processor, file): 150k rows
+  // for 50k files. DELETE + INSERT narrowed by a hash column costs a third of ON CONFLICT here.
+  replace: { hashColumn: 'key_hash' },
 };
 
 export const BAD_LINES_TABLE: OutputTable = {

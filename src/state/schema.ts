@@ -46,4 +46,12 @@ export const CORE_MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 2,
+    description: 'session_processor_state.key_hash for cheap set-wise checkpoint replacement',
+    up: [
+      'ALTER TABLE session_processor_state ADD COLUMN IF NOT EXISTS key_hash UBIGINT',
+      'UPDATE session_processor_state SET key_hash = hash(processor_name, session_file)',
+    ],
+  },
 ];

@@ -3,7 +3,7 @@
  * from one stat against the committed checkpoints. Hints for files that are
  * exactly as committed are dropped here, without a read.
  */
-import fs from 'node:fs/promises';
+import fs from 'node:fs';
 import type { Processor } from '../pipeline/processor.js';
 import type { CheckpointCache } from '../pipeline/checkpoint-cache.js';
 import { classifyByStat, type FileStat } from '../state/classify.js';
@@ -13,7 +13,7 @@ export type StatResult = { ok: true; stat: FileStat | null } | { ok: false; erro
 /** lstat, not stat: a session file that is a symlink is never followed. */
 export async function statSessionFile(absPath: string): Promise<StatResult> {
   try {
-    const s = await fs.lstat(absPath);
+    const s = fs.lstatSync(absPath);
     if (!s.isFile()) return { ok: true, stat: null };
     return { ok: true, stat: { size: s.size, mtimeMs: s.mtimeMs, ino: s.ino } };
   } catch (err) {
