@@ -1,0 +1,200 @@
+/**
+ * Admin API latency under load: does `GET /health` stay responsive while the
+ * daemon works through a cold backfill?
+ *
+ *   npm run bench:admin-latency [-- --files 320 --mb 84 --seed 42 --interval-ms 20 --processors all]
+ *   (env: BENCH_FILES, BENCH_MB, BENCH_SEED, BENCH_OWNERS)
+ *
+ * 1. Generates bench/backfill's corpus (same generator, same defaults) in a temp dir.
+ * 2. Starts `session-pipeline watch` on it, cold (fresh database), admin API on an ephemeral port.
+ * 3. From the moment the API listens, polls `GET /health` every 20 ms (one request at a time,
+ *    keep-alive) until the initial scan is done and every processor's lag is 0.
+ * 4. Reports p50 / p99 / max request latency, the backfill duration, the slowest samples with
+ *    what the daemon was doing, and the daemon's own event-loop delay (from /status).
+ * Goal: p99 <= 50 ms. Results: stdout and `.bench/admin-latency.json`.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { generateCorpus } from './lib/corpus.js';
+import { printTable, writeResult, REPO_ROOT, MB, mb, round } from './lib/report.js';
+
+const GOAL_P99_MS = 50;
+const CLI = path.join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
+
+const { values: flags } = parseArgs({
+  options: {
+    files: { type: 'string', default: process.env.BENCH_FILES ?? '320' },
+    mb: { type: 'string', default: process.env.BENCH_MB ?? '84' },
+    owners: { type: 'string', default: process.env.BENCH_OWNERS ?? '12' },
+    seed: { type: 'string', default: process.env.BENCH_SEED ?? '42' },
+    'interval-ms': { type: 'string', default: '20' },
+    processors: { type: 'string', default: 'all' },
+    'timeout-s': { type: 'string', default: '900' },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const INTERVAL = Number(flags['interval-ms']);
+
+const childEnv: NodeJS.ProcessEnv = Object.fromEntries(
+  Object.entries(process.env).filter(([k]) => !k.startsWith('SESSION_PIPELINE_') && k !== 'SESSION_ROOT'),
+);
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+
+function getJson(port: number, p: string): Promise<{ ms: number; status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const req = http.get({ host: '127.0.0.1', port, path: p, agent }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (text += c));
+      res.on('end', () => resolve({ ms: performance.now() - t0, status: res.statusCode ?? 0, body: JSON.parse(text) }));
+    });
+    req.on('error', reject);
+  });
+}
+
+const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+
+interface Sample {
+  t: number;
+  ms: number;
+  lagBytes: number;
+  lagFiles: number;
+}
+
+async function main(): Promise<void> {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sp-bench-admin-'));
+  const root = path.join(tmp, 'root');
+  const db = path.join(tmp, 'state.duckdb');
+  let child: ReturnType<typeof spawn> | null = null;
+  try {
+    const t = performance.now();
+    const corpus = generateCorpus(root, { files: Number(flags.files), totalBytes: Math.round(Number(flags.mb) * MB), owners: Number(flags.owners), seed: Number(flags.seed) });
+    console.log(
+      `corpus: ${corpus.files.length} files, ${mb(corpus.bytes).toFixed(1)} MB, ${corpus.lines.toLocaleString('en-US')} lines (generated in ${((performance.now() - t) / 1000).toFixed(1)} s)`,
+    );
+
+    const spawnedAt = performance.now();
+    child = spawn(
+      process.execPath,
+      [CLI, 'watch', '--root', root, '--db', db, '--admin-port', '0', '--processors', flags.processors!, '--secrets-settle-ms', '0', '--log-level', 'info'],
+      { env: childEnv, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    let port = 0;
+    let listeningAt = 0;
+    const listening = new Promise<void>((resolve, reject) => {
+      child!.stderr!.setEncoding('utf8');
+      child!.stderr!.on('data', (d: string) => {
+        stderr += d;
+        if (port) return;
+        const m = /"port":(\d+)[^\n]*"msg":"admin API listening"/.exec(stderr);
+        if (m) {
+          port = Number(m[1]);
+          listeningAt = performance.now();
+          resolve();
+        }
+      });
+      child!.on('exit', (code) => reject(new Error(`daemon exited ${code}:\n${stderr.slice(-4000)}`)));
+    });
+    await listening;
+    // Keep the pipe drained (commit logs) without keeping everything.
+    child.stderr!.removeAllListeners('data');
+    child.stderr!.on('data', (d: string) => {
+      if (/"level":(50|60)/.test(d)) process.stderr.write(d);
+    });
+    console.log(`daemon listening on 127.0.0.1:${port} after ${Math.round(listeningAt - spawnedAt)} ms; polling GET /health every ${INTERVAL} ms`);
+
+    const samples: Sample[] = [];
+    const deadline = Date.now() + Number(flags['timeout-s']) * 1000;
+    let doneAt = 0;
+    let lastHealth: any = null;
+    for (;;) {
+      const start = performance.now();
+      const r = await getJson(port, '/health');
+      const lag = Object.values(r.body.processors as Record<string, { lagBytes: number; lagFiles: number }>);
+      const lagBytes = lag.reduce((n, p) => n + p.lagBytes, 0);
+      const lagFiles = lag.reduce((n, p) => n + p.lagFiles, 0);
+      samples.push({ t: start - listeningAt, ms: r.ms, lagBytes, lagFiles });
+      lastHealth = r.body;
+      if (r.body.initialScan === 'done' && lagFiles === 0 && lagBytes === 0) {
+        doneAt = performance.now();
+        break;
+      }
+      if (Date.now() > deadline) throw new Error('backfill did not finish in time');
+      const wait = INTERVAL - (performance.now() - start);
+      if (wait > 0) await new Promise((res) => setTimeout(res, wait));
+    }
+    const status = (await getJson(port, '/status')).body;
+
+    const lat = samples.map((s) => s.ms).sort((a, b) => a - b);
+    const p50 = pct(lat, 50);
+    const p99 = pct(lat, 99);
+    const max = lat[lat.length - 1];
+    const over = samples.filter((s) => s.ms > GOAL_P99_MS);
+    const backfillMs = doneAt - spawnedAt;
+    printTable(`GET /health during a cold backfill of ${mb(corpus.bytes).toFixed(1)} MB / ${corpus.files.length} files (goal p99 <= ${GOAL_P99_MS} ms)`, [
+      {
+        samples: samples.length,
+        'p50 ms': round(p50, 1),
+        'p90 ms': round(pct(lat, 90), 1),
+        'p99 ms': round(p99, 1),
+        'max ms': round(max, 1),
+        [`> ${GOAL_P99_MS} ms`]: over.length,
+        'backfill s': round(backfillMs / 1000, 2),
+        'MB/s': round(mb(corpus.bytes) / (backfillMs / 1000), 1),
+      },
+    ]);
+    const slowest = [...samples].sort((a, b) => b.ms - a.ms).slice(0, 8);
+    printTable(
+      'slowest requests (t = ms since the API listened)',
+      slowest.map((s) => ({ 't ms': Math.round(s.t), 'latency ms': round(s.ms, 1), 'lag files': s.lagFiles, 'lag MB': round(mb(s.lagBytes), 1) })),
+    );
+    const loop = status.eventLoopDelay as { p50Ms: number; p99Ms: number; maxMs: number };
+    console.log(
+      `\ndaemon event-loop delay over the run: p50 ${loop.p50Ms} ms, p99 ${loop.p99Ms} ms, max ${loop.maxMs} ms; ` +
+        `commits ${status.committer.transactions} (${status.committer.rows.toLocaleString('en-US')} rows)`,
+    );
+    console.log(
+      `p99 ${p99.toFixed(1)} ms ${p99 <= GOAL_P99_MS ? '<=' : '>'} ${GOAL_P99_MS} ms goal: ${p99 <= GOAL_P99_MS ? 'MET' : 'NOT MET'}; ` +
+        `final health ${lastHealth.status}`,
+    );
+    const file = writeResult('admin-latency', {
+      date: new Date().toISOString(),
+      node: process.version,
+      cpus: os.cpus().length,
+      load: os.loadavg(),
+      corpus: { files: corpus.files.length, bytes: corpus.bytes, lines: corpus.lines },
+      processors: status.processors.map((p: { name: string; version: number }) => `${p.name}@${p.version}`),
+      interval_ms: INTERVAL,
+      samples: samples.length,
+      latency_ms: { p50: round(p50, 2), p90: round(pct(lat, 90), 2), p99: round(p99, 2), max: round(max, 2), over_goal: over.length },
+      backfill_ms: Math.round(backfillMs),
+      listening_after_ms: Math.round(listeningAt - spawnedAt),
+      event_loop_delay_ms: loop,
+      slowest,
+      goal_met: p99 <= GOAL_P99_MS,
+    });
+    console.log(`results: ${path.relative(process.cwd(), file)}`);
+  } finally {
+    if (child && child.exitCode === null) {
+      const exited = new Promise((r) => child!.once('exit', r));
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+    agent.destroy();
+    if (!flags.keep) fs.rmSync(tmp, { recursive: true, force: true });
+    else console.log(`kept ${tmp}`);
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
