@@ -12,6 +12,10 @@
  * 4. Reports p50 / p99 / max request latency, the backfill duration, the slowest samples with
  *    what the daemon was doing, and the daemon's own event-loop delay (from /status).
  * Goal: p99 <= 50 ms. Results: stdout and `.bench/admin-latency.json`.
+ *
+ * With --profile the daemon runs under `--cpu-prof`; afterwards the main thread's contiguous busy
+ * stretches of >= 40 ms are listed with the project functions they were spent in (innermost
+ * frame under dist/src or dist/pipelines), which is where the event loop was held.
  */
 import fs from 'node:fs';
 import http from 'node:http';
@@ -35,6 +39,8 @@ const { values: flags } = parseArgs({
     processors: { type: 'string', default: 'all' },
     'timeout-s': { type: 'string', default: '900' },
     keep: { type: 'boolean', default: false },
+    // Run the daemon under --cpu-prof and report the long busy stretches of its main thread.
+    profile: { type: 'boolean', default: false },
   },
 });
 const INTERVAL = Number(flags['interval-ms']);
@@ -79,10 +85,12 @@ async function main(): Promise<void> {
       `corpus: ${corpus.files.length} files, ${mb(corpus.bytes).toFixed(1)} MB, ${corpus.lines.toLocaleString('en-US')} lines (generated in ${((performance.now() - t) / 1000).toFixed(1)} s)`,
     );
 
+    const profDir = path.join(tmp, 'prof');
+    const nodeFlags = flags.profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
     const spawnedAt = performance.now();
     child = spawn(
       process.execPath,
-      [CLI, 'watch', '--root', root, '--db', db, '--admin-port', '0', '--processors', flags.processors!, '--secrets-settle-ms', '0', '--log-level', 'info'],
+      [...nodeFlags, CLI, 'watch', '--root', root, '--db', db, '--admin-port', '0', '--processors', flags.processors!, '--secrets-settle-ms', '0', '--log-level', 'info'],
       { env: childEnv, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     let stderr = '';
@@ -181,17 +189,89 @@ async function main(): Promise<void> {
       goal_met: p99 <= GOAL_P99_MS,
     });
     console.log(`results: ${path.relative(process.cwd(), file)}`);
-  } finally {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((r) => child!.once('exit', r));
-      child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
-      if (child.exitCode === null) child.kill('SIGKILL');
+    if (flags.profile) {
+      await stopChild(child);
+      const prof = fs.readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+      if (!prof) throw new Error('no profile written');
+      reportLongTasks(path.join(profDir, prof));
     }
+  } finally {
+    await stopChild(child);
     agent.destroy();
     if (!flags.keep) fs.rmSync(tmp, { recursive: true, force: true });
     else console.log(`kept ${tmp}`);
   }
+}
+
+async function stopChild(child: ReturnType<typeof spawn> | null): Promise<void> {
+  if (!child || child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
+  if (child.exitCode === null) child.kill('SIGKILL');
+}
+
+interface ProfNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+
+/** Long busy stretches of the daemon's main thread, attributed to project functions. */
+function reportLongTasks(file: string, minMs = 40): void {
+  const prof = JSON.parse(fs.readFileSync(file, 'utf8')) as { nodes: ProfNode[]; samples: number[]; timeDeltas: number[]; startTime: number };
+  const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const short = (url: string) => url.replace(/^file:\/\//, '').replace(/^.*\/dist\//, '').replace(/^.*node_modules\//, '');
+  const attribution = new Map<number, string>();
+  const attribute = (id: number): string => {
+    let a = attribution.get(id);
+    if (a) return a;
+    const leaf = byId.get(id)!;
+    a = leaf.callFrame.functionName === '(garbage collector)' ? '(garbage collector)' : '';
+    for (let cur: number | undefined = id; !a && cur !== undefined; cur = parent.get(cur)) {
+      const f = byId.get(cur)!.callFrame;
+      if (/\/dist\/(src|pipelines)\//.test(f.url)) a = `${f.functionName || '(anonymous)'} ${short(f.url)}:${f.lineNumber + 1}`;
+    }
+    if (!a) a = `${leaf.callFrame.functionName || '(anonymous)'} ${short(leaf.callFrame.url) || '(native)'}`;
+    attribution.set(id, a);
+    return a;
+  };
+  interface Run { start: number; ms: number; by: Map<string, number> }
+  const runs: Run[] = [];
+  let cur: Run | null = null;
+  let t = prof.startTime;
+  for (let i = 0; i < prof.samples.length; i++) {
+    const dt = prof.timeDeltas[i] / 1000;
+    t += prof.timeDeltas[i];
+    const name = byId.get(prof.samples[i])!.callFrame.functionName;
+    if (name === '(idle)') {
+      if (cur && cur.ms >= minMs) runs.push(cur);
+      cur = null;
+      continue;
+    }
+    if (!cur) cur = { start: t, ms: 0, by: new Map() };
+    cur.ms += dt;
+    const a = attribute(prof.samples[i]);
+    cur.by.set(a, (cur.by.get(a) ?? 0) + dt);
+  }
+  if (cur && cur.ms >= minMs) runs.push(cur);
+  const total = new Map<string, number>();
+  for (const r of runs) for (const [k, v] of r.by) total.set(k, (total.get(k) ?? 0) + v);
+  const busy = runs.reduce((n, r) => n + r.ms, 0);
+  console.log(`\nmain-thread busy stretches >= ${minMs} ms: ${runs.length}, ${Math.round(busy)} ms in all; longest ${Math.round(Math.max(0, ...runs.map((r) => r.ms)))} ms`);
+  printTable(
+    'where those stretches were spent (innermost project function)',
+    [...total.entries()].sort((a, b) => b[1] - a[1]).slice(0, 15).map(([k, v]) => ({ function: k, ms: Math.round(v), share: `${((100 * v) / busy).toFixed(1)}%` })),
+  );
+  printTable(
+    'the longest stretches',
+    [...runs].sort((a, b) => b.ms - a.ms).slice(0, 10).map((r) => {
+      const top = [...r.by.entries()].sort((a, b) => b[1] - a[1]).slice(0, 3);
+      return { ms: Math.round(r.ms), top: top.map(([k, v]) => `${k} ${Math.round(v)}`).join(' | ') };
+    }),
+  );
 }
 
 main().catch((err) => {

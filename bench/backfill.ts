@@ -22,6 +22,7 @@ import { parseArgs } from 'node:util';
 import { generateCorpus, appendLines, makeRng, int } from './lib/corpus.js';
 import { printTable, writeResult, REPO_ROOT, MB, mb, round, type Cell } from './lib/report.js';
 import { summarizeProfile, newestProfile } from './lib/cpuprofile.js';
+import { STAGES } from './profile-stages.js';
 
 const GOAL = 1.5;
 const CLI = path.join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -100,6 +101,8 @@ interface InProc {
   run_ms: number;
   close_ms: number;
   run_cpu_ms: number;
+  gc_ms: number;
+  gc_major_ms: number;
   summary: Summary;
 }
 
@@ -275,7 +278,7 @@ async function main(): Promise<void> {
         ip.out.run_ms,
         ip.out.run_cpu_ms,
         ip.out.summary,
-        `${runsOf(ips.map((x) => x.out.run_ms))}+ import ${ip.out.import_ms}, open ${ip.out.open_ms}, close ${ip.out.close_ms} ms`,
+        `${runsOf(ips.map((x) => x.out.run_ms))}gc pauses ${ip.out.gc_ms} ms; + import ${ip.out.import_ms}, open ${ip.out.open_ms}, close ${ip.out.close_ms} ms`,
       );
       runs[set.label] = {
         cli_ms: Math.round(cli.ms),
@@ -363,7 +366,7 @@ async function main(): Promise<void> {
         const s = summarizeProfile(file, {
           root: REPO_ROOT,
           top: 15,
-          inclusiveOf: [/^readBatches$/, /^parseFrame$/, /^push$/, /^probeFingerprints$/, /^process$/, /^apply$/, /^appendRows$/, /^walkRoot$/, /^stageFile$/],
+          inclusiveOf: STAGES,
         });
         const pct = (x: { name: string; ms: number; share: number }) => ({ name: x.name, ms: round(x.ms, 0), '%': round(x.share * 100, 1) });
         console.log(`\nprofile: ${file} (sampled ${(s.totalMs / 1000).toFixed(2)} s, busy ${(s.busyMs / 1000).toFixed(2)} s)`);
