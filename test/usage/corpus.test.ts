@@ -64,7 +64,7 @@ describe('(b) random chunks with partial lines, one pass per append', () => {
         for (let pending = files; pending.length > 0; pending = pending.filter((f) => f.at < f.bytes.length)) {
           const f = pending[Math.floor(rnd() * pending.length)];
           const r = rnd();
-          const size = r < 0.2 ? 1 + Math.floor(rnd() * 200) : r < 0.4 ? 200 + Math.floor(rnd() * 8000) : 8000 + Math.floor(rnd() * 200_000);
+          const size = r < 0.2 ? 1 + Math.floor(rnd() * 200) : r < 0.35 ? 200 + Math.floor(rnd() * 8000) : 8000 + Math.floor(rnd() * 300_000);
           const end = Math.min(f.bytes.length, f.at + size);
           b.append(f.rel, f.bytes.subarray(f.at, end));
           if (f.bytes[end - 1] !== 0x0a) splitLines++;
@@ -75,13 +75,13 @@ describe('(b) random chunks with partial lines, one pass per append', () => {
       } finally {
         await pipeline.close();
       }
-      expect(passes).toBeGreaterThan(25);
-      expect(splitLines).toBeGreaterThan(15);
+      expect(passes).toBeGreaterThan(20);
+      expect(splitLines).toBeGreaterThan(10);
       expectReadmePerFile(await perFileFigures(b.db));
       expect(await dedupFigures(b.db)).toEqual(readmeFigures().corpus);
       expect(await snapshot(b.db)).toEqual(clean);
     } finally {
       b.cleanup();
     }
-  });
+  }, 180_000);
 });
