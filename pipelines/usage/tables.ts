@@ -92,9 +92,8 @@ export const FILES: OutputTable = {
     { name: 'lines', type: 'BIGINT' },
   ],
   key: ['session_file'],
-  onConflict: `DO UPDATE SET owner = excluded.owner, session_id = excluded.session_id, subagent = excluded.subagent,
-    first_ts = excluded.first_ts, last_ts = excluded.last_ts, cwd = excluded.cwd, git_branch = excluded.git_branch,
-    cc_version = excluded.cc_version, lines = excluded.lines`,
+  // Absolute values: a new row replaces the old one (DELETE + INSERT is cheaper than ON CONFLICT in DuckDB).
+  replace: {},
 };
 
 export const TABLES: readonly OutputTable[] = [MESSAGES, EVENTS, TOOL_RESULTS, FILES];
