@@ -23,6 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
 import { generateCorpus } from './lib/corpus.js';
 import { printTable, writeResult, REPO_ROOT, MB, mb, round } from './lib/report.js';
 
@@ -41,6 +42,9 @@ const { values: flags } = parseArgs({
     keep: { type: 'boolean', default: false },
     // Run the daemon under --cpu-prof and report the long busy stretches of its main thread.
     profile: { type: 'boolean', default: false },
+    // Preload bench/lib/loop-probe.js into the daemon: time processor calls, appender segments,
+    // GC pauses and event-loop stalls, and attribute the stalls.
+    probe: { type: 'boolean', default: false },
   },
 });
 const INTERVAL = Number(flags['interval-ms']);
@@ -87,6 +91,11 @@ async function main(): Promise<void> {
 
     const profDir = path.join(tmp, 'prof');
     const nodeFlags = flags.profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+    const probeOut = path.join(tmp, 'loop-probe.json');
+    if (flags.probe) {
+      nodeFlags.push('--import', pathToFileURL(path.join(REPO_ROOT, 'dist', 'bench', 'lib', 'loop-probe.js')).href);
+      childEnv.LOOP_PROBE_OUT = probeOut;
+    }
     const spawnedAt = performance.now();
     child = spawn(
       process.execPath,
@@ -172,7 +181,7 @@ async function main(): Promise<void> {
       `p99 ${p99.toFixed(1)} ms ${p99 <= GOAL_P99_MS ? '<=' : '>'} ${GOAL_P99_MS} ms goal: ${p99 <= GOAL_P99_MS ? 'MET' : 'NOT MET'}; ` +
         `final health ${lastHealth.status}`,
     );
-    const file = writeResult('admin-latency', {
+    const results = {
       date: new Date().toISOString(),
       node: process.version,
       cpus: os.cpus().length,
@@ -187,8 +196,19 @@ async function main(): Promise<void> {
       event_loop_delay_ms: loop,
       slowest,
       goal_met: p99 <= GOAL_P99_MS,
-    });
+    };
+    const file = writeResult('admin-latency', results);
     console.log(`results: ${path.relative(process.cwd(), file)}`);
+    if (flags.probe) {
+      await stopChild(child);
+      const probe = JSON.parse(fs.readFileSync(probeOut, 'utf8'));
+      console.log('\nloop probe (daemon side):');
+      console.log(`  stalls >= 30 ms: ${probe.stalls.count}, ${probe.stalls.total_ms} ms in all, longest ${probe.stalls.longest_ms.join(', ')} ms`);
+      console.log(`  stall time overlapped by: ${JSON.stringify(probe.stall_ms_overlapped_by)}; by none of the probes: ${probe.stall_ms_not_overlapped_by_any_probe} ms`);
+      printTable('synchronous sections (ms)', probe.sections);
+      (results as Record<string, unknown>).loop_probe = probe;
+      writeResult('admin-latency', results);
+    }
     if (flags.profile) {
       await stopChild(child);
       const prof = fs.readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));

@@ -2,7 +2,7 @@
  * Backfill benchmark: how close is `run --once` to the cost of just reading
  * and parsing the corpus?
  *
- *   npm run bench:backfill [-- --files 320 --mb 84 --seed 42 --repeat 2 --profile --keep]
+ *   npm run bench:backfill [-- --files 320 --mb 84 --seed 42 --repeat 2 --profile --sweep-batch --keep]
  *   (env: BENCH_FILES, BENCH_MB, BENCH_SEED, BENCH_OWNERS, BENCH_REPEAT, BENCH_PROFILE=1)
  *
  * 1. Generates a realistic corpus (heavy-tailed sizes) in a temp dir.
@@ -23,6 +23,7 @@ import { generateCorpus, appendLines, makeRng, int } from './lib/corpus.js';
 import { printTable, writeResult, REPO_ROOT, MB, mb, round, type Cell } from './lib/report.js';
 import { summarizeProfile, newestProfile } from './lib/cpuprofile.js';
 import { STAGES } from './profile-stages.js';
+import { gcMeter } from './lib/gc.js';
 
 const GOAL = 1.5;
 const CLI = path.join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -37,6 +38,8 @@ const { values: flags } = parseArgs({
     repeat: { type: 'string', default: process.env.BENCH_REPEAT ?? '2' },
     'append-fraction': { type: 'string', default: '0.05' },
     profile: { type: 'boolean', default: process.env.BENCH_PROFILE === '1' },
+    // In-process runs of the default processors at several reader batch sizes (src/read/reader.ts batchBytes).
+    'sweep-batch': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
   },
 });
@@ -106,8 +109,14 @@ interface InProc {
   summary: Summary;
 }
 
-function runInProc(root: string, db: string, processors = 'all', nodeFlags: string[] = []): { ms: number; cpuMs: number | null; out: InProc } {
-  return spawnJson<InProc>([INPROC, '--root', root, '--db', db, '--processors', processors], nodeFlags);
+function runInProc(
+  root: string,
+  db: string,
+  processors = 'all',
+  nodeFlags: string[] = [],
+  extra: string[] = [],
+): { ms: number; cpuMs: number | null; out: InProc } {
+  return spawnJson<InProc>([INPROC, '--root', root, '--db', db, '--processors', processors, ...extra], nodeFlags);
 }
 
 /**
@@ -121,7 +130,8 @@ function runInProc(root: string, db: string, processors = 'all', nodeFlags: stri
  * on its slow path into a two-byte string, and JSON.parse is slower on those
  * too; per line, only the lines that hold such characters pay.
  */
-function floorPass(files: string[], mode: 'text' | 'buffer'): { ms: number; cpuMs: number; bytes: number; lines: number } {
+async function floorPass(files: string[], mode: 'text' | 'buffer'): Promise<{ ms: number; cpuMs: number; gcMs: number; bytes: number; lines: number }> {
+  const gc = gcMeter();
   const t = performance.now();
   const cpu0 = process.cpuUsage();
   let bytes = 0;
@@ -154,7 +164,7 @@ function floorPass(files: string[], mode: 'text' | 'buffer'): { ms: number; cpuM
   const ms = performance.now() - t;
   const cpu = process.cpuUsage(cpu0);
   if (keys < 0) console.log(keys); // keep the parse observable
-  return { ms, cpuMs: (cpu.user + cpu.system) / 1000, bytes, lines };
+  return { ms, cpuMs: (cpu.user + cpu.system) / 1000, gcMs: (await gc.stop()).ms, bytes, lines };
 }
 
 function warmUp(files: string[]): void {
@@ -196,13 +206,15 @@ async function main(): Promise<void> {
     warmUp(corpus.files);
     const passes = { text: [] as number[], buffer: [] as number[] };
     const passCpu = { text: [] as number[], buffer: [] as number[] };
+    const passGc = { text: [] as number[], buffer: [] as number[] };
     let floorBytes = 0;
     for (let r = 0; r < 2; r++) {
       for (const mode of ['text', 'buffer'] as const) {
-        const f = floorPass(corpus.files, mode);
+        const f = await floorPass(corpus.files, mode);
         if (f.lines !== corpus.lines) throw new Error(`floor (${mode}) saw ${f.lines} lines, corpus has ${corpus.lines}`);
         passes[mode].push(f.ms);
         passCpu[mode].push(f.cpuMs);
+        passGc[mode].push(f.gcMs);
         floorBytes = f.bytes;
       }
     }
@@ -220,6 +232,7 @@ async function main(): Promise<void> {
       cpu_ms: Math.round(floor.cpuMs),
       text_ms: passes.text.map(Math.round),
       buffer_ms: passes.buffer.map(Math.round),
+      gc_ms: { text: passGc.text, buffer: passGc.buffer },
     };
 
     // CLI startup alone (node + module load incl. the DuckDB binding, no database): best of 3.
@@ -248,8 +261,8 @@ async function main(): Promise<void> {
       });
     };
     const fmtRuns = (xs: number[]) => xs.map((x) => (x / 1000).toFixed(2)).join(' / ');
-    row('floor: decode file, split, parse', floorText, Math.min(...passCpu.text), null, `runs ${fmtRuns(passes.text)} s`);
-    row('floor: split buffer, decode+parse line', floorBuffer, Math.min(...passCpu.buffer), null, `runs ${fmtRuns(passes.buffer)} s`);
+    row('floor: decode file, split, parse', floorText, Math.min(...passCpu.text), null, `runs ${fmtRuns(passes.text)} s; gc pauses ${Math.min(...passGc.text)} ms`);
+    row('floor: split buffer, decode+parse line', floorBuffer, Math.min(...passCpu.buffer), null, `runs ${fmtRuns(passes.buffer)} s; gc pauses ${Math.min(...passGc.buffer)} ms`);
 
     const sets: { label: string; processors?: string }[] = [{ label: `default (${registered.join(',')})` }, { label: 'lines', processors: 'lines' }];
     for (const name of registered) if (name !== 'lines') sets.push({ label: name, processors: name });
@@ -356,7 +369,28 @@ async function main(): Promise<void> {
       nochange: noop.summary,
     };
 
-    // 6. optional CPU profile of the in-process default run
+    // 6. optional: reader batch size sweep (best of REPEAT each)
+    if (flags['sweep-batch']) {
+      const sweep: Record<string, Cell>[] = [];
+      for (const bytes of [8 << 20, 2 << 20, 1 << 20, 256 << 10, 64 << 10]) {
+        let best: InProc | null = null;
+        for (let r = 0; r < REPEAT; r++) {
+          const ip = runInProc(root, fresh('sweep'), 'all', [], ['--batch-bytes', String(bytes)]).out;
+          if (!best || ip.run_cpu_ms < best.run_cpu_ms) best = ip;
+        }
+        sweep.push({
+          batchBytes: `${bytes >= MB ? `${bytes / MB} MB` : `${bytes / 1024} KB`}${bytes === 8 << 20 ? ' (default)' : ''}`,
+          'run s': round(best!.run_ms / 1000, 2),
+          'cpu s': round(best!.run_cpu_ms / 1000, 2),
+          'gc pause ms': best!.gc_ms,
+          'x floor (wall)': round(best!.run_ms / floor.ms, 2),
+        });
+      }
+      printTable('in-process runOnce (default processors) by reader batchBytes, best cpu of ' + REPEAT, sweep);
+      results.sweep_batch = sweep;
+    }
+
+    // 7. optional CPU profile of the in-process default run
     if (flags.profile) {
       const profDir = path.join(REPO_ROOT, '.bench', 'prof');
       fs.mkdirSync(profDir, { recursive: true });
