@@ -199,12 +199,16 @@ async function main(): Promise<void> {
     };
     const file = writeResult('admin-latency', results);
     console.log(`results: ${path.relative(process.cwd(), file)}`);
+    let stallWindows: [number, number][] | null = null;
     if (flags.probe) {
       await stopChild(child);
       const probe = JSON.parse(fs.readFileSync(probeOut, 'utf8'));
+      stallWindows = probe.stall_windows_us;
+      delete probe.stall_windows_us;
       console.log('\nloop probe (daemon side):');
       console.log(`  stalls >= 30 ms: ${probe.stalls.count}, ${probe.stalls.total_ms} ms in all, longest ${probe.stalls.longest_ms.join(', ')} ms`);
       console.log(`  stall time overlapped by: ${JSON.stringify(probe.stall_ms_overlapped_by)}; by none of the probes: ${probe.stall_ms_not_overlapped_by_any_probe} ms`);
+      console.log(`  reader slices run within one loop iteration: ${JSON.stringify(probe.reader_slices_in_one_loop_iteration)}`);
       printTable('synchronous sections (ms)', probe.sections);
       (results as Record<string, unknown>).loop_probe = probe;
       writeResult('admin-latency', results);
@@ -213,7 +217,7 @@ async function main(): Promise<void> {
       await stopChild(child);
       const prof = fs.readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
       if (!prof) throw new Error('no profile written');
-      reportLongTasks(path.join(profDir, prof));
+      reportLongTasks(path.join(profDir, prof), 40, stallWindows);
     }
   } finally {
     await stopChild(child);
@@ -238,7 +242,7 @@ interface ProfNode {
 }
 
 /** Long busy stretches of the daemon's main thread, attributed to project functions. */
-function reportLongTasks(file: string, minMs = 40): void {
+function reportLongTasks(file: string, minMs = 40, stallWindows: [number, number][] | null = null): void {
   const prof = JSON.parse(fs.readFileSync(file, 'utf8')) as { nodes: ProfNode[]; samples: number[]; timeDeltas: number[]; startTime: number };
   const byId = new Map(prof.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
@@ -277,6 +281,29 @@ function reportLongTasks(file: string, minMs = 40): void {
     cur.by.set(a, (cur.by.get(a) ?? 0) + dt);
   }
   if (cur && cur.ms >= minMs) runs.push(cur);
+  if (stallWindows) {
+    // What ran while the loop was stalled (windows from the loop probe, same monotonic clock).
+    const during = new Map<string, number>();
+    let w = 0;
+    let inStalls = 0;
+    let tt = prof.startTime;
+    for (let i = 0; i < prof.samples.length; i++) {
+      tt += prof.timeDeltas[i];
+      while (w < stallWindows.length && stallWindows[w][1] < tt) w++;
+      if (w >= stallWindows.length) break;
+      if (tt < stallWindows[w][0]) continue;
+      const dt = prof.timeDeltas[i] / 1000;
+      inStalls += dt;
+      const a = byId.get(prof.samples[i])!.callFrame.functionName === '(idle)' ? '(idle: not on the main thread)' : attribute(prof.samples[i]);
+      during.set(a, (during.get(a) ?? 0) + dt);
+    }
+    const stallTotal = stallWindows.reduce((n, [a, b]) => n + (b - a) / 1000, 0);
+    console.log(`\nwhat the main thread ran during the ${stallWindows.length} loop stalls (${Math.round(stallTotal)} ms; ${Math.round(inStalls)} ms of profile samples):`);
+    printTable(
+      'stall time by innermost project function',
+      [...during.entries()].sort((a, b) => b[1] - a[1]).slice(0, 20).map(([k, v]) => ({ function: k, ms: Math.round(v), share: `${((100 * v) / inStalls).toFixed(1)}%` })),
+    );
+  }
   const total = new Map<string, number>();
   for (const r of runs) for (const [k, v] of r.by) total.set(k, (total.get(k) ?? 0) + v);
   const busy = runs.reduce((n, r) => n + r.ms, 0);

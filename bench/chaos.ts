@@ -348,9 +348,9 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       current = null;
       const check = await Db.open(db);
       try {
-        const rows = await check.all<{ processor_name: string; session_file: string; offset: bigint }>(
-          'SELECT processor_name, session_file, "offset" FROM session_processor_state',
-        );
+        const rows = await check
+          .all<{ processor_name: string; session_file: string; offset: bigint }>('SELECT processor_name, session_file, "offset" FROM session_processor_state')
+          .catch(() => []);
         const got = new Map(rows.map((r) => [`${r.processor_name}\u0000${r.session_file}`, Number(r.offset)]));
         caughtUp = processors.every((p) =>
           corpus.files.every((f) => got.get(`${p.name}\u0000${path.relative(root, f).split(path.sep).join('/')}`) === final.complete.get(f)),

@@ -71,9 +71,8 @@ export function summarizeProfile(file: string, opts: { root?: string; top?: numb
     const cf = n.callFrame;
     const special = cf.functionName.startsWith('(') && !cf.url;
     if (special && /idle|program|garbage/.test(cf.functionName)) idleUs += cf.functionName === '(garbage collector)' ? 0 : us;
-    const key = special
-      ? cf.functionName
-      : `${cf.functionName || '(anonymous)'} ${shortUrl(cf.url, opts.root)}:${cf.lineNumber + 1}`;
+    const name = cf.functionName.length > 60 ? `${cf.functionName.slice(0, 57)}...` : cf.functionName;
+    const key = special ? cf.functionName : `${name || '(anonymous)'} ${shortUrl(cf.url, opts.root)}:${cf.lineNumber + 1}`;
     fn.set(key, (fn.get(key) ?? 0) + us);
     const fk = special ? cf.functionName : shortUrl(cf.url, opts.root);
     files.set(fk, (files.get(fk) ?? 0) + us);

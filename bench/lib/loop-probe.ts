@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
 import { TraceLog } from '../../src/watch/trace.js';
+import { TimeSlicer } from '../../src/read/yield.js';
 
 interface Span {
   kind: string;
@@ -22,14 +23,15 @@ interface Span {
 }
 
 const spans: Span[] = [];
-const stalls: { start: number; end: number }[] = [];
+/** hrEndUs: the stall's end on the monotonic clock in µs, the clock of V8 CPU profiles. */
+const stalls: { start: number; end: number; hrEndUs: number }[] = [];
 
 // ---- event-loop stalls
 let last = performance.now();
 const timer = setInterval(() => {
   const now = performance.now();
   const late = now - last - 5;
-  if (late >= 30) stalls.push({ start: last + 5, end: now });
+  if (late >= 30) stalls.push({ start: last + 5, end: now, hrEndUs: Number(process.hrtime.bigint() / 1000n) });
   last = now;
 }, 5);
 timer.unref();
@@ -64,6 +66,36 @@ DuckDBAppender.prototype.closeSync = function (this: DuckDBAppender) {
   const from = opened.get(this);
   if (from !== undefined) spans.push({ kind: 'appender', start: from, end: performance.now() });
   return out;
+};
+
+// ---- reader slices: from resuming after a yield to deciding to yield again; and how many slices
+// ran within one loop iteration (an iteration counter ticks once per check phase).
+let iteration = 0;
+const ticker = () => {
+  iteration++;
+  setImmediate(ticker).unref?.();
+};
+setImmediate(ticker);
+const slicesPerIteration = new Map<number, { n: number; ms: number }>();
+const sliceProto = TimeSlicer.prototype as unknown as { maybeYield: () => Promise<void> };
+const maybeYield = sliceProto.maybeYield;
+// A reader slice: from resuming after a yield (or starting) to the next yield.
+const sliceStart = new WeakMap<object, number>();
+sliceProto.maybeYield = async function (this: object) {
+  const t0 = performance.now();
+  await maybeYield.call(this);
+  const t1 = performance.now();
+  if (t1 - t0 > 0.05) {
+    const from = sliceStart.get(this);
+    if (from !== undefined) {
+      spans.push({ kind: 'reader-slice', start: from, end: t0 });
+      const it = slicesPerIteration.get(iteration) ?? { n: 0, ms: 0 };
+      it.n++;
+      it.ms += t0 - from;
+      slicesPerIteration.set(iteration, it);
+    }
+    sliceStart.set(this, t1);
+  } else if (!sliceStart.has(this)) sliceStart.set(this, t0);
 };
 
 // ---- GC
@@ -112,7 +144,11 @@ function summary() {
     unexplained += Math.max(0, st.end - st.start - covered);
   }
   const stallList = stalls.map((s) => s.end - s.start).sort((a, b) => b - a);
+  const iters = [...slicesPerIteration.values()];
+  const worst = iters.sort((a, b) => b.ms - a.ms).slice(0, 10).map((x) => `${x.n} slices / ${Math.round(x.ms)} ms`);
   return {
+    reader_slices_in_one_loop_iteration: { iterations_with_slices: iters.length, max_slices: Math.max(0, ...iters.map((x) => x.n)), worst },
+    stall_windows_us: stalls.map((s) => [Math.round(s.hrEndUs - (s.end - s.start) * 1000), s.hrEndUs]),
     stalls: { count: stalls.length, total_ms: Math.round(stallMs), max_ms: +(stallList[0] ?? 0).toFixed(1), longest_ms: stallList.slice(0, 10).map((x) => Math.round(x)) },
     stall_ms_overlapped_by: Object.fromEntries([...overlap.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, Math.round(v)])),
     stall_ms_not_overlapped_by_any_probe: Math.round(unexplained),
