@@ -31,6 +31,21 @@ export class DatabaseOpenError extends Error {
   }
 }
 
+/** A zero-length database file with no (or an empty) WAL next to it. */
+function isEmptyLeftover(dbPath: string): boolean {
+  if (dbPath === ':memory:') return false;
+  try {
+    if (fs.statSync(dbPath).size !== 0) return false;
+  } catch {
+    return false;
+  }
+  try {
+    return fs.statSync(`${dbPath}.wal`).size === 0;
+  } catch {
+    return true;
+  }
+}
+
 export type Params = readonly (string | number | boolean | bigint | null)[];
 
 export class Db {
@@ -44,7 +59,7 @@ export class Db {
     readonly conn: DuckDBConnection,
   ) {}
 
-  static async open(dbPath: string, opts: { readOnly?: boolean } = {}): Promise<Db> {
+  static async open(dbPath: string, opts: { readOnly?: boolean; retried?: boolean } = {}): Promise<Db> {
     if (dbPath !== ':memory:') {
       try {
         fs.mkdirSync(path.dirname(path.resolve(dbPath)), { recursive: true });
@@ -58,6 +73,12 @@ export class Db {
     } catch (err) {
       const msg = (err as Error).message;
       if (/lock/i.test(msg)) throw new DatabaseLockedError(dbPath, msg.split('\n')[0]);
+      // A create that failed before writing the header (disk full) leaves an empty file that DuckDB
+      // then refuses forever. Empty, it holds nothing: remove it and try once more.
+      if (!opts.readOnly && !opts.retried && isEmptyLeftover(dbPath)) {
+        fs.rmSync(dbPath, { force: true });
+        return Db.open(dbPath, { ...opts, retried: true });
+      }
       throw new DatabaseOpenError(dbPath, msg.split('\n')[0]);
     }
     const conn = await instance.connect();
