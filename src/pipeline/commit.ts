@@ -137,6 +137,7 @@ export class Committer {
       await this.db.transaction(() => this.apply(live.map((p) => p.unit)));
       this.committed(live, started);
     } catch (err) {
+      this.rolledBack();
       if (live.length === 1) {
         this.fail(live[0], err as Error);
         return;
@@ -152,10 +153,19 @@ export class Committer {
           await this.db.transaction(() => this.apply([p.unit]));
           this.committed([p], t0);
         } catch (e) {
+          this.rolledBack();
           this.fail(p, e as Error);
         }
       }
     }
+  }
+
+  /**
+   * A rolled-back transaction takes the staging tables it created with it: forget them all, so the
+   * next load creates them again (CREATE OR REPLACE), instead of every later commit failing.
+   */
+  private rolledBack(): void {
+    this.staged.clear();
   }
 
   private committed(ps: Pending[], started: number): void {
