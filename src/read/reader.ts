@@ -92,6 +92,8 @@ export async function* readBatches(
         batchFrom = toOffset;
         batchBytes = 0;
         bytesRead = 0;
+        // The consumer's work on that batch counts against this turn's budget too.
+        if (!eof) await slicer.maybeYield();
       } else {
         await slicer.maybeYield();
       }

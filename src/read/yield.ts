@@ -3,18 +3,44 @@
  * (on this kind of machine a threadpool round trip costs ~20x a page-cache
  * read of a small file), so long loops give the event loop back every few
  * milliseconds: the admin API and the watcher stay responsive under a backlog.
+ *
+ * The budget is per event-loop turn and shared by every slicer: watch mode
+ * reads up to (processors x concurrency) files at once, and if each slicer
+ * had its own budget and yielded with a bare setImmediate, all of them would
+ * resume back to back in the same check phase, holding the loop for N
+ * budgets before the poll phase serves I/O. Instead, slicers that used up the
+ * turn's budget wait in one queue, and one of them resumes per loop turn.
  */
-import { setImmediate as tick } from 'node:timers/promises';
+import { performance } from 'node:perf_hooks';
+
+let turnStart = performance.now();
+let scheduled = false;
+const waiting: (() => void)[] = [];
+
+function resumeNext(): void {
+  scheduled = false;
+  turnStart = performance.now();
+  const next = waiting.shift();
+  if (waiting.length > 0) {
+    // Queued from the check phase, so it runs in the next loop turn, after a poll.
+    scheduled = true;
+    setImmediate(resumeNext);
+  }
+  next?.();
+}
 
 export class TimeSlicer {
-  private last = performance.now();
-
   constructor(private readonly budgetMs = 8) {}
 
-  /** Yield to the event loop if this slice has used its budget. */
+  /** Yield to the event loop if this loop turn has used its budget. */
   async maybeYield(): Promise<void> {
-    if (performance.now() - this.last < this.budgetMs) return;
-    await tick();
-    this.last = performance.now();
+    if (performance.now() - turnStart < this.budgetMs) return;
+    await new Promise<void>((resolve) => {
+      waiting.push(resolve);
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(resumeNext);
+      }
+    });
   }
 }

@@ -99,6 +99,9 @@ export class Daemon extends EventEmitter {
         retry: { maxAttempts: config.maxAttempts, baseDelayMs: config.retryBaseMs, maxDelayMs: 15 * 60_000 },
         maxLineBytes: config.maxLineBytes,
         committer: { maxDelayMs: opts.commitDelayMs ?? 25 },
+        // Smaller batches than run --once: a processor's process() call and the parsed lines it
+        // keeps alive until the commit are per batch, and both hold the event loop (admin API).
+        read: { batchBytes: 512 << 10, chunkBytes: 256 << 10 },
       },
       { onStage: (e) => daemon?.onStage(e) },
     );
