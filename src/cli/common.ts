@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { ConfigError, loadConfig, SETTINGS, type Config, type SettingName } from '../config/config.js';
-import { DatabaseLockedError, DatabaseOpenError } from '../state/db.js';
+import { DatabaseLockedError, DatabaseOpenError, DatabaseWriteError } from '../state/db.js';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, locked: 3, unavailable: 4 } as const;
 
@@ -43,6 +43,11 @@ export async function guard(fn: () => Promise<number | void>): Promise<never> {
         `session-pipeline: ${err.message}\n  another session-pipeline (daemon or run) holds the DuckDB write lock on ${err.dbPath}; stop it or use a different --db\n`,
       );
       code = EXIT.locked;
+    } else if (err instanceof DatabaseWriteError) {
+      process.stderr.write(
+        `session-pipeline: ${err.message}\n  nothing after the last commit was recorded; free space or fix permissions and run again (it resumes from there)\n`,
+      );
+      code = EXIT.failure;
     } else if (err instanceof DatabaseOpenError) {
       process.stderr.write(`session-pipeline: ${err.message}\n`);
       code = EXIT.failure;

@@ -48,6 +48,17 @@ export type CommitListener = (units: readonly UnitOfWork[], durationMs: number) 
 
 const quote = (id: string) => `"${id.replace(/"/g, '""')}"`;
 
+/**
+ * A commit that failed because the database could not be written (disk full,
+ * read-only file, I/O error). It says nothing about the processor, and after
+ * one DuckDB may fail fatally on a later transaction (an index left out of
+ * step by the failed commit), so the committer stops writing at the first.
+ */
+export function isStorageError(err: unknown): boolean {
+  const msg = String((err as Error)?.message ?? err);
+  return /IO Error|No space left on device|Could not write file|Disk quota exceeded|read-only|Input\/output error/i.test(msg);
+}
+
 export class Committer {
   private group: Pending[] = [];
   private groupRows = 0;
@@ -57,6 +68,8 @@ export class Committer {
   private readonly staged = new Set<string>();
   private readonly poisoned = new Set<string>();
   private readonly listeners: CommitListener[] = [];
+  private readonly brokenListeners: ((err: Error) => void)[] = [];
+  private brokenBy: Error | null = null;
   readonly stats: CommitStats = { transactions: 0, units: 0, rows: 0, lastCommitAt: null, lastDurationMs: 0 };
 
   constructor(
@@ -69,6 +82,16 @@ export class Committer {
 
   onCommit(listener: CommitListener): void {
     this.listeners.push(listener);
+  }
+
+  /** The storage error that stopped this committer, if any: nothing is written after it. */
+  get failure(): Error | null {
+    return this.brokenBy;
+  }
+
+  /** Called once, when a storage error stops the committer (the process should exit and be restarted). */
+  onBroken(listener: (err: Error) => void): void {
+    this.brokenListeners.push(listener);
   }
 
   /** The runner has recorded the failure; later units of this (processor, file) may commit again. */
@@ -126,6 +149,10 @@ export class Committer {
   }
 
   private async commitGroup(group: Pending[]): Promise<void> {
+    if (this.brokenBy) {
+      for (const p of group) p.reject(this.brokenBy);
+      return;
+    }
     const live = group.filter((p) => {
       if (!this.poisoned.has(p.unit.key)) return true;
       p.reject(new Error('an earlier batch of this file failed to commit'));
@@ -138,12 +165,20 @@ export class Committer {
       this.committed(live, started);
     } catch (err) {
       this.rolledBack();
+      if (isStorageError(err)) {
+        this.broke(err as Error, live);
+        return;
+      }
       if (live.length === 1) {
         this.fail(live[0], err as Error);
         return;
       }
       // Isolate the bad unit: one transaction per unit, in order.
       for (const p of live) {
+        if (this.brokenBy) {
+          p.reject(this.brokenBy);
+          continue;
+        }
         if (this.poisoned.has(p.unit.key)) {
           p.reject(new Error('an earlier batch of this file failed to commit'));
           continue;
@@ -154,7 +189,8 @@ export class Committer {
           this.committed([p], t0);
         } catch (e) {
           this.rolledBack();
-          this.fail(p, e as Error);
+          if (isStorageError(e)) this.broke(e as Error, [p]);
+          else this.fail(p, e as Error);
         }
       }
     }
@@ -166,6 +202,13 @@ export class Committer {
    */
   private rolledBack(): void {
     this.staged.clear();
+  }
+
+  private broke(err: Error, ps: Pending[]): void {
+    const first = !this.brokenBy;
+    this.brokenBy ??= err;
+    for (const p of ps) p.reject(err);
+    if (first) for (const l of this.brokenListeners) l(err);
   }
 
   private committed(ps: Pending[], started: number): void {

@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import type { SessionFileRef } from '../discover/session-path.js';
 import type { Processor, OutputTable } from './processor.js';
 import { UnitOfWork } from './unit.js';
-import type { Committer } from './commit.js';
+import { isStorageError, type Committer } from './commit.js';
 import { classifyByProbe, classifyByStat, needsWork, type ChangeKind, type Decision, type FileStat } from '../state/classify.js';
 import type { Checkpoint } from '../state/checkpoint.js';
 import { BAD_LINES_TABLE } from '../state/checkpoint.js';
@@ -57,6 +57,8 @@ export interface ProcessorOutcome {
   error?: string;
   /** True when an I/O error made the file's state unknown this time (no state change). */
   ioError?: boolean;
+  /** True when the database could not be written (disk full, read-only...): nothing recorded, retried later. */
+  dbError?: boolean;
   /** The committed offset after this pass. */
   offset: number;
 }
@@ -72,6 +74,8 @@ interface Work {
   outcome: ProcessorOutcome;
   pending: Promise<void>[];
   failed: Error | null;
+  /** The failure was a commit that did not go through, not the processor throwing. */
+  commitFailed?: boolean;
   retractPending: boolean;
   /** Work that needs no read (a deleted file's checkpoint). */
   readless?: boolean;
@@ -336,6 +340,11 @@ async function finish(
     }
     ctx.committer.clearPoison(`${w.p.name}\u0000${file}`);
     const prev = w.base;
+    if (w.commitFailed && isStorageError(w.failed)) {
+      // Nothing is recorded (it could not be): the checkpoint stays where it was and the file is retried.
+      out.set(w.p.name, { ...w.outcome, kind: 'error', dbError: true, error: w.failed.message, offset: prev?.offset ?? 0 });
+      continue;
+    }
     const f = afterFailure(prev?.attempts ?? 0, ctx.retry, now());
     const failed: Checkpoint = {
       ...(prev ?? { ...w.current, offset: 0, headHash: '', tailHash: '', size: 0, mtimeMs: 0, inode: 0, linesProcessed: 0, itemsProcessed: 0, badLines: 0, carry: undefined }),
@@ -364,7 +373,12 @@ async function settle(work: Work[]): Promise<void> {
   for (const w of work) {
     const results = await Promise.allSettled(w.pending);
     w.pending = [];
-    for (const r of results) if (r.status === 'rejected' && !w.failed) w.failed = r.reason as Error;
+    for (const r of results) {
+      if (r.status === 'rejected' && !w.failed) {
+        w.failed = r.reason as Error;
+        w.commitFailed = true;
+      }
+    }
   }
 }
 

@@ -3,6 +3,7 @@
  */
 import type { Pipeline } from './pipeline.js';
 import type { ProcessorOutcome } from './file-run.js';
+import { DatabaseWriteError } from '../state/db.js';
 
 export interface ProcessorSummary {
   scanned: number;
@@ -135,6 +136,9 @@ export async function runOnce(pipeline: Pipeline, onProgress?: (p: OnceProgress)
   await Promise.all(pending);
   // Failures recorded after the first flush need one more.
   await pipeline.committer.flush();
+  // The database stopped taking writes: what was committed stands, the rest is for the next run.
+  const broken = pipeline.committer.failure;
+  if (broken) throw new DatabaseWriteError(pipeline.opts.dbPath, broken.message.split('\n')[0]);
   summary.files = walk.files.length;
   summary.duration_ms = Date.now() - started;
   return summary;

@@ -41,7 +41,7 @@ export class Pipeline {
   readonly ctx: RunContext;
   private readonly badLog = new OnceLogger();
   private readonly ioLog = new OnceLogger();
-  readonly counters = { badLines: 0, ioErrors: 0, symlinksSkipped: 0 };
+  readonly counters = { badLines: 0, ioErrors: 0, dbErrors: 0, symlinksSkipped: 0 };
 
   private constructor(
     readonly opts: PipelineOptions,
@@ -129,6 +129,17 @@ export class Pipeline {
           this.counters.ioErrors++;
           if (this.ioLog.shouldLog(`io:${target.ref.sessionFile}:${o.error}`)) {
             this.opts.log.warn({ sessionFile: target.ref.sessionFile, err: o.error }, 'cannot read file; will retry');
+          }
+          break;
+        }
+        for (const o of out.values()) {
+          if (!o.dbError) continue;
+          this.counters.dbErrors++;
+          if (this.ioLog.shouldLog(`db:${o.error}`)) {
+            this.opts.log.error(
+              { sessionFile: target.ref.sessionFile, offset: o.offset, db: this.opts.dbPath, err: o.error },
+              'cannot write to the database; nothing recorded for this file, will retry',
+            );
           }
           break;
         }

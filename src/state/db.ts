@@ -31,6 +31,17 @@ export class DatabaseOpenError extends Error {
   }
 }
 
+/** The database stopped accepting writes mid-run (disk full, read-only, I/O error). Nothing past the last commit is recorded. */
+export class DatabaseWriteError extends Error {
+  constructor(
+    readonly dbPath: string,
+    readonly detail: string,
+  ) {
+    super(`cannot write to database ${dbPath}: ${detail}`);
+    this.name = 'DatabaseWriteError';
+  }
+}
+
 /** A zero-length database file with no (or an empty) WAL next to it. */
 function isEmptyLeftover(dbPath: string): boolean {
   if (dbPath === ':memory:') return false;

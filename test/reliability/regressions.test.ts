@@ -9,6 +9,7 @@ import { Pipeline } from '../../src/pipeline/pipeline.js';
 import { runOnce } from '../../src/pipeline/once.js';
 import { linesProcessor } from '../../pipelines/lines/index.js';
 import { Db } from '../../src/state/db.js';
+import { isStorageError } from '../../src/pipeline/commit.js';
 import type { Processor } from '../../src/pipeline/processor.js';
 import { captureLog } from './util.js';
 
@@ -77,5 +78,13 @@ describe('regressions', () => {
     fs.writeFileSync(junk, 'not a database');
     await expect(Db.open(junk)).rejects.toThrow(/cannot open database/);
     expect(fs.readFileSync(junk, 'utf8')).toBe('not a database');
+  });
+
+  it('storage errors are told apart from processor errors', () => {
+    expect(isStorageError(new Error('TransactionContext Error: Failed to commit: Could not write file "/x/db.wal": No space left on device'))).toBe(true);
+    expect(isStorageError(new Error('IO Error: Could not write file "/x/db": No space left on device'))).toBe(true);
+    expect(isStorageError(new Error('Catalog Error: Table with name no_such_table does not exist!'))).toBe(false);
+    expect(isStorageError(new Error('Constraint Error: Duplicate key "id: 1" violates primary key constraint'))).toBe(false);
+    expect(isStorageError(new Error('injected failure'))).toBe(false);
   });
 });

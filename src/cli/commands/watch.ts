@@ -1,6 +1,6 @@
 /** `session-pipeline watch`: the daemon. */
 import { Command } from 'commander';
-import { addSettings, configFrom, guard } from '../common.js';
+import { addSettings, configFrom, guard, EXIT } from '../common.js';
 import { createLogger } from '../../log.js';
 import { selectProcessors } from '../../../pipelines/index.js';
 import { startDaemon, type Daemon } from '../../watch/daemon.js';
@@ -52,6 +52,7 @@ export function watchCommand(): Command {
       // pm2 wait_ready: the initial scan is under way.
       process.send?.('ready');
 
+      let writeFailure: Error | null = null;
       await new Promise<void>((resolve) => {
         let signals = 0;
         const shutdown = (why: string) => {
@@ -74,7 +75,15 @@ export function watchCommand(): Command {
         process.on('message', (m) => {
           if (m === 'shutdown') shutdown('pm2 shutdown message');
         });
+        // The database stopped taking writes (disk full, read-only): exit non-zero so the supervisor
+        // restarts us (with backoff) once it can; nothing past the last commit is lost.
+        daemon.pipeline.committer.onBroken((err) => {
+          writeFailure = err;
+          log.fatal({ db: config.db, err: err.message.split('\n')[0] }, 'cannot write to the database; stopping');
+          shutdown('database write failure');
+        });
       });
+      if (writeFailure) return EXIT.failure;
     }),
   );
   return cmd;
