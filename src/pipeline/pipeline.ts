@@ -32,6 +32,9 @@ export interface PipelineOptions {
   read?: Partial<ReadOptions>;
 }
 
+/** Bad lines logged per file per log window; the rest are counted and journaled, not logged. */
+export const BAD_LINES_LOGGED_PER_FILE = 5;
+
 export interface PipelineEvents {
   onStage?: (e: StageEvent) => void;
   onBadLine?: (file: string, bad: BadLine) => void;
@@ -41,6 +44,9 @@ export class Pipeline {
   readonly ctx: RunContext;
   private readonly badLog = new OnceLogger();
   private readonly ioLog = new OnceLogger();
+  /** Bad lines logged per file in the current window (see BAD_LINES_LOGGED_PER_FILE). */
+  private badLogged = new Map<string, number>();
+  private badLoggedSince = Date.now();
   readonly counters = { badLines: 0, ioErrors: 0, dbErrors: 0, symlinksSkipped: 0 };
 
   private constructor(
@@ -97,6 +103,9 @@ export class Pipeline {
   scan(onProgress?: (n: number) => void): Promise<WalkResult> {
     return walkRoot(this.opts.root, { onProgress }).then((w) => {
       this.counters.symlinksSkipped = w.symlinksSkipped.length;
+      if (w.rootMissing && this.ioLog.shouldLog('root-missing')) {
+        this.opts.log.warn({ root: this.opts.root }, 'session root does not exist (yet); nothing to process until it is created');
+      }
       for (const [dir, code] of w.failedDirs) {
         if (this.ioLog.shouldLog(`dir:${dir}:${code}`)) {
           this.opts.log.warn({ dir, code }, 'cannot list directory; its files are treated as unknown, not deleted');
@@ -122,13 +131,14 @@ export class Pipeline {
     processors: readonly Processor[] = this.opts.processors,
   ): Promise<{ done: Promise<Map<string, ProcessorOutcome>> }> {
     const { done } = await runFile(this.ctx, target, processors, stat);
+    const file = target.ref.sessionFile;
     return {
       done: done.then((out) => {
         for (const o of out.values()) {
           if (!o.ioError) continue;
           this.counters.ioErrors++;
-          if (this.ioLog.shouldLog(`io:${target.ref.sessionFile}:${o.error}`)) {
-            this.opts.log.warn({ sessionFile: target.ref.sessionFile, err: o.error }, 'cannot read file; will retry');
+          if (this.ioLog.shouldLog(`io:${file}:${o.error}`)) {
+            this.opts.log.warn({ sessionFile: file, offset: o.offset, err: o.error }, 'cannot read file; will retry');
           }
           break;
         }
@@ -137,8 +147,22 @@ export class Pipeline {
           this.counters.dbErrors++;
           if (this.ioLog.shouldLog(`db:${o.error}`)) {
             this.opts.log.error(
-              { sessionFile: target.ref.sessionFile, offset: o.offset, db: this.opts.dbPath, err: o.error },
+              { sessionFile: file, offset: o.offset, db: this.opts.dbPath, err: o.error },
               'cannot write to the database; nothing recorded for this file, will retry',
+            );
+          }
+          break;
+        }
+        // A partial last line already longer than the limit will be skipped once it ends: say so now,
+        // since until then the offset cannot move and the file is reread from it on every change.
+        const max = this.opts.maxLineBytes;
+        for (const o of out.values()) {
+          if (o.ioError || !stat || stat.size - o.offset <= max) continue;
+          if (o.kind === 'error' || o.kind === 'deferred' || o.kind === 'quarantined' || o.kind === 'deleted') continue;
+          if (this.badLog.shouldLog(`pending:${file}:${o.offset}`)) {
+            this.opts.log.warn(
+              { sessionFile: file, offset: o.offset, pendingBytes: stat.size - o.offset, maxLineBytes: max },
+              'incomplete line longer than max-line-bytes; it will be skipped once it ends',
             );
           }
           break;
@@ -151,10 +175,24 @@ export class Pipeline {
   private badLine(file: string, bad: BadLine): void {
     this.counters.badLines++;
     this.events.onBadLine?.(file, bad);
-    if (this.badLog.shouldLog(`${file}:${bad.offset}`)) {
+    if (!this.badLog.shouldLog(`${file}:${bad.offset}`)) return;
+    // Per file too: a binary or corrupt file must not log one line per "line".
+    const now = Date.now();
+    if (now - this.badLoggedSince > 10 * 60_000 || this.badLogged.size > 10_000) {
+      this.badLogged = new Map();
+      this.badLoggedSince = now;
+    }
+    const n = (this.badLogged.get(file) ?? 0) + 1;
+    this.badLogged.set(file, n);
+    if (n <= BAD_LINES_LOGGED_PER_FILE) {
       this.opts.log.warn(
         { sessionFile: file, offset: bad.offset, length: bad.length, kind: bad.kind, detail: bad.detail },
         'bad line skipped',
+      );
+    } else if (n === BAD_LINES_LOGGED_PER_FILE + 1) {
+      this.opts.log.warn(
+        { sessionFile: file, offset: bad.offset },
+        'more bad lines in this file; not logged (counted, and recorded in session_bad_lines)',
       );
     }
   }
