@@ -103,6 +103,12 @@ export function chokidarHints(opts: ChokidarSourceOptions): Observable<FileHint>
       if (status.state === 'starting') status.state = 'ok';
       opts.onReady?.();
     });
+    // Fault injection (test/reliability/faults.test.ts): report this error code once the watcher is
+    // up, as the kernel would with an inotify watch limit of 0 (ENOSPC) or no descriptors left (EMFILE).
+    const fault = process.env.SESSION_PIPELINE_FAULT_WATCH_ERROR;
+    if (fault) {
+      setImmediate(() => watcher.emit('error', Object.assign(new Error(`${fault}: injected by SESSION_PIPELINE_FAULT_WATCH_ERROR`), { code: fault })));
+    }
 
     // Demote files that went cold, so the watch set stays the hot set.
     const demoter = setInterval(() => {
