@@ -8,6 +8,7 @@
  * on one connection would mix their statements into one transaction.
  */
 import fs from 'node:fs';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import path from 'node:path';
 import { DuckDBConnection, DuckDBInstance, type DuckDBValue } from '@duckdb/node-api';
 
@@ -61,7 +62,8 @@ export type Params = readonly (string | number | boolean | bigint | null)[];
 
 export class Db {
   private queue: Promise<unknown> = Promise.resolve();
-  private inTx = false;
+  /** Marks the async context of the running transaction: only its own statements bypass the queue. */
+  private readonly txContext = new AsyncLocalStorage<true>();
   private closed = false;
 
   private constructor(
@@ -103,7 +105,9 @@ export class Db {
 
   /** Serialise `fn` after everything queued before it. */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.inTx) return fn(); // re-entrant inside transaction()
+    // Re-entrant only for statements issued from inside transaction()'s callback; any other
+    // caller waits, or its statement would run inside someone else's transaction.
+    if (this.txContext.getStore()) return fn();
     const next = this.queue.then(fn, fn);
     this.queue = next.catch(() => undefined);
     return next;
@@ -126,9 +130,8 @@ export class Db {
   transaction<T>(fn: () => Promise<T>): Promise<T> {
     return this.exclusive(async () => {
       await this.conn.run('BEGIN TRANSACTION');
-      this.inTx = true;
       try {
-        const out = await fn();
+        const out = await this.txContext.run(true, fn);
         await this.conn.run('COMMIT');
         return out;
       } catch (err) {
@@ -138,8 +141,6 @@ export class Db {
           // The transaction may already be aborted; the original error matters.
         }
         throw err;
-      } finally {
-        this.inTx = false;
       }
     });
   }
