@@ -2,7 +2,7 @@
  * `run --once` in-process, timed in phases, for benches and profiling:
  *
  *   node [--cpu-prof] dist/bench/inproc.js --root R --db D [--processors lines,usage]
- *        [--batch-bytes N] [--chunk-bytes N]
+ *        [--batch-bytes N] [--chunk-bytes N] [--max-rows N] [--max-delay-ms N]
  *
  * Prints one JSON object: {import_ms, open_ms, run_ms, close_ms, run_cpu_ms, gc_ms, gc_major_ms, gc_count, summary}.
  * `run_ms` is the work alone (scan, read, parse, process, commit), without
@@ -20,6 +20,9 @@ const { values } = parseArgs({
     // Experiments: override the reader's batching (see src/read/reader.ts DEFAULT_READ).
     'batch-bytes': { type: 'string' },
     'chunk-bytes': { type: 'string' },
+    // ... and the committer's grouping (see src/pipeline/commit.ts DEFAULT_COMMITTER).
+    'max-rows': { type: 'string' },
+    'max-delay-ms': { type: 'string' },
   },
 });
 if (!values.root || !values.db) {
@@ -42,6 +45,10 @@ const pipeline = await Pipeline.open({
   log: createLogger(config.logLevel),
   retry: { maxAttempts: config.maxAttempts, baseDelayMs: config.retryBaseMs, maxDelayMs: 15 * 60_000 },
   maxLineBytes: config.maxLineBytes,
+  committer: {
+    ...(values['max-rows'] ? { maxRows: Number(values['max-rows']) } : {}),
+    ...(values['max-delay-ms'] ? { maxDelayMs: Number(values['max-delay-ms']) } : {}),
+  },
   read: {
     ...(values['batch-bytes'] ? { batchBytes: Number(values['batch-bytes']) } : {}),
     ...(values['chunk-bytes'] ? { chunkBytes: Number(values['chunk-bytes']) } : {}),
