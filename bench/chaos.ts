@@ -180,6 +180,8 @@ class Writer {
 interface DaemonRun {
   child: ChildProcess;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** When it logged 'watching' (its signal handlers are installed), or null. */
+  watchingAt: number | null;
   lastCommitAt: number;
   stderrTail: string[];
 }
@@ -205,6 +207,7 @@ function startDaemon(root: string, db: string, opts: ChaosOptions, errorLogs: st
   const run: DaemonRun = {
     child,
     exited: new Promise((res) => child.on('exit', (code, signal) => res({ code, signal }))),
+    watchingAt: null,
     lastCommitAt: Date.now(),
     stderrTail: [],
   };
@@ -218,6 +221,7 @@ function startDaemon(root: string, db: string, opts: ChaosOptions, errorLogs: st
       run.stderrTail.push(line);
       if (run.stderrTail.length > 20) run.stderrTail.shift();
       if (line.includes('"msg":"committed"')) run.lastCommitAt = Date.now();
+      else if (line.includes('"msg":"watching"')) run.watchingAt = Date.now();
       if (/"level":(50|60)/.test(line)) errorLogs.push(line.slice(0, 500));
     }
   });
@@ -338,8 +342,10 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       const deadline = t0 + 180_000;
       for (;;) {
         await sleep(250);
-        const quiet = Date.now() - current.lastCommitAt > 2500;
-        if ((quiet && Date.now() - t0 > 4000) || Date.now() > deadline) break;
+        // Up (signal handlers installed), past a rescan (1 s period), and no commit for 2.5 s.
+        const w = current.watchingAt;
+        const quiet = w !== null && Date.now() - Math.max(current.lastCommitAt, w) > 2500;
+        if ((quiet && Date.now() - w! > 3000) || Date.now() > deadline) break;
         if (current.child.exitCode !== null) break;
       }
       current.child.kill('SIGTERM');
