@@ -71,11 +71,17 @@ describe('fault injection', () => {
       {},
     );
     let stderr = '';
-    d.stderr!.on('data', (b) => (stderr += b));
+    let lastCommit = Date.now();
+    d.stderr!.on('data', (b) => {
+      stderr += b;
+      if (String(b).includes('"msg":"committed"')) lastCommit = Date.now();
+    });
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => d.on('exit', (code, signal) => res({ code, signal })));
+    // Quiet: no commit for a while, several rescans (300 ms) included.
+    const quiet = () => waitFor(() => Date.now() - lastCommit > 1500, 30_000);
     try {
       await waitFor(() => stderr.includes('"watching"'), 15_000);
-      await new Promise((r) => setTimeout(r, 1500)); // initial scan and catch-up
+      await quiet(); // initial scan and catch-up
       // No descriptor left: every open(), opendir() and accept() now fails with EMFILE.
       const soft = /Max open files\s+(\d+)/.exec(fs.readFileSync(`/proc/${d.pid}/limits`, 'utf8'))![1];
       execFileSync('prlimit', ['--pid', String(d.pid), '--nofile=0:']);
@@ -88,7 +94,8 @@ describe('fault injection', () => {
       expect(during.some((e) => e.code === 'EMFILE' && /cannot list directory/.test(e.msg))).toBe(true);
       expect(during.some((e) => /EMFILE/.test(String(e.err ?? '')) && e.msg === 'cannot read file; will retry')).toBe(true);
       execFileSync('prlimit', ['--pid', String(d.pid), `--nofile=${soft}:`]);
-      await new Promise((r) => setTimeout(r, 2500));
+      await new Promise((r) => setTimeout(r, 1000));
+      await quiet();
       d.kill('SIGTERM');
       expect((await exited).code).toBe(0);
     } finally {

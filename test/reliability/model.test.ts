@@ -16,9 +16,9 @@ import { ModelWorld, runSequence, sequenceArb, type SequenceStats } from './mode
 const RUNS = Number(process.env.RELIABILITY_RUNS ?? 200);
 const SEED = process.env.RELIABILITY_SEED ? Number(process.env.RELIABILITY_SEED) : undefined;
 const PATH = process.env.RELIABILITY_PATH;
-const MIN_ACTIONS = Number(process.env.RELIABILITY_MIN_ACTIONS ?? 8);
-const MAX_ACTIONS = Number(process.env.RELIABILITY_MAX_ACTIONS ?? 30);
-const CRASH_WEIGHT = Number(process.env.RELIABILITY_CRASH_WEIGHT ?? 2);
+const MIN_ACTIONS = Number(process.env.RELIABILITY_MIN_ACTIONS ?? 6);
+const MAX_ACTIONS = Number(process.env.RELIABILITY_MAX_ACTIONS ?? 24);
+const CRASH_WEIGHT = Number(process.env.RELIABILITY_CRASH_WEIGHT ?? 1);
 
 let world: ModelWorld;
 beforeAll(() => {
