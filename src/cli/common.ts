@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { ConfigError, loadConfig, SETTINGS, type Config, type SettingName } from '../config/config.js';
-import { DatabaseLockedError, DatabaseOpenError, DatabaseWriteError } from '../state/db.js';
+import { DatabaseLockedError, DatabaseOpenError, DatabaseWriteError } from '../state/errors.js';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, locked: 3, unavailable: 4 } as const;
 

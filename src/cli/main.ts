@@ -1,22 +1,43 @@
 #!/usr/bin/env node
-/** The `session-pipeline` command line. */
+/**
+ * The `session-pipeline` command line.
+ *
+ * Commands are loaded on demand: `run --once` should not pay for fastify,
+ * rxjs and chokidar, nor `health` for DuckDB. Without a known command name
+ * (top-level `--help`), all are loaded so the help lists them.
+ */
 import { Command } from 'commander';
-import { runCommand } from './commands/run.js';
-import { watchCommand } from './commands/watch.js';
-import { opsCommands } from './commands/ops.js';
-import '../ops/register.js'; // the admin API of `watch`
-import { reportCommand } from './commands/report.js';
-import { exportCommand } from './commands/export.js';
+
+type Loader = () => Promise<Command[]>;
+
+const ops: Loader = async () => (await import('./commands/ops.js')).opsCommands();
+const LOADERS: Record<string, Loader> = {
+  run: async () => [(await import('./commands/run.js')).runCommand()],
+  watch: async () => {
+    await import('../ops/register.js'); // the admin API of `watch`
+    return [(await import('./commands/watch.js')).watchCommand()];
+  },
+  report: async () => [(await import('./commands/report.js')).reportCommand()],
+  export: async () => [(await import('./commands/export.js')).exportCommand()],
+  status: ops,
+  health: ops,
+  trace: ops,
+  requeue: ops,
+  rescan: ops,
+};
 
 const program = new Command('session-pipeline')
   .description('exactly-once, incremental processing of Claude Code session transcripts into DuckDB')
   .version('0.1.0')
   .showHelpAfterError();
 
-program.addCommand(runCommand());
-program.addCommand(watchCommand());
-for (const c of opsCommands()) program.addCommand(c);
-program.addCommand(reportCommand());
-program.addCommand(exportCommand());
+const invoked = process.argv[2];
+const loaders = invoked && LOADERS[invoked] ? [LOADERS[invoked]] : [...new Set(Object.values(LOADERS))];
+for (const load of loaders) {
+  for (const c of await load()) {
+    // ops loads several commands; keep only the invoked one when there is one.
+    if (!invoked || !LOADERS[invoked] || c.name() === invoked) program.addCommand(c);
+  }
+}
 
 await program.parseAsync(process.argv);

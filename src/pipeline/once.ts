@@ -3,7 +3,7 @@
  */
 import type { Pipeline } from './pipeline.js';
 import type { ProcessorOutcome } from './file-run.js';
-import { DatabaseWriteError } from '../state/db.js';
+import { DatabaseWriteError } from '../state/errors.js';
 
 export interface ProcessorSummary {
   scanned: number;

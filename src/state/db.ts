@@ -12,36 +12,8 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import path from 'node:path';
 import { DuckDBConnection, DuckDBInstance, type DuckDBValue } from '@duckdb/node-api';
 
-export class DatabaseLockedError extends Error {
-  constructor(
-    readonly dbPath: string,
-    readonly detail: string,
-  ) {
-    super(`database ${dbPath} is locked by another process (${detail})`);
-    this.name = 'DatabaseLockedError';
-  }
-}
-
-export class DatabaseOpenError extends Error {
-  constructor(
-    readonly dbPath: string,
-    readonly detail: string,
-  ) {
-    super(`cannot open database ${dbPath}: ${detail}`);
-    this.name = 'DatabaseOpenError';
-  }
-}
-
-/** The database stopped accepting writes mid-run (disk full, read-only, I/O error). Nothing past the last commit is recorded. */
-export class DatabaseWriteError extends Error {
-  constructor(
-    readonly dbPath: string,
-    readonly detail: string,
-  ) {
-    super(`cannot write to database ${dbPath}: ${detail}`);
-    this.name = 'DatabaseWriteError';
-  }
-}
+export { DatabaseLockedError, DatabaseOpenError, DatabaseWriteError } from './errors.js';
+import { DatabaseLockedError, DatabaseOpenError } from './errors.js';
 
 /** A zero-length database file with no (or an empty) WAL next to it. */
 function isEmptyLeftover(dbPath: string): boolean {

@@ -1,0 +1,34 @@
+/**
+ * Database errors, apart from the DuckDB binding so that commands which only
+ * report them (and never open a database) do not load it.
+ */
+export class DatabaseLockedError extends Error {
+  constructor(
+    readonly dbPath: string,
+    readonly detail: string,
+  ) {
+    super(`database ${dbPath} is locked by another process (${detail})`);
+    this.name = 'DatabaseLockedError';
+  }
+}
+
+export class DatabaseOpenError extends Error {
+  constructor(
+    readonly dbPath: string,
+    readonly detail: string,
+  ) {
+    super(`cannot open database ${dbPath}: ${detail}`);
+    this.name = 'DatabaseOpenError';
+  }
+}
+
+/** The database stopped accepting writes mid-run (disk full, read-only, I/O error). Nothing past the last commit is recorded. */
+export class DatabaseWriteError extends Error {
+  constructor(
+    readonly dbPath: string,
+    readonly detail: string,
+  ) {
+    super(`cannot write to database ${dbPath}: ${detail}`);
+    this.name = 'DatabaseWriteError';
+  }
+}
