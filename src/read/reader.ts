@@ -21,7 +21,9 @@ export interface ReadOptions {
 
 export const DEFAULT_READ: ReadOptions = {
   chunkBytes: 1 << 20,
-  batchBytes: 4 << 20,
+  // Parsed lines live until their batch is committed to a unit; small batches keep them out of
+  // the old generation (measured: 4 MiB batches spent ~17% of a backfill in GC; 256 KiB less).
+  batchBytes: 256 << 10,
   maxLineBytes: 32 << 20,
 };
 
