@@ -338,7 +338,7 @@ export class ModelRun {
         this.trail.push('run');
         await this.run();
       } else if (a.t === 'crash') {
-        this.trail.push(`crash: SIGKILL a child run ${a.early ? `${a.delay * 8} ms after spawn` : `${a.delay / 2} ms after open`}`);
+        this.trail.push(`crash: SIGKILL a child run ${a.early ? `${a.delay * 8} ms after spawn` : `${a.delay * 3} ms after open`}`);
         await this.crash(a);
         this.stats.msCrash += performance.now() - t;
       } else {
@@ -659,7 +659,9 @@ export class ModelRun {
       timer = setTimeout(kill, a.delay * 8);
     } else {
       child.stdout!.on('data', (d: Buffer) => {
-        if (!timer && d.toString().includes('opened')) timer = setTimeout(kill, a.delay / 2);
+        // A child's run is ~150-300 ms, nearly all of it the commit (first statements of a new
+        // DuckDB instance): 0-300 ms lands before, inside and after it.
+        if (!timer && d.toString().includes('opened')) timer = setTimeout(kill, a.delay * 3);
       });
     }
     const { code, signal } = await exited;
