@@ -52,7 +52,7 @@ try {
     fs.writeFileSync(f, '');
     live.push(f);
   }
-  const config = { ...loadConfig({}, { SESSION_ROOT: root, SESSION_PIPELINE_DB: db, SESSION_PIPELINE_LOG_LEVEL: 'warn' }) };
+  const config = { ...loadConfig({}, { ...process.env, SESSION_ROOT: root, SESSION_PIPELINE_DB: db, SESSION_PIPELINE_LOG_LEVEL: 'warn' }) };
   // The secrets processor settles for 30 s by design: it is not a live processor, so it is not measured here.
   const processors = [...selectProcessors({ ...config, processors: config.processors.filter((p) => p !== 'secrets') }).filter((p) => p.name !== 'secrets'), probeProcessor];
   const log = pino({ level: 'warn' });

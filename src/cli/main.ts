@@ -3,7 +3,7 @@
  * The `session-pipeline` command line.
  *
  * Commands are loaded on demand: `run --once` should not pay for fastify,
- * rxjs and chokidar, nor `health` for DuckDB. Without a known command name
+ * rxjs and the watcher, nor `health` for DuckDB. Without a known command name
  * (top-level `--help`), all are loaded so the help lists them.
  */
 import { Command } from 'commander';

@@ -130,9 +130,11 @@ export const SETTINGS = {
   concurrency: setting({
     flag: '--concurrency <n>',
     env: 'SESSION_PIPELINE_CONCURRENCY',
-    schema: int(1, 256),
-    default: () => 4,
-    describe: 'watch: files processed at once per processor',
+    schema: int(1, 1024),
+    // A run holds its file until its commit lands, so most runs in flight are waiting on DuckDB,
+    // not working: with 4, 200 live files queued behind commits for seconds.
+    default: () => 32,
+    describe: 'watch: files in flight at once per processor (a run holds its slot until committed)',
   }),
   watcher: setting({
     flag: '--watcher <on|off>',

@@ -61,7 +61,7 @@ export interface Health {
   uptimeMs: number;
   initialScan: 'running' | 'done';
   processors: Record<string, ProcessorHealth>;
-  watcher: { status: 'ok' | 'degraded' | 'off' | 'starting'; reason?: string; events: number; errors: number; hotFiles: number };
+  watcher: { status: 'ok' | 'degraded' | 'off' | 'starting'; reason?: string; events: number; errors: number; watchedDirs: number };
   rescan: { lastAt: string | null; durationMs: number | null; files: number | null; hinted: number | null; intervalMs: number; running: boolean };
   commits: { lastAt: string | null; consecutiveFailures: number };
   thresholds: HealthThresholds;
@@ -140,7 +140,7 @@ export function computeHealth(input: HealthInput): Health {
     uptimeMs: now - input.startedAt,
     initialScan: last ? 'done' : 'running',
     processors,
-    watcher: { status: w.state, ...(w.reason ? { reason: w.reason } : {}), events: w.events, errors: w.errors, hotFiles: w.hotFiles },
+    watcher: { status: w.state, ...(w.reason ? { reason: w.reason } : {}), events: w.events, errors: w.errors, watchedDirs: w.watchedDirs },
     rescan: {
       lastAt: iso(last?.at ?? null),
       durationMs: last?.durationMs ?? null,

@@ -211,11 +211,11 @@ export function createMetrics(daemon: Daemon, monitor: OpsMonitor): Metrics {
     },
   });
   new Gauge({
-    name: `${P}watcher_hot_files`,
-    help: 'Files watched individually (the hot set)',
+    name: `${P}watcher_watched_directories`,
+    help: 'Directories under watch (one inotify watch each; files are not watched individually)',
     registers: [registry],
     collect() {
-      this.set(daemon.watcher.hotFiles);
+      this.set(daemon.watcher.watchedDirs);
     },
   });
   const hints = new Counter({ name: `${P}hints_total`, help: 'Hints raised, by source reason', labelNames: ['reason'], registers: [registry] });

@@ -1,7 +1,7 @@
 /**
  * Watch mode: the stream topology that keeps every processor current.
  *
- *   sources (chokidar, dir events, initial scan, rescans, requeues, retries)
+ *   sources (directory events, initial scan, rescans, requeues, retries)
  *     -> hints$                       one stream of {sessionFile, reason, traceId}
  *     -> debouncePerKey               per file: quiet 250 ms, max-wait 2 s
  *     -> state check                  one stat vs checkpoints; unchanged files stop here
@@ -22,7 +22,7 @@ import { hint, type FileHint } from './hint.js';
 import { debouncePerKey } from './debounce.js';
 import { singleFlightPerKey, type Outcome, type SingleFlightStats } from './single-flight.js';
 import { pendingProcessors, statSessionFile } from './state-check.js';
-import { chokidarHints, rescan, type RescanResult, type WatcherStatus } from './sources.js';
+import { directoryHints, rescan, type RescanResult, type WatcherStatus } from './sources.js';
 import { TraceLog } from './trace.js';
 import type { FileStat } from '../state/classify.js';
 
@@ -30,8 +30,6 @@ export interface DaemonOptions {
   config: Config;
   processors: Processor[];
   log: Logger;
-  /** Files modified within this window are watched individually (default 10 min). */
-  hotWindowMs?: number;
   /** Committer flush delay: how long a commit group stays open (default 25 ms). */
   commitDelayMs?: number;
 }
@@ -84,7 +82,7 @@ export class Daemon extends EventEmitter {
   ) {
     super();
     this.trace = new TraceLog(opts.log);
-    this.watcher = { state: opts.config.watcher ? 'starting' : 'off', events: 0, errors: 0, hotFiles: 0 };
+    this.watcher = { state: opts.config.watcher ? 'starting' : 'off', events: 0, errors: 0, watchedDirs: 0 };
   }
 
   static async start(opts: DaemonOptions): Promise<Daemon> {
@@ -125,9 +123,8 @@ export class Daemon extends EventEmitter {
     const sources: Observable<FileHint>[] = [this.hints$];
     if (config.watcher) {
       sources.push(
-        chokidarHints({
+        directoryHints({
           root: config.root,
-          hotWindowMs: this.opts.hotWindowMs ?? 10 * 60_000,
           log: this.log,
           status: this.watcher,
         }),
@@ -268,7 +265,8 @@ export class Daemon extends EventEmitter {
     } finally {
       this.active.delete(activeKey);
     }
-    // Events are hints, not truth: chokidar drops trailing changes, so look again now.
+    // Events are hints, not truth: they can be dropped or coalesced (inotify queue overflow, a
+    // change during this run), so look again now.
     const after = await statSessionFile(target.absPath);
     if (after.ok && !this.stopping) this.noteStat(file, after.stat);
     if (

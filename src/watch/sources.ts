@@ -1,19 +1,21 @@
 /**
- * Where hints come from: chokidar events, raw directory events, and the
- * stat-only rescan (which is also the initial scan).
+ * Where hints come from: one inotify watch per directory that can hold
+ * sessions, whose events name the file that was created, modified, renamed
+ * or deleted; and the stat-only rescan (which is also the initial scan).
  *
- * chokidar keeps one inotify watch per watched file (~9 KB each), so only the
- * *hot* set is watched as files: those modified within `hotWindowMs`. Every
- * directory that can hold sessions is watched, and a directory's raw inotify
- * events name the file that changed, so an append to a cold file still
- * produces a hint at once, and chokidar promotes it to the hot set. The
- * rescan covers whatever the events miss (overflow, ENOSPC, a dropped
- * trailing `change`).
+ * Files are never watched one by one: that costs an inotify watch per file
+ * (~9 KB each; 176 MB for 20k files). chokidar was the first choice, but it
+ * answers every event in a directory by re-reading and lstat-ing the whole
+ * directory through the libuv threadpool (its readdirp always stats): with
+ * 200 live files among 20k idle ones that was ~20k lstat/s, a core of CPU,
+ * and DuckDB commits starved for 10-25 s (bench/latency: p50 31 s). A
+ * directory's own events already carry the file name, so a hint costs
+ * nothing more than the event. The rescan covers whatever events miss
+ * (queue overflow, ENOSPC, a dropped event).
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { Observable } from 'rxjs';
-import { watch, type FSWatcher } from 'chokidar';
-import type { Stats } from 'node:fs';
 import type { Logger } from 'pino';
 import { hint, type FileHint } from './hint.js';
 import { mayContainSessions, parseSessionPath, toSessionKey } from '../discover/session-path.js';
@@ -26,15 +28,14 @@ export interface WatcherStatus {
   reason?: string;
   events: number;
   errors: number;
-  hotFiles: number;
+  /** Directories under watch (one inotify watch each). */
+  watchedDirs: number;
 }
 
-export interface ChokidarSourceOptions {
+export interface DirectorySourceOptions {
   root: string;
-  hotWindowMs: number;
   log: Logger;
   status: WatcherStatus;
-  onReady?: () => void;
 }
 
 /** Session key for an absolute path under the root, or null if it is not a session file. */
@@ -43,90 +44,95 @@ export function sessionKeyOf(root: string, absPath: string): string | null {
   return key && parseSessionPath(key) ? key : null;
 }
 
-export function chokidarHints(opts: ChokidarSourceOptions): Observable<FileHint> & { demote?: never } {
+export function directoryHints(opts: DirectorySourceOptions): Observable<FileHint> {
   return new Observable<FileHint>((subscriber) => {
     const { root, status, log } = opts;
-    const lastActive = new Map<string, number>();
-    const ignored = (p: string, st?: Stats): boolean => {
-      if (!st) return false;
-      const rel = toSessionKey(path.relative(root, p));
-      if (rel === null) return true;
-      if (rel === '') return false;
-      if (st.isDirectory()) return !mayContainSessions(rel);
-      if (!st.isFile() || !parseSessionPath(rel)) return true;
-      // Cold files are left to the directory watch and the rescan.
-      return Date.now() - st.mtimeMs > opts.hotWindowMs;
-    };
-    let watcher: FSWatcher;
-    try {
-      watcher = watch(root, {
-        ignoreInitial: true,
-        followSymlinks: false,
-        alwaysStat: true,
-        ignored,
-        // Never awaitWriteFinish: it never fires on a file appended every 200 ms.
-        awaitWriteFinish: false,
-        atomic: false,
-      });
-    } catch (err) {
-      degrade(status, log, `watcher failed to start: ${(err as Error).message}`);
-      return () => undefined;
-    }
-    const emit = (abs: string, reason: FileHint['reason']) => {
-      const key = sessionKeyOf(root, abs);
-      if (!key) return;
+    const watchers = new Map<string, fs.FSWatcher>();
+    let closed = false;
+
+    const emit = (rel: string, reason: FileHint['reason']) => {
+      if (!parseSessionPath(rel)) return;
       status.events++;
-      if (reason !== 'unlink') lastActive.set(abs, Date.now());
-      else lastActive.delete(abs);
-      status.hotFiles = lastActive.size;
-      subscriber.next(hint(key, reason));
+      subscriber.next(hint(rel, reason));
     };
-    watcher.on('add', (p) => emit(p, 'add'));
-    watcher.on('change', (p) => emit(p, 'change'));
-    watcher.on('unlink', (p) => emit(p, 'unlink'));
-    watcher.on('raw', (event, p, details) => {
-      const dir = (details as { watchedPath?: string })?.watchedPath;
-      if (!dir || !p || path.isAbsolute(p)) return;
-      if (!p.endsWith('.jsonl')) return;
-      emit(path.join(dir, p), 'dir-event');
-    });
-    watcher.on('error', (err) => {
-      status.errors++;
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOSPC' || code === 'EMFILE') {
-        degrade(status, log, `${code}: inotify watch limit reached; falling back to rescans`);
-      } else if (status.errors <= 5) {
-        log.warn({ err: (err as Error).message, code }, 'watcher error');
+    const unwatch = (rel: string) => {
+      for (const [dir, w] of watchers) {
+        if (dir === rel || dir.startsWith(rel + '/')) {
+          w.close();
+          watchers.delete(dir);
+        }
       }
-    });
-    watcher.on('ready', () => {
-      if (status.state === 'starting') status.state = 'ok';
-      opts.onReady?.();
-    });
-    // Fault injection (test/reliability/faults.test.ts): report this error code once the watcher is
-    // up, as the kernel would with an inotify watch limit of 0 (ENOSPC) or no descriptors left (EMFILE).
+      status.watchedDirs = watchers.size;
+    };
+    const failed = (err: NodeJS.ErrnoException) => {
+      status.errors++;
+      if (err.code === 'ENOSPC' || err.code === 'EMFILE') {
+        degrade(status, log, `${err.code}: inotify watch limit reached; falling back to rescans`);
+      } else if (status.errors <= 5) {
+        log.warn({ err: err.message, code: err.code }, 'watcher error');
+      }
+    };
+    /** Watch a directory and, below it, every directory that can hold sessions. */
+    const watchDir = (rel: string, announce: boolean) => {
+      if (closed || watchers.has(rel) || !mayContainSessions(rel) || status.state === 'degraded') return;
+      const abs = rel === '' ? root : path.join(root, ...rel.split('/'));
+      let w: fs.FSWatcher;
+      try {
+        w = fs.watch(abs, { persistent: true }, (event, name) => onEvent(rel, event, name));
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT' && code !== 'ENOTDIR') failed(err as NodeJS.ErrnoException);
+        return;
+      }
+      w.on('error', (err: NodeJS.ErrnoException) => {
+        // The directory went away (or its watch broke): drop it; the rescan decides about its files.
+        unwatch(rel);
+        if (err.code !== 'ENOENT' && err.code !== 'EPERM') failed(err);
+      });
+      watchers.set(rel, w);
+      status.watchedDirs = watchers.size;
+      let entries: fs.Dirent[] = [];
+      try {
+        entries = fs.readdirSync(abs, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of entries) {
+        const child = rel === '' ? e.name : `${rel}/${e.name}`;
+        // Dirent types come from lstat semantics: a symlinked directory is not followed.
+        if (e.isDirectory()) watchDir(child, announce);
+        // Files that appeared before this new directory's watch was set up produce no event.
+        else if (announce && e.isFile()) emit(child, 'add');
+      }
+    };
+    const onEvent = (dirRel: string, event: string, name: string | Buffer | null) => {
+      if (!name) return;
+      const child = dirRel === '' ? String(name) : `${dirRel}/${String(name)}`;
+      if (child.endsWith('.jsonl')) {
+        emit(child, event === 'rename' ? 'add' : 'change');
+        return;
+      }
+      if (event !== 'rename' || !mayContainSessions(child)) return;
+      try {
+        if (fs.lstatSync(path.join(root, ...child.split('/'))).isDirectory()) watchDir(child, true);
+      } catch {
+        unwatch(child);
+      }
+    };
+
     const fault = process.env.SESSION_PIPELINE_FAULT_WATCH_ERROR;
     if (fault) {
-      setImmediate(() => watcher.emit('error', Object.assign(new Error(`${fault}: injected by SESSION_PIPELINE_FAULT_WATCH_ERROR`), { code: fault })));
+      // Fault injection (test/reliability/faults.test.ts): behave as the kernel would with an
+      // inotify watch limit of 0 (ENOSPC) or no descriptors left (EMFILE).
+      failed(Object.assign(new Error(`${fault}: injected by SESSION_PIPELINE_FAULT_WATCH_ERROR`), { code: fault }));
+    } else {
+      watchDir('', false);
+      if (status.state === 'starting') status.state = 'ok';
     }
-
-    // Demote files that went cold, so the watch set stays the hot set.
-    const demoter = setInterval(() => {
-      const cutoff = Date.now() - opts.hotWindowMs;
-      for (const [abs, t] of lastActive) {
-        if (t >= cutoff) continue;
-        lastActive.delete(abs);
-        watcher.unwatch(abs);
-        // unwatch() records the path as ignored; undo that so the directory watch can promote it again.
-        (watcher as unknown as { _removeIgnoredPath?: (p: string) => void })._removeIgnoredPath?.(abs);
-      }
-      status.hotFiles = lastActive.size;
-    }, Math.max(1000, Math.min(opts.hotWindowMs, 60_000)));
-    demoter.unref();
-
     return () => {
-      clearInterval(demoter);
-      void watcher.close();
+      closed = true;
+      for (const w of watchers.values()) w.close();
+      watchers.clear();
     };
   });
 }

@@ -138,7 +138,7 @@ function input(extra: Partial<HealthInput> = {}): HealthInput {
     startedAt: 0,
     stopping: false,
     processors: [{ name: 'lines', version: 1, settleMs: 0, lag: new LagTracker([P]).lag('lines') }],
-    watcher: { state: 'ok', events: 0, errors: 0, hotFiles: 0 },
+    watcher: { state: 'ok', events: 0, errors: 0, watchedDirs: 0 },
     lastRescan: { at: 90_000, durationMs: 5, files: 0, hinted: 0 },
     rescanIntervalMs: 60_000,
     rescanRunning: false,
@@ -186,9 +186,9 @@ describe('computeHealth', () => {
     expect(computeHealth(input({ processors: [{ name: 'lines', version: 1, settleMs: 0, lag: lag({ lagFiles: 11 }) }] })).status).toBe('warning');
     const off = { ...input().thresholds, lagBytes: 0, lagFiles: 0 };
     expect(computeHealth(input({ thresholds: off, processors: [{ name: 'lines', version: 1, settleMs: 0, lag: lag({ lagBytes: 1e12, lagFiles: 1e6 }) }] })).status).toBe('ok');
-    const w = computeHealth(input({ watcher: { state: 'degraded', reason: 'ENOSPC', events: 0, errors: 1, hotFiles: 0 } }));
+    const w = computeHealth(input({ watcher: { state: 'degraded', reason: 'ENOSPC', events: 0, errors: 1, watchedDirs: 0 } }));
     expect(w).toMatchObject({ status: 'warning', watcher: { status: 'degraded', reason: 'ENOSPC' } });
-    expect(computeHealth(input({ watcher: { state: 'off', events: 0, errors: 0, hotFiles: 0 } })).status).toBe('ok');
+    expect(computeHealth(input({ watcher: { state: 'off', events: 0, errors: 0, watchedDirs: 0 } })).status).toBe('ok');
   });
 
   it('overdue rescans are a warning, unless one is running', () => {

@@ -63,7 +63,7 @@ interface StatusBody {
   commitPendingUnits: number;
   rescanning: boolean;
   lastRescan: { at: string; durationMs: number; files: number; hinted: number } | null;
-  watcher: { state: string; reason?: string; events: number; errors: number; hotFiles: number };
+  watcher: { state: string; reason?: string; events: number; errors: number; watchedDirs: number };
   committer: { transactions: number; units: number; rows: number; lastCommitAt: string | null; lastDurationMs: number };
   counters: Record<string, number>;
   filesSeen: number;
@@ -83,7 +83,7 @@ export function renderStatus(s: StatusBody): string {
   lines.push(t.toString());
   lines.push(`hints pending ${s.hintsPending}; units staged for commit ${s.commitPendingUnits}; files seen ${num(s.filesSeen)}`);
   lines.push(
-    `watcher ${s.watcher.state}${s.watcher.reason ? ` (${s.watcher.reason})` : ''}: ${num(s.watcher.events)} events, ${s.watcher.errors} errors, ${s.watcher.hotFiles} hot files`,
+    `watcher ${s.watcher.state}${s.watcher.reason ? ` (${s.watcher.reason})` : ''}: ${num(s.watcher.events)} events, ${s.watcher.errors} errors, ${s.watcher.watchedDirs} directories watched`,
   );
   lines.push(
     s.lastRescan
