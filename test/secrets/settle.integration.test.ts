@@ -50,7 +50,7 @@ describe('secrets settle policy (watch mode)', () => {
     const abs = sb.write(file, assistant());
     daemon = await startDaemon({ config, processors: [createUsageProcessor(), createSecretsProcessor(config)], log: silentLog });
     const d = daemon;
-    await new Promise((r) => setTimeout(r, 400)); // chokidar's initial walk
+    await new Promise((r) => setTimeout(r, 400)); // the watcher's directory watches
 
     const size = () => fs.statSync(abs).size;
     const offsetOf = (p: string) => d.pipeline.checkpoints.get(p, file)?.offset ?? 0;

@@ -1,5 +1,5 @@
 /**
- * Watch mode with a real chokidar on a real temp root and a real DuckDB file.
+ * Watch mode with real directory watches (inotify) on a real temp root and a real DuckDB file.
  */
 import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -25,7 +25,7 @@ function config(over: Partial<Config> = {}): Config {
 
 async function start(over: Partial<Config> = {}): Promise<Daemon> {
   daemon = await startDaemon({ config: config(over), processors: [linesProcessor], log: silentLog });
-  // Let chokidar finish its initial directory walk.
+  // Let the watcher set up its directory watches.
   await new Promise((r) => setTimeout(r, over.watcher === false ? 50 : 400));
   return daemon;
 }
@@ -66,7 +66,7 @@ describe('watch', () => {
     const f = 'alice/burst.jsonl';
     sb.write(f, rec(0));
     await waitFor(async () => (await committedLines(d, f)) === 1);
-    // A burst inside chokidar's 50 ms window: trailing change events are dropped.
+    // A burst of appends: events coalesce, and the run that picks up the first must requeue the rest.
     for (let i = 1; i <= 50; i++) sb.append(f, rec(i));
     await waitFor(async () => (await committedLines(d, f)) === 51, 3000);
   });
