@@ -5,7 +5,7 @@ export const STAGES: RegExp[] = [
   /^readBatches$/,
   /^parseFrame$/,
   /^push$/,
-  /^probeFingerprints$/,
+  /^probeFingerprintsSync$/,
   /^process$/,
   /^retract$/,
   /^enqueue$/,

@@ -49,6 +49,22 @@ function split<Row extends { key: string | null }>(raw: Record<string, unknown>[
   return { rows, totals };
 }
 
+/** The reports of a database with no usage data yet. */
+export const EMPTY_USAGE: Report<UsageRow> = {
+  rows: [],
+  totals: {
+    key: 'total',
+    messages: 0,
+    input_tokens: 0,
+    output_tokens: 0,
+    cache_creation_tokens: 0,
+    cache_read_tokens: 0,
+    cost_usd: 0,
+    unpriced_models: [],
+  },
+};
+export const EMPTY_EVENTS: Report<EventRow> = { rows: [], totals: { key: 'total', events: 0, errors: 0, sessions: 0 } };
+
 export async function usageReport(db: Db, by: UsageGroup, filter: ReportFilter): Promise<Report<UsageRow>> {
   const q = usageQuery(by, filter);
   const raw = await db.all<Record<string, unknown>>(q.sql, q.params);
@@ -64,16 +80,7 @@ export async function usageReport(db: Db, by: UsageGroup, filter: ReportFilter):
       cost_usd: micro(r.cost_usd),
       unpriced_models: (r.unpriced_models as string[] | null) ?? [],
     }),
-    {
-      key: 'total',
-      messages: 0,
-      input_tokens: 0,
-      output_tokens: 0,
-      cache_creation_tokens: 0,
-      cache_read_tokens: 0,
-      cost_usd: 0,
-      unpriced_models: [],
-    },
+    EMPTY_USAGE.totals,
   );
 }
 
@@ -88,6 +95,6 @@ export async function eventsReport(db: Db, by: EventGroup, filter: ReportFilter)
       errors: num(r.errors),
       sessions: num(r.sessions),
     }),
-    { key: 'total', events: 0, errors: 0, sessions: 0 },
+    EMPTY_EVENTS.totals,
   );
 }

@@ -8,8 +8,7 @@
  * of processors); progress is not (each processor has its own offset,
  * failures and retries).
  */
-import fs from 'node:fs/promises';
-import fsSync from 'node:fs';
+import fs from 'node:fs';
 import type { Logger } from 'pino';
 import type { SessionFileRef } from '../discover/session-path.js';
 import type { Processor, OutputTable } from './processor.js';
@@ -95,19 +94,6 @@ function isIoError(err: unknown): boolean {
   return typeof code === 'string' && /^E[A-Z]+$/.test(code);
 }
 
-export async function statFile(absPath: string): Promise<FileStat | null> {
-  try {
-    const s = await fs.stat(absPath);
-    if (!s.isFile()) return null;
-    return { size: s.size, mtimeMs: s.mtimeMs, ino: s.ino };
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') {
-      return null;
-    }
-    throw err;
-  }
-}
-
 /**
  * Stage one pass over a file. Returns once every batch is staged (read and
  * processed); `done` settles once they are committed and any failure is
@@ -146,11 +132,11 @@ async function stageFile(
   const probes = new Map<number, Fingerprints | null>();
   if (probeOffsets.size > 0) {
     try {
-      const fd = fsSync.openSync(target.absPath, 'r');
+      const fd = fs.openSync(target.absPath, 'r');
       try {
         for (const off of probeOffsets) probes.set(off, probeFingerprintsSync(fd, off));
       } finally {
-        fsSync.closeSync(fd);
+        fs.closeSync(fd);
       }
     } catch (err) {
       return ioFailure(ctx, file, processors, err);

@@ -6,7 +6,6 @@
  * almost always breaks one of them.
  */
 import { createHash } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
 import { readSync } from 'node:fs';
 
 export const FINGERPRINT_BYTES = 4096;
@@ -28,29 +27,6 @@ export function fingerprintRanges(offset: number): { head: [number, number]; tai
   };
 }
 
-async function readRange(fh: FileHandle, start: number, end: number): Promise<Buffer> {
-  const buf = Buffer.alloc(end - start);
-  let got = 0;
-  while (got < buf.length) {
-    const { bytesRead } = await fh.read(buf, got, buf.length - got, start + got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
-  }
-  return got === buf.length ? buf : buf.subarray(0, got);
-}
-
-/** Read and hash the fingerprint ranges for `offset` from an open file; null if the file is shorter. */
-export async function probeFingerprints(fh: FileHandle, offset: number): Promise<Fingerprints | null> {
-  // By convention an empty prefix has empty fingerprints, so a fresh checkpoint compares equal.
-  if (offset === 0) return { headHash: "", tailHash: "" };
-  const r = fingerprintRanges(offset);
-  const head = await readRange(fh, r.head[0], r.head[1]);
-  if (head.length < r.head[1] - r.head[0]) return null;
-  const tail = r.tail[0] === r.head[0] && r.tail[1] === r.head[1] ? head : await readRange(fh, r.tail[0], r.tail[1]);
-  if (tail.length < r.tail[1] - r.tail[0]) return null;
-  return { headHash: hashBytes(head), tailHash: hashBytes(tail) };
-}
-
 function readRangeSync(fd: number, start: number, end: number): Buffer {
   const buf = Buffer.alloc(end - start);
   let got = 0;
@@ -62,7 +38,10 @@ function readRangeSync(fd: number, start: number, end: number): Buffer {
   return got === buf.length ? buf : buf.subarray(0, got);
 }
 
-/** As `probeFingerprints`, on a synchronous descriptor (two page-sized reads). */
+/**
+ * Read and hash the fingerprint ranges for `offset` from an open descriptor (two
+ * page-sized reads); null if the file is shorter.
+ */
 export function probeFingerprintsSync(fd: number, offset: number): Fingerprints | null {
   if (offset === 0) return { headHash: '', tailHash: '' };
   const r = fingerprintRanges(offset);

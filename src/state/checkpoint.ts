@@ -162,8 +162,3 @@ export async function loadCheckpoints(db: Db): Promise<Map<string, Map<string, C
   }
   return out;
 }
-
-export async function loadCheckpointsForFile(db: Db, sessionFile: string): Promise<Checkpoint[]> {
-  const rows = await db.all<RawRow>(`${SELECT} WHERE session_file = $1 ORDER BY processor_name`, [sessionFile]);
-  return rows.map(fromRaw);
-}

@@ -57,7 +57,8 @@ export class Db {
       instance = await DuckDBInstance.create(dbPath, opts.readOnly ? { access_mode: 'READ_ONLY' } : {});
     } catch (err) {
       const msg = (err as Error).message;
-      if (/lock/i.test(msg)) throw new DatabaseLockedError(dbPath, msg.split('\n')[0]);
+      // DuckDB: 'Could not set lock on file ... Conflicting lock is held in ...'. Not /lock/: 'block' matches.
+      if (/\block\b|Conflicting lock/i.test(msg)) throw new DatabaseLockedError(dbPath, msg.split('\n')[0]);
       // A create that failed before writing the header (disk full) leaves an empty file that DuckDB
       // then refuses forever. Empty, it holds nothing: remove it and try once more.
       if (!opts.readOnly && !opts.retried && isEmptyLeftover(dbPath)) {

@@ -370,7 +370,6 @@ export class Daemon extends EventEmitter {
     this.stopping = true;
     this.stopped = (async () => {
       const t0 = Date.now();
-      this.subs.add(() => undefined);
       for (const t of this.timers) clearTimeout(t);
       for (const t of this.settleTimers.values()) clearTimeout(t);
       this.timers.clear();

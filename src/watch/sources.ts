@@ -21,7 +21,8 @@ import { hint, type FileHint } from './hint.js';
 import { mayContainSessions, parseSessionPath, toSessionKey } from '../discover/session-path.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { FileStat } from '../state/classify.js';
-import { isConfirmedMissing } from '../discover/walk.js';
+import { TimeSlicer } from '../read/yield.js';
+import { hasPendingWork } from './state-check.js';
 
 export interface WatcherStatus {
   state: 'starting' | 'ok' | 'degraded' | 'off';
@@ -168,43 +169,25 @@ export async function rescan(
   const walk = await pipeline.scan();
   const now = Date.now();
   let hinted = 0;
-  const slice = 2000;
-  for (let i = 0; i < walk.files.length; i += slice) {
-    const t0 = Date.now();
-    for (const f of walk.files.slice(i, i + slice)) {
-      onStat?.(f.ref.sessionFile, f.stat);
-      for (const p of pipeline.processors) {
-        const cp = pipeline.checkpoints.get(p.name, f.ref.sessionFile);
-        const moved =
-          !cp ||
-          cp.processorVersion !== p.version ||
-          cp.size !== f.stat.size ||
-          cp.mtimeMs !== f.stat.mtimeMs ||
-          cp.inode !== f.stat.ino ||
-          cp.status === 'deleted' ||
-          (cp.status === 'retrying' && (cp.nextAttemptAt ?? 0) <= now);
-        if (moved) {
-          emit(hint(f.ref.sessionFile, reason));
-          hinted++;
-          break;
-        }
-      }
-    }
-    if (Date.now() - t0 > 0 || i + slice < walk.files.length) await new Promise((r) => setImmediate(r));
-  }
-  for (const file of pipeline.missingFiles(walk)) {
-    const live = pipeline.processors.some((p) => {
-      const cp = pipeline.checkpoints.get(p.name, file);
-      return cp && cp.status !== 'deleted';
-    });
-    if (live) {
-      emit(hint(file, reason));
+  // The walk yields as it goes; so does this pass over its result.
+  const slicer = new TimeSlicer();
+  for (const f of walk.files) {
+    await slicer.maybeYield();
+    onStat?.(f.ref.sessionFile, f.stat);
+    // The same decision the state check makes, so a rescan hints exactly what would be processed.
+    if (hasPendingWork(pipeline.checkpoints, pipeline.processors, f.ref.sessionFile, f.stat, now)) {
+      emit(hint(f.ref.sessionFile, reason));
       hinted++;
     }
   }
-  if (onStat && known) {
-    const found = new Set(walk.files.map((f) => f.ref.sessionFile));
-    for (const file of [...known.keys()]) if (!found.has(file) && isConfirmedMissing(file, walk)) onStat(file, null);
+  const candidates = new Set(pipeline.checkpoints.sessionFiles());
+  if (onStat && known) for (const file of known.keys()) candidates.add(file);
+  for (const file of pipeline.missingFiles(walk, candidates)) {
+    if (known?.has(file)) onStat?.(file, null);
+    if (hasPendingWork(pipeline.checkpoints, pipeline.processors, file, null, now)) {
+      emit(hint(file, reason));
+      hinted++;
+    }
   }
   return { files: walk.files.length, hinted, durationMs: Date.now() - started };
 }

@@ -23,6 +23,19 @@ export async function statSessionFile(absPath: string): Promise<StatResult> {
   }
 }
 
+const SKIP = new Set(['unchanged', 'deferred', 'quarantined']);
+
+/** Pure: whether any processor has work for the file (the rescan's question, without allocating). */
+export function hasPendingWork(
+  cache: CheckpointCache,
+  processors: readonly Processor[],
+  sessionFile: string,
+  stat: FileStat | null,
+  now: number,
+): boolean {
+  return processors.some((p) => !SKIP.has(classifyByStat(cache.get(p.name, sessionFile), p.version, stat, now).kind));
+}
+
 /** Pure: the processors whose checkpoint says there is work (a read, a retraction or a delete mark). */
 export function pendingProcessors(
   cache: CheckpointCache,
@@ -35,7 +48,7 @@ export function pendingProcessors(
   const skipped: Record<string, string> = {};
   for (const p of processors) {
     const d = classifyByStat(cache.get(p.name, sessionFile), p.version, stat, now);
-    if (d.kind === 'unchanged' || d.kind === 'deferred' || d.kind === 'quarantined') skipped[p.name] = d.kind;
+    if (SKIP.has(d.kind)) skipped[p.name] = d.kind;
     else pending.push(p);
   }
   return { pending, skipped };

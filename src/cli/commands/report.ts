@@ -10,7 +10,7 @@ import { addSettings, guard, CliError, EXIT } from '../common.js';
 import { loadConfig } from '../../config/config.js';
 import { Db } from '../../state/db.js';
 import { EVENT_GROUPS, USAGE_GROUPS, type EventGroup, type ReportFilter, type UsageGroup } from '../../../pipelines/usage/views.js';
-import { eventsReport, hasUsage, usageReport, type EventRow, type Report, type UsageRow } from '../../../pipelines/usage/report.js';
+import { EMPTY_EVENTS, EMPTY_USAGE, eventsReport, hasUsage, usageReport, type EventRow, type Report, type UsageRow } from '../../../pipelines/usage/report.js';
 import { secretsReportCommand } from './report-secrets.js';
 
 type Format = 'table' | 'json' | 'csv';
@@ -169,20 +169,6 @@ function emit<Row extends object>(format: Format, r: Report<Row>, fields: readon
   else process.stdout.write(table());
 }
 
-const emptyUsage: Report<UsageRow> = {
-  rows: [],
-  totals: {
-    key: 'total',
-    messages: 0,
-    input_tokens: 0,
-    output_tokens: 0,
-    cache_creation_tokens: 0,
-    cache_read_tokens: 0,
-    cost_usd: 0,
-    unpriced_models: [],
-  },
-};
-const emptyEvents: Report<EventRow> = { rows: [], totals: { key: 'total', events: 0, errors: 0, sessions: 0 } };
 
 export function reportCommand(): Command {
   const report = new Command('report').description('reports from the database: usage, invocation events, secrets');
@@ -197,7 +183,7 @@ export function reportCommand(): Command {
       const filter = filterFrom(opts);
       const format = formatOf(opts);
       const by = opts.by as UsageGroup;
-      const r = await withUsageDb(opts, (db) => usageReport(db, by, filter), emptyUsage);
+      const r = await withUsageDb(opts, (db) => usageReport(db, by, filter), EMPTY_USAGE);
       emit(format, r, USAGE_FIELDS, () => renderUsageTable(by, r));
     }),
   );
@@ -212,7 +198,7 @@ export function reportCommand(): Command {
       const filter = filterFrom(opts);
       const format = formatOf(opts);
       const by = opts.by as EventGroup;
-      const r = await withUsageDb(opts, (db) => eventsReport(db, by, filter), emptyEvents);
+      const r = await withUsageDb(opts, (db) => eventsReport(db, by, filter), EMPTY_EVENTS);
       emit(format, r, EVENT_FIELDS, () => renderEventsTable(by, r));
     }),
   );
