@@ -126,14 +126,27 @@ const SELECT = `SELECT processor_name, session_file, owner, "offset", head_hash,
   lines_processed, items_processed, bad_lines, processor_version, epoch_ms(processed_at) AS processed_at_ms, status,
   attempts, last_error, epoch_ms(next_attempt_at) AS next_attempt_at_ms, carry FROM session_processor_state`;
 
-function fromRaw(r: RawRow): Checkpoint {
+/** One string instance per distinct value: a file's name, owner and status repeat across processors. */
+class Interner {
+  private readonly seen = new Map<string, string>();
+  of<S extends string | null>(s: S): S {
+    if (s === null) return s;
+    const v = this.seen.get(s);
+    if (v !== undefined) return v as S;
+    this.seen.set(s, s);
+    return s;
+  }
+}
+
+function fromRaw(r: RawRow, intern: Interner): Checkpoint {
   return {
-    processorName: r.processor_name,
-    sessionFile: r.session_file,
-    owner: r.owner,
+    processorName: intern.of(r.processor_name),
+    sessionFile: intern.of(r.session_file),
+    owner: intern.of(r.owner),
     offset: Number(r.offset),
     headHash: r.head_hash,
-    tailHash: r.tail_hash,
+    // Equal for every file of at most 4 KiB: keep one copy.
+    tailHash: r.tail_hash === r.head_hash ? r.head_hash : r.tail_hash,
     size: Number(r.size),
     mtimeMs: Number(r.mtime_ms),
     inode: Number(r.inode),
@@ -142,23 +155,28 @@ function fromRaw(r: RawRow): Checkpoint {
     badLines: Number(r.bad_lines),
     processorVersion: Number(r.processor_version),
     processedAt: r.processed_at_ms == null ? null : Number(r.processed_at_ms),
-    status: r.status,
+    status: intern.of(r.status),
     attempts: Number(r.attempts),
-    lastError: r.last_error,
+    lastError: intern.of(r.last_error),
     nextAttemptAt: r.next_attempt_at_ms == null ? null : Number(r.next_attempt_at_ms),
     carry: r.carry == null ? undefined : JSON.parse(r.carry),
   };
 }
 
-/** All checkpoints, keyed processor -> session file. One query per run, not per file. */
+/**
+ * All checkpoints, keyed processor -> session file. One query per run, not per file; streamed
+ * and interned, because a daemon keeps these for its whole life (150k of them for 50k files).
+ */
 export async function loadCheckpoints(db: Db): Promise<Map<string, Map<string, Checkpoint>>> {
-  const rows = await db.all<RawRow>(SELECT);
   const out = new Map<string, Map<string, Checkpoint>>();
-  for (const r of rows) {
-    const c = fromRaw(r);
-    let m = out.get(c.processorName);
-    if (!m) out.set(c.processorName, (m = new Map()));
-    m.set(c.sessionFile, c);
-  }
+  const intern = new Interner();
+  await db.each<RawRow>(SELECT, (rows) => {
+    for (const r of rows) {
+      const c = fromRaw(r, intern);
+      let m = out.get(c.processorName);
+      if (!m) out.set(c.processorName, (m = new Map()));
+      m.set(c.sessionFile, c);
+    }
+  });
   return out;
 }

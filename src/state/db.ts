@@ -82,7 +82,11 @@ export class Db {
     // caller waits, or its statement would run inside someone else's transaction.
     if (this.txContext.getStore()) return fn();
     const next = this.queue.then(fn, fn);
-    this.queue = next.catch(() => undefined);
+    // The chain must not hold the last result: a 150k-row load would stay alive until the next statement.
+    this.queue = next.then(
+      () => undefined,
+      () => undefined,
+    );
     return next;
   }
 
@@ -96,6 +100,17 @@ export class Db {
     return this.exclusive(async () => {
       const reader = await this.conn.runAndReadAll(sql, params as DuckDBValue[] | undefined);
       return reader.getRowObjectsJS() as T[];
+    });
+  }
+
+  /**
+   * Stream a query's rows to `onRows` chunk by chunk (about 2k rows each), so a large result never
+   * exists twice over (DuckDB's chunks plus JS objects), which a full materialisation costs.
+   */
+  each<T = Record<string, unknown>>(sql: string, onRows: (rows: T[]) => void, params?: Params): Promise<void> {
+    return this.exclusive(async () => {
+      const result = await this.conn.stream(sql, params as DuckDBValue[] | undefined);
+      for await (const rows of result.yieldRowObjectJs()) onRows(rows as T[]);
     });
   }
 
