@@ -19,8 +19,10 @@ export interface FoundFile {
   stat: FileStat;
 }
 
-export interface WalkResult {
-  files: FoundFile[];
+/** What a walk learnt besides the files themselves: what it could not see. */
+export interface WalkSummary {
+  /** Session files found (and lstat'ed). */
+  fileCount: number;
   /** Relative directories that could not be listed ('' is the root). */
   failedDirs: Map<string, string>;
   /** Session files that were listed but could not be stat'ed. */
@@ -30,6 +32,11 @@ export interface WalkResult {
   durationMs: number;
 }
 
+export interface WalkResult extends WalkSummary {
+  /** Sorted by session key. */
+  files: FoundFile[];
+}
+
 export interface WalkOptions {
   /** Longest stretch, in ms, the walk holds the event loop. */
   sliceMs?: number;
@@ -37,17 +44,23 @@ export interface WalkOptions {
   onProgress?: (filesSoFar: number) => void;
 }
 
-export async function walkRoot(root: string, opts: WalkOptions = {}): Promise<WalkResult> {
+export type FileVisitor = (ref: SessionFileRef, absPath: string, stat: FileStat) => void;
+
+/**
+ * Walk the root and hand each session file's lstat to `visit` as it is
+ * found. Nothing is accumulated per file, so a rescan of 50k files makes
+ * only short-lived garbage.
+ */
+export async function visitRoot(root: string, visit: FileVisitor, opts: WalkOptions = {}): Promise<WalkSummary> {
   const started = Date.now();
-  const result: WalkResult = {
-    files: [],
+  const result: WalkSummary = {
+    fileCount: 0,
     failedDirs: new Map(),
     unknownFiles: new Map(),
     symlinksSkipped: [],
     rootMissing: false,
     durationMs: 0,
   };
-  const candidates: { ref: SessionFileRef; absPath: string }[] = [];
   const stack: string[] = [''];
   // Synchronous calls, sliced: a threadpool round trip per lstat costs far more than the
   // lstat itself, and 50k of them must neither take long nor hold the event loop.
@@ -57,7 +70,7 @@ export async function walkRoot(root: string, opts: WalkOptions = {}): Promise<Wa
     const abs = rel === '' ? root : path.join(root, rel);
     let entries: import('node:fs').Dirent[];
     try {
-      await slicer.maybeYield();
+      if (slicer.due()) await slicer.yield();
       entries = fs.readdirSync(abs, { withFileTypes: true });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
@@ -74,36 +87,44 @@ export async function walkRoot(root: string, opts: WalkOptions = {}): Promise<Wa
       }
       if (e.isDirectory()) {
         if (mayContainSessions(childRel)) stack.push(childRel);
-      } else if (e.isFile()) {
-        const ref = parseSessionPath(childRel);
-        if (ref) candidates.push({ ref, absPath: path.join(abs, e.name) });
+        continue;
+      }
+      if (!e.isFile()) continue;
+      const ref = parseSessionPath(childRel);
+      if (!ref) continue;
+      if (slicer.due()) await slicer.yield();
+      const absPath = `${abs}${path.sep}${e.name}`;
+      try {
+        // lstat: a file swapped for a symlink after listing is still not followed.
+        const s = fs.lstatSync(absPath);
+        if (s.isFile()) {
+          result.fileCount++;
+          visit(ref, absPath, { size: s.size, mtimeMs: s.mtimeMs, ino: s.ino });
+        } else if (s.isSymbolicLink()) result.symlinksSkipped.push(ref.sessionFile);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT') result.unknownFiles.set(ref.sessionFile, code ?? String(err));
       }
     }
-    opts.onProgress?.(candidates.length);
+    opts.onProgress?.(result.fileCount);
   }
-
-  for (const c of candidates) {
-    await slicer.maybeYield();
-    try {
-      // lstat: a file swapped for a symlink after listing is still not followed.
-      const s = fs.lstatSync(c.absPath);
-      if (s.isFile()) result.files.push({ ...c, stat: { size: s.size, mtimeMs: s.mtimeMs, ino: s.ino } });
-      else if (s.isSymbolicLink()) result.symlinksSkipped.push(c.ref.sessionFile);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT') result.unknownFiles.set(c.ref.sessionFile, code ?? String(err));
-    }
-  }
-  result.files.sort((a, b) => (a.ref.sessionFile < b.ref.sessionFile ? -1 : 1));
   result.durationMs = Date.now() - started;
   return result;
+}
+
+/** Every session file under the root with its lstat, sorted by session key. */
+export async function walkRoot(root: string, opts: WalkOptions = {}): Promise<WalkResult> {
+  const files: FoundFile[] = [];
+  const summary = await visitRoot(root, (ref, absPath, stat) => files.push({ ref, absPath, stat }), opts);
+  files.sort((a, b) => (a.ref.sessionFile < b.ref.sessionFile ? -1 : 1));
+  return { ...summary, files };
 }
 
 /**
  * Whether a checkpointed file that the walk did not find is really gone, as
  * opposed to hidden behind a directory that could not be read.
  */
-export function isConfirmedMissing(sessionFile: string, walk: WalkResult): boolean {
+export function isConfirmedMissing(sessionFile: string, walk: WalkSummary): boolean {
   if (walk.rootMissing || walk.failedDirs.has('')) return false;
   if (walk.unknownFiles.has(sessionFile)) return false;
   const parts = sessionFile.split('/');

@@ -8,7 +8,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Daemon, ProcessorRun } from '../watch/daemon.js';
-import type { RescanResult } from '../watch/sources.js';
+import type { RescanResult } from '../watch/rescan.js';
 import type { TraceRecord } from '../watch/trace.js';
 import type { OpsMonitor } from './monitor.js';
 

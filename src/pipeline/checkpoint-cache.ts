@@ -3,30 +3,64 @@
  * writer, so after one load at start the cache is authoritative: it is
  * updated only when a commit succeeds, and every classification reads it
  * instead of querying DuckDB per file.
+ *
+ * Keyed by session file first, with one slot per processor: a rescan asks
+ * about every processor of a file at once, and one hash lookup per file
+ * (not one per processor) is most of what an idle rescan costs beyond its
+ * lstat calls.
  */
 import type { Checkpoint } from '../state/checkpoint.js';
 
+type Slots = (Checkpoint | undefined)[];
+
 export class CheckpointCache {
-  constructor(private readonly byProcessor: Map<string, Map<string, Checkpoint>> = new Map()) {}
+  private readonly slotOf = new Map<string, number>();
+  private readonly byFile = new Map<string, Slots>();
+
+  constructor(initial: Map<string, Map<string, Checkpoint>> = new Map()) {
+    for (const m of initial.values()) for (const cp of m.values()) this.set(cp);
+  }
+
+  /** The slot index of a processor: stable for the life of the cache. */
+  slot(processor: string): number {
+    let i = this.slotOf.get(processor);
+    if (i === undefined) this.slotOf.set(processor, (i = this.slotOf.size));
+    return i;
+  }
 
   get(processor: string, sessionFile: string): Checkpoint | undefined {
-    return this.byProcessor.get(processor)?.get(sessionFile);
+    const i = this.slotOf.get(processor);
+    return i === undefined ? undefined : this.byFile.get(sessionFile)?.[i];
+  }
+
+  /** Every processor's checkpoint of one file, indexed by slot(); undefined if none has one. */
+  ofFile(sessionFile: string): readonly (Checkpoint | undefined)[] | undefined {
+    return this.byFile.get(sessionFile);
   }
 
   set(cp: Checkpoint): void {
-    let m = this.byProcessor.get(cp.processorName);
-    if (!m) this.byProcessor.set(cp.processorName, (m = new Map()));
-    m.set(cp.sessionFile, cp);
+    const i = this.slot(cp.processorName);
+    let slots = this.byFile.get(cp.sessionFile);
+    if (!slots) this.byFile.set(cp.sessionFile, (slots = []));
+    slots[i] = cp;
   }
 
   /** Every session file any processor has a checkpoint for. */
   sessionFiles(): Set<string> {
-    const out = new Set<string>();
-    for (const m of this.byProcessor.values()) for (const f of m.keys()) out.add(f);
-    return out;
+    return new Set(this.byFile.keys());
   }
 
-  forProcessor(processor: string): IterableIterator<Checkpoint> {
-    return (this.byProcessor.get(processor) ?? new Map<string, Checkpoint>()).values();
+  /** Each session file with a checkpoint, once (no set built). */
+  forEachSessionFile(fn: (sessionFile: string) => void): void {
+    for (const f of this.byFile.keys()) fn(f);
+  }
+
+  *forProcessor(processor: string): IterableIterator<Checkpoint> {
+    const i = this.slotOf.get(processor);
+    if (i === undefined) return;
+    for (const slots of this.byFile.values()) {
+      const cp = slots[i];
+      if (cp) yield cp;
+    }
   }
 }

@@ -15,7 +15,7 @@ import type { Processor } from './processor.js';
 import { runFile, type FileTarget, type ProcessorOutcome, type RunContext, type StageEvent } from './file-run.js';
 import { DEFAULT_READ, type ReadOptions } from '../read/reader.js';
 import type { RetryPolicy } from './backoff.js';
-import { walkRoot, isConfirmedMissing, type WalkResult } from '../discover/walk.js';
+import { walkRoot, visitRoot, isConfirmedMissing, type FileVisitor, type WalkResult, type WalkSummary } from '../discover/walk.js';
 import { parseSessionPath } from '../discover/session-path.js';
 import type { FileStat } from '../state/classify.js';
 import { OnceLogger } from '../log.js';
@@ -100,22 +100,30 @@ export class Pipeline {
     return { ref, absPath: path.join(this.opts.root, ...sessionFile.split('/')) };
   }
 
+  /** Every session file under the root, sorted (run --once). */
   scan(onProgress?: (n: number) => void): Promise<WalkResult> {
-    return walkRoot(this.opts.root, { onProgress }).then((w) => {
-      this.counters.symlinksSkipped = w.symlinksSkipped.length;
-      if (w.rootMissing && this.ioLog.shouldLog('root-missing')) {
-        this.opts.log.warn({ root: this.opts.root }, 'session root does not exist (yet); nothing to process until it is created');
+    return walkRoot(this.opts.root, { onProgress }).then((w) => this.walked(w));
+  }
+
+  /** Each session file under the root handed to `visit` as it is found (rescans: nothing kept per file). */
+  visit(visitor: FileVisitor): Promise<WalkSummary> {
+    return visitRoot(this.opts.root, visitor).then((w) => this.walked(w));
+  }
+
+  private walked<W extends WalkSummary>(w: W): W {
+    this.counters.symlinksSkipped = w.symlinksSkipped.length;
+    if (w.rootMissing && this.ioLog.shouldLog('root-missing')) {
+      this.opts.log.warn({ root: this.opts.root }, 'session root does not exist (yet); nothing to process until it is created');
+    }
+    for (const [dir, code] of w.failedDirs) {
+      if (this.ioLog.shouldLog(`dir:${dir}:${code}`)) {
+        this.opts.log.warn({ dir, code }, 'cannot list directory; its files are treated as unknown, not deleted');
       }
-      for (const [dir, code] of w.failedDirs) {
-        if (this.ioLog.shouldLog(`dir:${dir}:${code}`)) {
-          this.opts.log.warn({ dir, code }, 'cannot list directory; its files are treated as unknown, not deleted');
-        }
-      }
-      for (const s of w.symlinksSkipped) {
-        if (this.ioLog.shouldLog(`symlink:${s}`)) this.opts.log.warn({ path: s }, 'symlink not followed');
-      }
-      return w;
-    });
+    }
+    for (const s of w.symlinksSkipped) {
+      if (this.ioLog.shouldLog(`symlink:${s}`)) this.opts.log.warn({ path: s }, 'symlink not followed');
+    }
+    return w;
   }
 
   /** Of `candidates` (default: every checkpointed file), those a scan confirms are gone. */

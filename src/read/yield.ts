@@ -32,10 +32,20 @@ function resumeNext(): void {
 export class TimeSlicer {
   constructor(private readonly budgetMs = 8) {}
 
+  /** Whether this loop turn has used its budget (cheap: no promise, for per-item checks in hot loops). */
+  due(): boolean {
+    return performance.now() - turnStart >= this.budgetMs;
+  }
+
   /** Yield to the event loop if this loop turn has used its budget. */
   async maybeYield(): Promise<void> {
-    if (performance.now() - turnStart < this.budgetMs) return;
-    await new Promise<void>((resolve) => {
+    if (!this.due()) return;
+    await this.yield();
+  }
+
+  /** Give the event loop back now; resumes in a later turn, one waiting slicer per turn. */
+  yield(): Promise<void> {
+    return new Promise<void>((resolve) => {
       waiting.push(resolve);
       if (!scheduled) {
         scheduled = true;

@@ -42,6 +42,18 @@ export type StatDecision = Decision | { kind: 'probe' };
 const skip = (kind: ChangeKind, cp?: Checkpoint): Decision => ({ kind, from: cp?.offset ?? 0, retract: false });
 const fromZero = (kind: ChangeKind): Decision => ({ kind, from: 0, retract: true });
 
+/** The common case, decided without allocating: the file is exactly as this processor committed it. */
+export function isUnchanged(cp: Checkpoint | undefined, processorVersion: number, stat: FileStat): boolean {
+  return (
+    cp !== undefined &&
+    cp.status === 'ok' &&
+    cp.processorVersion === processorVersion &&
+    stat.size === cp.size &&
+    stat.mtimeMs === cp.mtimeMs &&
+    stat.ino === cp.inode
+  );
+}
+
 export function classifyByStat(
   cp: Checkpoint | undefined,
   processorVersion: number,
@@ -53,14 +65,7 @@ export function classifyByStat(
   if (cp.processorVersion !== processorVersion) return fromZero('version');
   if (cp.status === 'quarantined') return skip('quarantined', cp);
   if (cp.status === 'retrying' && cp.nextAttemptAt !== null && cp.nextAttemptAt > now) return skip('deferred', cp);
-  if (
-    cp.status === 'ok' &&
-    stat.size === cp.size &&
-    stat.mtimeMs === cp.mtimeMs &&
-    stat.ino === cp.inode
-  ) {
-    return skip('unchanged', cp);
-  }
+  if (isUnchanged(cp, processorVersion, stat)) return skip('unchanged', cp);
   if (stat.size < cp.offset) return fromZero('truncated');
   return { kind: 'probe' };
 }

@@ -22,7 +22,9 @@ import { hint, type FileHint } from './hint.js';
 import { debouncePerKey } from './debounce.js';
 import { singleFlightPerKey, type Outcome, type SingleFlightStats } from './single-flight.js';
 import { pendingProcessors, statSessionFile } from './state-check.js';
-import { directoryHints, rescan, type RescanResult, type WatcherStatus } from './sources.js';
+import { directoryHints, type WatcherStatus } from './sources.js';
+import { rescan, type RescanResult } from './rescan.js';
+import { SeenFiles } from './seen-files.js';
 import { TraceLog } from './trace.js';
 import type { FileStat } from '../state/classify.js';
 
@@ -73,8 +75,8 @@ export class Daemon extends EventEmitter {
   private hintsInDebounce = 0;
   lastRescan: (RescanResult & { at: number }) | null = null;
   readonly startedAt = Date.now();
-  /** Last stat seen per session file (rescans, state checks, runs), for lag metrics; emitted as 'stat'. */
-  readonly fileStats = new Map<string, FileStat>();
+  /** Last stat seen per session file (rescans, state checks, runs), for lag metrics; changes are emitted as 'stat'. */
+  readonly fileStats = new SeenFiles();
 
   private constructor(
     readonly pipeline: Pipeline,
@@ -204,9 +206,7 @@ export class Daemon extends EventEmitter {
   }
 
   private noteStat(sessionFile: string, stat: FileStat | null): void {
-    if (stat) this.fileStats.set(sessionFile, stat);
-    else this.fileStats.delete(sessionFile);
-    this.emit('stat', sessionFile, stat);
+    if (this.fileStats.note(sessionFile, stat)) this.emit('stat', sessionFile, stat);
   }
 
   /** One processor's observable: its settle policy, then single-flight runs per file. */
@@ -321,7 +321,7 @@ export class Daemon extends EventEmitter {
   runRescan(reason: FileHint['reason'] = 'rescan'): Promise<RescanResult> {
     if (this.rescanning) return this.rescanning;
     const started = Date.now();
-    this.rescanning = rescan(this.pipeline, (h) => this.emitHint(h), reason, (f, st) => this.noteStat(f, st), this.fileStats)
+    this.rescanning = rescan(this.pipeline, (h) => this.emitHint(h), reason, this.fileStats, (f, st) => this.emit('stat', f, st))
       .then((r) => {
         this.lastRescan = { ...r, at: started };
         this.emit('rescan', r);

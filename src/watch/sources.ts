@@ -1,7 +1,7 @@
 /**
  * Where hints come from: one inotify watch per directory that can hold
  * sessions, whose events name the file that was created, modified, renamed
- * or deleted; and the stat-only rescan (which is also the initial scan).
+ * or deleted.
  *
  * Files are never watched one by one: that costs an inotify watch per file
  * (~9 KB each; 176 MB for 20k files). chokidar was the first choice, but it
@@ -10,8 +10,8 @@
  * 200 live files among 20k idle ones that was ~20k lstat/s, a core of CPU,
  * and DuckDB commits starved for 10-25 s (bench/latency: p50 31 s). A
  * directory's own events already carry the file name, so a hint costs
- * nothing more than the event. The rescan covers whatever events miss
- * (queue overflow, ENOSPC, a dropped event).
+ * nothing more than the event. The rescan (rescan.ts) covers whatever
+ * events miss (queue overflow, ENOSPC, a dropped event).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,10 +19,6 @@ import { Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import { hint, type FileHint } from './hint.js';
 import { mayContainSessions, parseSessionPath, toSessionKey } from '../discover/session-path.js';
-import type { Pipeline } from '../pipeline/pipeline.js';
-import type { FileStat } from '../state/classify.js';
-import { TimeSlicer } from '../read/yield.js';
-import { hasPendingWork } from './state-check.js';
 
 export interface WatcherStatus {
   state: 'starting' | 'ok' | 'degraded' | 'off';
@@ -143,51 +139,4 @@ function degrade(status: WatcherStatus, log: Logger, reason: string): void {
   status.state = 'degraded';
   status.reason = reason;
   log.error({ reason }, 'file watcher degraded; changes are found by rescans only');
-}
-
-export interface RescanResult {
-  files: number;
-  hinted: number;
-  durationMs: number;
-}
-
-/**
- * Stat-only rescan: walk the root and hint every file whose size, mtime or
- * inode differs from a processor's checkpoint, plus files that are gone and
- * retries that are due. Yields to the event loop between slices, so a scan
- * of 50k files never holds it for long.
- */
-export async function rescan(
-  pipeline: Pipeline,
-  emit: (h: FileHint) => void,
-  reason: FileHint['reason'],
-  /** Told every walked file's stat, and null for known files the walk confirms are gone (lag metrics). */
-  onStat?: (sessionFile: string, stat: FileStat | null) => void,
-  known?: ReadonlyMap<string, unknown>,
-): Promise<RescanResult> {
-  const started = Date.now();
-  const walk = await pipeline.scan();
-  const now = Date.now();
-  let hinted = 0;
-  // The walk yields as it goes; so does this pass over its result.
-  const slicer = new TimeSlicer();
-  for (const f of walk.files) {
-    await slicer.maybeYield();
-    onStat?.(f.ref.sessionFile, f.stat);
-    // The same decision the state check makes, so a rescan hints exactly what would be processed.
-    if (hasPendingWork(pipeline.checkpoints, pipeline.processors, f.ref.sessionFile, f.stat, now)) {
-      emit(hint(f.ref.sessionFile, reason));
-      hinted++;
-    }
-  }
-  const candidates = new Set(pipeline.checkpoints.sessionFiles());
-  if (onStat && known) for (const file of known.keys()) candidates.add(file);
-  for (const file of pipeline.missingFiles(walk, candidates)) {
-    if (known?.has(file)) onStat?.(file, null);
-    if (hasPendingWork(pipeline.checkpoints, pipeline.processors, file, null, now)) {
-      emit(hint(file, reason));
-      hinted++;
-    }
-  }
-  return { files: walk.files.length, hinted, durationMs: Date.now() - started };
 }

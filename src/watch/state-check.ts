@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import type { Processor } from '../pipeline/processor.js';
 import type { CheckpointCache } from '../pipeline/checkpoint-cache.js';
-import { classifyByStat, type FileStat } from '../state/classify.js';
+import { classifyByStat, isUnchanged, type FileStat } from '../state/classify.js';
 
 export type StatResult = { ok: true; stat: FileStat | null } | { ok: false; error: string };
 
@@ -33,7 +33,13 @@ export function hasPendingWork(
   stat: FileStat | null,
   now: number,
 ): boolean {
-  return processors.some((p) => !SKIP.has(classifyByStat(cache.get(p.name, sessionFile), p.version, stat, now).kind));
+  const slots = cache.ofFile(sessionFile);
+  for (const p of processors) {
+    const cp = slots?.[cache.slot(p.name)];
+    if (stat && isUnchanged(cp, p.version, stat)) continue; // a rescan's usual answer, without allocating
+    if (!SKIP.has(classifyByStat(cp, p.version, stat, now).kind)) return true;
+  }
+  return false;
 }
 
 /** Pure: the processors whose checkpoint says there is work (a read, a retraction or a delete mark). */
