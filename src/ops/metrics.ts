@@ -36,7 +36,9 @@ function mirroredCounter(registry: Registry, name: string, help: string, read: (
 
 export function createMetrics(daemon: Daemon, monitor: OpsMonitor): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
+  // prom-client samples event-loop delay with its own timer. /health's monitor samples every
+  // LOOP_SAMPLE_MS; this one once a second, so an idle daemon is not woken twice as often.
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 1000 });
   const { pipeline } = daemon;
   const names = pipeline.processors.map((p) => p.name);
   const off: (() => void)[] = [];
