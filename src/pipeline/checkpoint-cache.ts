@@ -45,6 +45,11 @@ export class CheckpointCache {
     slots[i] = cp;
   }
 
+  /** Forget every checkpoint: the state table was emptied under this cache (tests reset a database). */
+  clear(): void {
+    this.byFile.clear();
+  }
+
   /** Every session file any processor has a checkpoint for. */
   sessionFiles(): Set<string> {
     return new Set(this.byFile.keys());

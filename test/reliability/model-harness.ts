@@ -281,9 +281,7 @@ export class ModelWorld {
     await p.db.transaction(async () => {
       for (const t of ['session_processor_state', 'session_bad_lines', 'rec_lines', 'lines_file_stats']) await p.db.run(`DELETE FROM ${t}`);
     });
-    const cache = (p.checkpoints as unknown as { byProcessor?: Map<string, unknown> }).byProcessor;
-    if (!(cache instanceof Map)) throw new Error('CheckpointCache changed shape: update ModelWorld.reset');
-    cache.clear();
+    p.checkpoints.clear();
   }
 
   async close(): Promise<void> {
