@@ -95,9 +95,9 @@ export class OpsMonitor {
     });
   }
 
-  /** Event-loop delay since start, in ms. */
+  /** Event-loop delay since start, in ms: how late the sampling timer fired (its period is not delay). */
   eventLoop(): { p50Ms: number; p99Ms: number; maxMs: number; meanMs: number } {
-    const ms = (ns: number) => Math.round((ns / 1e6) * 10) / 10;
+    const ms = (ns: number) => Math.max(0, Math.round((ns / 1e6 - LOOP_SAMPLE_MS) * 10) / 10);
     return {
       p50Ms: ms(this.loop.percentile(50)),
       p99Ms: ms(this.loop.percentile(99)),

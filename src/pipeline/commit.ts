@@ -18,6 +18,7 @@ import type { Db } from '../state/db.js';
 import type { CellValue, OutputTable } from './processor.js';
 import type { UnitOfWork } from './unit.js';
 import { BAD_LINES_TABLE, CHECKPOINT_TABLE, checkpointRow } from '../state/checkpoint.js';
+import { TimeSlicer } from '../read/yield.js';
 
 export interface CommitterOptions {
   /** Flush once this many rows are staged. */
@@ -70,6 +71,7 @@ export class Committer {
   private readonly listeners: CommitListener[] = [];
   private readonly brokenListeners: ((err: Error) => void)[] = [];
   private brokenBy: Error | null = null;
+  private readonly slicer = new TimeSlicer();
   readonly stats: CommitStats = { transactions: 0, units: 0, rows: 0, lastCommitAt: null, lastDurationMs: 0 };
 
   constructor(
@@ -261,8 +263,13 @@ export class Committer {
     }
     const appender = await this.db.conn.createAppender(stage, null, 'temp');
     try {
-      appendRows(appender, spec, rows);
-      appender.flushSync();
+      // The appender is synchronous: a 20k-row group held the event loop (and the admin API) for
+      // 100+ ms. Append and flush in chunks, and give the loop back between them when due.
+      for (let from = 0; from < rows.length; from += APPEND_CHUNK_ROWS) {
+        appendRows(appender, spec, rows, from, Math.min(rows.length, from + APPEND_CHUNK_ROWS));
+        appender.flushSync();
+        if (this.slicer.due()) await this.slicer.yield();
+      }
     } finally {
       appender.closeSync();
     }
@@ -288,9 +295,12 @@ export class Committer {
   }
 }
 
-function appendRows(appender: DuckDBAppender, spec: OutputTable, rows: CellValue[][]): void {
+/** Rows per appender flush: about 5 ms of appending here. */
+const APPEND_CHUNK_ROWS = 2_000;
+
+function appendRows(appender: DuckDBAppender, spec: OutputTable, rows: CellValue[][], from: number, to: number): void {
   const types = spec.columns.map((c) => c.type);
-  for (let i = 0; i < rows.length; i++) {
+  for (let i = from; i < to; i++) {
     const row = rows[i];
     appender.appendBigInt(BigInt(i));
     for (let c = 0; c < types.length; c++) {

@@ -22,6 +22,10 @@ import { readBatches, type ReadOptions } from '../read/reader.js';
 import { afterFailure, type RetryPolicy } from './backoff.js';
 import type { CheckpointCache } from './checkpoint-cache.js';
 import type { BadLine } from '../read/parse.js';
+import { TimeSlicer } from '../read/yield.js';
+
+/** The event-loop turn budget is shared by all slicers; this one gates processor calls. */
+const slicer = new TimeSlicer();
 
 export interface FileTarget {
   ref: SessionFileRef;
@@ -229,6 +233,9 @@ async function stageFile(
         const lines = start <= batch.fromOffset ? batch.lines : batch.lines.filter((l) => l.offset >= start);
         const bad = start <= batch.fromOffset ? batch.bad : batch.bad.filter((b) => b.offset >= start);
         const unit = new UnitOfWork(w.p.name, file, tablesOf(w.p));
+        // Runs released together (a commit resolving everyone's backpressure wait) would each run a
+        // process() call back to back in one loop turn: 100-200 ms stalls of the admin API.
+        if (slicer.due()) await slicer.yield();
         try {
           if (w.retractPending) {
             unit.retracts = true;
