@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mayContainSessions, parseSessionPath, toSessionKey } from '../src/discover/session-path.js';
+import { isSessionFileIn, mayContainSessions, parseSessionPath, splitSessionKey, toSessionKey } from '../src/discover/session-path.js';
 
 describe('session paths', () => {
   it('recognises sessions and both subagent layouts', () => {
@@ -20,6 +20,24 @@ describe('session paths', () => {
   it('rejects everything else', () => {
     for (const p of ['top.jsonl', 'alice/x.json', 'alice/sess/other.jsonl', 'alice/sess/subagents/notagent.jsonl', 'alice/.jsonl', 'a/../b.jsonl']) {
       expect(parseSessionPath(p)).toBeNull();
+    }
+  });
+  it('isSessionFileIn agrees with parseSessionPath for names a walk can list', () => {
+    const keys = [
+      'alice/s.jsonl',
+      'alice/agent-1.jsonl',
+      'alice/x.json',
+      'alice/.jsonl',
+      'alice/sess/other.jsonl',
+      'alice/sess/subagents/agent-x.jsonl',
+      'alice/sess/subagents/notagent.jsonl',
+      'alice/sess/subagents/deep/agent-y.jsonl',
+      'alice/sess/subagents/deep/y.jsonl',
+      'alice/sess/sub/agent-x.jsonl',
+    ];
+    for (const key of keys) {
+      const [dir, name] = splitSessionKey(key);
+      expect(isSessionFileIn(dir.split('/'), name), key).toBe(parseSessionPath(key) !== null);
     }
   });
   it('normalises relative paths and refuses escapes', () => {

@@ -56,6 +56,23 @@ export function parseSessionPath(sessionFile: string): SessionFileRef | null {
   return null;
 }
 
+/**
+ * parseSessionPath's rule for a file named `name` in a directory whose relative path has the
+ * segments `dirParts`, without building the key: a rescan asks it 50k times. Names come from
+ * readdir, so they are never '', '.' or '..'.
+ */
+export function isSessionFileIn(dirParts: readonly string[], name: string): boolean {
+  if (!name.endsWith('.jsonl') || name.length === '.jsonl'.length) return false;
+  if (dirParts.length === 1) return true;
+  return dirParts.length >= 3 && dirParts[2] === 'subagents' && name.startsWith('agent-');
+}
+
+/** Split a session key into its directory and file name (at the last `/`). */
+export function splitSessionKey(sessionFile: string): [dir: string, name: string] {
+  const i = sessionFile.lastIndexOf('/');
+  return [sessionFile.slice(0, i), sessionFile.slice(i + 1)];
+}
+
 /** Whether a directory (relative, `/`-separated, '' for the root) can contain session files. */
 export function mayContainSessions(relDir: string): boolean {
   if (relDir === '') return true;

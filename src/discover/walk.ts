@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import { TimeSlicer } from '../read/yield.js';
 import path from 'node:path';
-import { mayContainSessions, parseSessionPath, type SessionFileRef } from './session-path.js';
+import { isSessionFileIn, mayContainSessions, parseSessionPath, type SessionFileRef } from './session-path.js';
 import type { FileStat } from '../state/classify.js';
 
 export interface FoundFile {
@@ -44,7 +44,12 @@ export interface WalkOptions {
   onProgress?: (filesSoFar: number) => void;
 }
 
-export type FileVisitor = (ref: SessionFileRef, absPath: string, stat: FileStat) => void;
+/**
+ * Told each session file: its directory (relative to the root, the same string instance for
+ * every file of that directory), its name, and its lstat. The key is `${dir}/${name}`, left to
+ * the visitor to build: a rescan of unchanged files never needs it.
+ */
+export type FileVisitor = (dir: string, name: string, absPath: string, stat: FileStat) => void;
 
 /**
  * Walk the root and hand each session file's lstat to `visit` as it is
@@ -79,19 +84,18 @@ export async function visitRoot(root: string, visit: FileVisitor, opts: WalkOpti
       // ENOENT below the root: the directory went away between listing and reading.
       continue;
     }
+    const dirParts = rel === '' ? [] : rel.split('/');
     for (const e of entries) {
-      const childRel = rel === '' ? e.name : `${rel}/${e.name}`;
       if (e.isSymbolicLink()) {
-        result.symlinksSkipped.push(childRel);
+        result.symlinksSkipped.push(rel === '' ? e.name : `${rel}/${e.name}`);
         continue;
       }
       if (e.isDirectory()) {
+        const childRel = rel === '' ? e.name : `${rel}/${e.name}`;
         if (mayContainSessions(childRel)) stack.push(childRel);
         continue;
       }
-      if (!e.isFile()) continue;
-      const ref = parseSessionPath(childRel);
-      if (!ref) continue;
+      if (!e.isFile() || !isSessionFileIn(dirParts, e.name)) continue;
       if (slicer.due()) await slicer.yield();
       const absPath = `${abs}${path.sep}${e.name}`;
       try {
@@ -99,11 +103,11 @@ export async function visitRoot(root: string, visit: FileVisitor, opts: WalkOpti
         const s = fs.lstatSync(absPath);
         if (s.isFile()) {
           result.fileCount++;
-          visit(ref, absPath, { size: s.size, mtimeMs: s.mtimeMs, ino: s.ino });
-        } else if (s.isSymbolicLink()) result.symlinksSkipped.push(ref.sessionFile);
+          visit(rel, e.name, absPath, { size: s.size, mtimeMs: s.mtimeMs, ino: s.ino });
+        } else if (s.isSymbolicLink()) result.symlinksSkipped.push(`${rel}/${e.name}`);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code !== 'ENOENT') result.unknownFiles.set(ref.sessionFile, code ?? String(err));
+        if (code !== 'ENOENT') result.unknownFiles.set(`${rel}/${e.name}`, code ?? String(err));
       }
     }
     opts.onProgress?.(result.fileCount);
@@ -115,7 +119,14 @@ export async function visitRoot(root: string, visit: FileVisitor, opts: WalkOpti
 /** Every session file under the root with its lstat, sorted by session key. */
 export async function walkRoot(root: string, opts: WalkOptions = {}): Promise<WalkResult> {
   const files: FoundFile[] = [];
-  const summary = await visitRoot(root, (ref, absPath, stat) => files.push({ ref, absPath, stat }), opts);
+  const summary = await visitRoot(
+    root,
+    (dir, name, absPath, stat) => {
+      const ref = parseSessionPath(`${dir}/${name}`);
+      if (ref) files.push({ ref, absPath, stat });
+    },
+    opts,
+  );
   files.sort((a, b) => (a.ref.sessionFile < b.ref.sessionFile ? -1 : 1));
   return { ...summary, files };
 }

@@ -4,18 +4,24 @@
  * updated only when a commit succeeds, and every classification reads it
  * instead of querying DuckDB per file.
  *
- * Keyed by session file first, with one slot per processor: a rescan asks
- * about every processor of a file at once, and one hash lookup per file
- * (not one per processor) is most of what an idle rescan costs beyond its
- * lstat calls.
+ * Keyed by directory, then file name, with one slot per processor: a rescan
+ * asks about every processor of a file at once, and finds the file by the
+ * name readdir gave it in its directory's small table. One probe of a
+ * 50k-entry table by a freshly built key cost more than the rest of the
+ * decision.
  */
 import type { Checkpoint } from '../state/checkpoint.js';
+import { splitSessionKey } from '../discover/session-path.js';
 
-type Slots = (Checkpoint | undefined)[];
+/** Every processor's checkpoint of one file, indexed by CheckpointCache.slot(). */
+export type Slots = (Checkpoint | undefined)[];
+
+/** One directory's files, by name. */
+export type CheckpointDir = ReadonlyMap<string, Slots>;
 
 export class CheckpointCache {
   private readonly slotOf = new Map<string, number>();
-  private readonly byFile = new Map<string, Slots>();
+  private readonly byDir = new Map<string, Map<string, Slots>>();
 
   constructor(initial: Map<string, Map<string, Checkpoint>> = new Map()) {
     for (const m of initial.values()) for (const cp of m.values()) this.set(cp);
@@ -30,42 +36,54 @@ export class CheckpointCache {
 
   get(processor: string, sessionFile: string): Checkpoint | undefined {
     const i = this.slotOf.get(processor);
-    return i === undefined ? undefined : this.byFile.get(sessionFile)?.[i];
+    return i === undefined ? undefined : this.ofFile(sessionFile)?.[i];
   }
 
   /** Every processor's checkpoint of one file, indexed by slot(); undefined if none has one. */
-  ofFile(sessionFile: string): readonly (Checkpoint | undefined)[] | undefined {
-    return this.byFile.get(sessionFile);
+  ofFile(sessionFile: string): Readonly<Slots> | undefined {
+    const [dir, name] = splitSessionKey(sessionFile);
+    return this.byDir.get(dir)?.get(name);
+  }
+
+  /** One directory's table (look it up once per directory, then by name). */
+  dir(dir: string): CheckpointDir | undefined {
+    return this.byDir.get(dir);
   }
 
   set(cp: Checkpoint): void {
-    const i = this.slot(cp.processorName);
-    let slots = this.byFile.get(cp.sessionFile);
-    if (!slots) this.byFile.set(cp.sessionFile, (slots = []));
-    slots[i] = cp;
+    const [dir, name] = splitSessionKey(cp.sessionFile);
+    let table = this.byDir.get(dir);
+    if (!table) this.byDir.set(dir, (table = new Map()));
+    let slots = table.get(name);
+    if (!slots) table.set(name, (slots = []));
+    slots[this.slot(cp.processorName)] = cp;
   }
 
   /** Forget every checkpoint: the state table was emptied under this cache (tests reset a database). */
   clear(): void {
-    this.byFile.clear();
+    this.byDir.clear();
   }
 
   /** Every session file any processor has a checkpoint for. */
   sessionFiles(): Set<string> {
-    return new Set(this.byFile.keys());
+    const out = new Set<string>();
+    this.forEachFile((dir, name) => out.add(`${dir}/${name}`));
+    return out;
   }
 
-  /** Each session file with a checkpoint, once (no set built). */
-  forEachSessionFile(fn: (sessionFile: string) => void): void {
-    for (const f of this.byFile.keys()) fn(f);
+  /** Each file with a checkpoint, once, as (directory, name): no key built. */
+  forEachFile(fn: (dir: string, name: string) => void): void {
+    for (const [dir, table] of this.byDir) for (const name of table.keys()) fn(dir, name);
   }
 
   *forProcessor(processor: string): IterableIterator<Checkpoint> {
     const i = this.slotOf.get(processor);
     if (i === undefined) return;
-    for (const slots of this.byFile.values()) {
-      const cp = slots[i];
-      if (cp) yield cp;
+    for (const table of this.byDir.values()) {
+      for (const slots of table.values()) {
+        const cp = slots[i];
+        if (cp) yield cp;
+      }
     }
   }
 }

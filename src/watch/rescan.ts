@@ -12,8 +12,9 @@ import type { Pipeline } from '../pipeline/pipeline.js';
 import type { FileStat } from '../state/classify.js';
 import { isConfirmedMissing } from '../discover/walk.js';
 import { hint, type FileHint } from './hint.js';
-import { hasPendingWork } from './state-check.js';
-import type { SeenFiles } from './seen-files.js';
+import { hasPendingWork, hasPendingWorkIn } from './state-check.js';
+import type { SeenDir, SeenFiles } from './seen-files.js';
+import type { CheckpointDir } from '../pipeline/checkpoint-cache.js';
 
 export interface RescanResult {
   files: number;
@@ -34,10 +35,22 @@ export async function rescan(
   const now = Date.now();
   const { checkpoints, processors } = pipeline;
   let hinted = 0;
-  const walk = await pipeline.visit((ref, _absPath, stat) => {
-    const file = ref.sessionFile;
-    if (seen.note(file, stat)) onStat(file, stat);
-    if (hasPendingWork(checkpoints, processors, file, stat, now)) {
+  // Per directory: its two tables, looked up once; per file: two probes by name in small tables.
+  let lastDir: string | null = null;
+  let seenDir: SeenDir | null = null;
+  let cpDir: CheckpointDir | undefined;
+  const walk = await pipeline.visit((dir, name, _absPath, stat) => {
+    if (dir !== lastDir) {
+      lastDir = dir;
+      seenDir = seen.dir(dir);
+      cpDir = checkpoints.dir(dir);
+    }
+    const changed = seen.noteIn(seenDir!, name, stat);
+    const pending = hasPendingWorkIn(cpDir?.get(name), checkpoints, processors, stat, now);
+    if (!changed && !pending) return;
+    const file = `${dir}/${name}`;
+    if (changed) onStat(file, stat);
+    if (pending) {
       emit(hint(file, reason));
       hinted++;
     }
@@ -46,8 +59,8 @@ export async function rescan(
   // Known files the walk did not meet: seen before but not during this scan, or checkpointed
   // and never seen (gone while the daemon was down).
   const candidates = new Set(seen.notSeenIn(scan));
-  checkpoints.forEachSessionFile((file) => {
-    if (!seen.has(file)) candidates.add(file);
+  checkpoints.forEachFile((dir, name) => {
+    if (!seen.hasIn(dir, name)) candidates.add(`${dir}/${name}`);
   });
   for (const file of candidates) {
     if (!isConfirmedMissing(file, walk)) continue;

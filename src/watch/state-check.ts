@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import type { Processor } from '../pipeline/processor.js';
-import type { CheckpointCache } from '../pipeline/checkpoint-cache.js';
+import type { CheckpointCache, Slots } from '../pipeline/checkpoint-cache.js';
 import { classifyByStat, isUnchanged, type FileStat } from '../state/classify.js';
 
 export type StatResult = { ok: true; stat: FileStat | null } | { ok: false; error: string };
@@ -33,7 +33,17 @@ export function hasPendingWork(
   stat: FileStat | null,
   now: number,
 ): boolean {
-  const slots = cache.ofFile(sessionFile);
+  return hasPendingWorkIn(cache.ofFile(sessionFile), cache, processors, stat, now);
+}
+
+/** hasPendingWork, given the file's checkpoint slots (a rescan finds them by directory and name). */
+export function hasPendingWorkIn(
+  slots: Readonly<Slots> | undefined,
+  cache: CheckpointCache,
+  processors: readonly Processor[],
+  stat: FileStat | null,
+  now: number,
+): boolean {
   for (const p of processors) {
     const cp = slots?.[cache.slot(p.name)];
     if (stat && isUnchanged(cp, p.version, stat)) continue; // a rescan's usual answer, without allocating
