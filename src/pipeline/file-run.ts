@@ -110,6 +110,9 @@ export async function runFile(
   processors: readonly Processor[],
   stat: FileStat | null,
 ): Promise<{ done: Promise<Map<string, ProcessorOutcome>> }> {
+  // Many runs start in the same turn when a commit frees their queue slots; each would probe
+  // and read its first chunk before any slicer looked at the clock.
+  if (slicer.due()) await slicer.yield();
   const staged = await stageFile(ctx, target, processors, stat);
   return { done: staged instanceof Map ? Promise.resolve(staged) : staged() };
 }

@@ -64,6 +64,7 @@ export async function* readBatches(
     const buf = Buffer.allocUnsafe(Math.max(4096, Math.min(opts.chunkBytes, until - from + 1)));
     let eof = false;
     while (!eof) {
+      if (slicer.due()) await slicer.yield();
       const want = Math.min(buf.length, until - pos);
       let n = 0;
       if (want > 0) n = fs.readSync(fd, buf, 0, want, pos);
