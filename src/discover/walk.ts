@@ -56,6 +56,8 @@ export type FileVisitor = (dir: string, name: string, absPath: string, stat: Fil
  * found. Nothing is accumulated per file, so a rescan of 50k files makes
  * only short-lived garbage.
  */
+const SEP = path.sep;
+
 export async function visitRoot(root: string, visit: FileVisitor, opts: WalkOptions = {}): Promise<WalkSummary> {
   const started = Date.now();
   const result: WalkSummary = {
@@ -97,13 +99,14 @@ export async function visitRoot(root: string, visit: FileVisitor, opts: WalkOpti
       }
       if (!e.isFile() || !isSessionFileIn(dirParts, e.name)) continue;
       if (slicer.due()) await slicer.yield();
-      const absPath = `${abs}${path.sep}${e.name}`;
+      const absPath = `${abs}${SEP}${e.name}`;
       try {
         // lstat: a file swapped for a symlink after listing is still not followed.
         const s = fs.lstatSync(absPath);
         if (s.isFile()) {
           result.fileCount++;
-          visit(rel, e.name, absPath, { size: s.size, mtimeMs: s.mtimeMs, ino: s.ino });
+          // The Stats object itself: a visitor that keeps a stat copies the three fields it needs.
+          visit(rel, e.name, absPath, s);
         } else if (s.isSymbolicLink()) result.symlinksSkipped.push(`${rel}/${e.name}`);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
@@ -123,7 +126,7 @@ export async function walkRoot(root: string, opts: WalkOptions = {}): Promise<Wa
     root,
     (dir, name, absPath, stat) => {
       const ref = parseSessionPath(`${dir}/${name}`);
-      if (ref) files.push({ ref, absPath, stat });
+      if (ref) files.push({ ref, absPath, stat: { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino } });
     },
     opts,
   );

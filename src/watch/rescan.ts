@@ -12,7 +12,7 @@ import type { Pipeline } from '../pipeline/pipeline.js';
 import type { FileStat } from '../state/classify.js';
 import { isConfirmedMissing } from '../discover/walk.js';
 import { hint, type FileHint } from './hint.js';
-import { hasPendingWork, hasPendingWorkIn } from './state-check.js';
+import { hasPendingWork, hasPendingWorkIn, slotsOf } from './state-check.js';
 import type { SeenDir, SeenFiles } from './seen-files.js';
 import type { CheckpointDir } from '../pipeline/checkpoint-cache.js';
 
@@ -34,6 +34,7 @@ export async function rescan(
   const scan = seen.beginScan();
   const now = Date.now();
   const { checkpoints, processors } = pipeline;
+  const slotIndex = slotsOf(checkpoints, processors);
   let hinted = 0;
   // Per directory: its two tables, looked up once; per file: two probes by name in small tables.
   let lastDir: string | null = null;
@@ -46,10 +47,10 @@ export async function rescan(
       cpDir = checkpoints.dir(dir);
     }
     const changed = seen.noteIn(seenDir!, name, stat);
-    const pending = hasPendingWorkIn(cpDir?.get(name), checkpoints, processors, stat, now);
+    const pending = hasPendingWorkIn(cpDir?.get(name), slotIndex, processors, stat, now);
     if (!changed && !pending) return;
     const file = `${dir}/${name}`;
-    if (changed) onStat(file, stat);
+    if (changed) onStat(file, { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino });
     if (pending) {
       emit(hint(file, reason));
       hinted++;

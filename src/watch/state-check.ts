@@ -33,19 +33,25 @@ export function hasPendingWork(
   stat: FileStat | null,
   now: number,
 ): boolean {
-  return hasPendingWorkIn(cache.ofFile(sessionFile), cache, processors, stat, now);
+  return hasPendingWorkIn(cache.ofFile(sessionFile), slotsOf(cache, processors), processors, stat, now);
+}
+
+/** Each processor's slot in the cache, to look up once per rescan instead of once per file. */
+export function slotsOf(cache: CheckpointCache, processors: readonly Processor[]): number[] {
+  return processors.map((p) => cache.slot(p.name));
 }
 
 /** hasPendingWork, given the file's checkpoint slots (a rescan finds them by directory and name). */
 export function hasPendingWorkIn(
   slots: Readonly<Slots> | undefined,
-  cache: CheckpointCache,
+  slotIndex: readonly number[],
   processors: readonly Processor[],
   stat: FileStat | null,
   now: number,
 ): boolean {
-  for (const p of processors) {
-    const cp = slots?.[cache.slot(p.name)];
+  for (let i = 0; i < processors.length; i++) {
+    const p = processors[i];
+    const cp = slots?.[slotIndex[i]];
     if (stat && isUnchanged(cp, p.version, stat)) continue; // a rescan's usual answer, without allocating
     if (!SKIP.has(classifyByStat(cp, p.version, stat, now).kind)) return true;
   }
