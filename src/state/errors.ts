@@ -12,12 +12,17 @@ export class DatabaseLockedError extends Error {
   }
 }
 
+/** What to do about a damaged file: the transcripts are the source, except for those since deleted. */
+const CORRUPT_HINT =
+  '. The file is damaged: move it and its .wal aside and run again to rebuild from the transcripts' +
+  ' (outputs of transcripts that no longer exist cannot be rebuilt)';
+
 export class DatabaseOpenError extends Error {
   constructor(
     readonly dbPath: string,
     readonly detail: string,
   ) {
-    super(`cannot open database ${dbPath}: ${detail}`);
+    super(`cannot open database ${dbPath}: ${detail}${/Corrupt database file/i.test(detail) ? CORRUPT_HINT : ''}`);
     this.name = 'DatabaseOpenError';
   }
 }

@@ -219,6 +219,18 @@ export interface SequenceStats {
   tailOnlyRewrites: number;
   mtimeBumps: number;
   linesChecked: number;
+  /**
+   * Sequences voided because DuckDB could not open its own file after a SIGKILL ("Corrupt
+   * database file: computed checksum ..."). Nothing here writes to the database file but DuckDB,
+   * so this is the storage engine's failure, not a wrong row of ours; the test bounds its rate
+   * instead of letting one such kill fail the run (see model.test.ts).
+   */
+  storageCorruptions: number;
+}
+
+/** DuckDB's own report that a block of its file is damaged. */
+export function isStorageCorruption(err: unknown): boolean {
+  return /Corrupt database file|checksum \S+ does not match/i.test(String((err as Error)?.message ?? err));
 }
 
 export class ModelViolation extends Error {}
@@ -267,6 +279,12 @@ export class ModelWorld {
     });
   }
 
+  /** Remove the database files (after DuckDB reported them corrupt); the next reset opens a new one. */
+  discardDatabase(): void {
+    this.pipeline = null;
+    for (const f of [this.db, `${this.db}.wal`]) fs.rmSync(f, { force: true });
+  }
+
   /** An empty root and an empty database, as if new. */
   async reset(batchBytes: number): Promise<void> {
     fs.rmSync(this.root, { recursive: true, force: true });
@@ -302,7 +320,9 @@ export class ModelRun {
   private readonly threw: Set<string>;
   private nextId = 1;
   private readonly trail: string[] = [];
-  readonly stats: SequenceStats = { msReset: 0, msRun: 0, msCheck: 0, msCrash: 0, msFiles: 0, actions: 0, runs: 0, crashes: 0, crashesKilled: 0, throwsFired: 0, tailOnlyRewrites: 0, mtimeBumps: 0, linesChecked: 0 };
+  readonly stats: SequenceStats = { msReset: 0, msRun: 0, msCheck: 0, msCrash: 0, msFiles: 0, actions: 0, runs: 0, crashes: 0, crashesKilled: 0, throwsFired: 0, tailOnlyRewrites: 0, mtimeBumps: 0, linesChecked: 0, storageCorruptions: 0 };
+  /** Set when DuckDB reported its file corrupt after a kill: the rest of the sequence is not run. */
+  private voided = false;
 
   constructor(
     private readonly world: ModelWorld,
@@ -339,6 +359,7 @@ export class ModelRun {
         this.trail.push(`crash: SIGKILL a child run ${a.early ? `${a.delay * 8} ms after spawn` : `${a.delay * 3} ms after open`}`);
         await this.crash(a);
         this.stats.msCrash += performance.now() - t;
+        if (this.voided) return this.stats;
       } else {
         this.trail.push(this.mutate(a) ?? `(no-op: ${a.t})`);
         this.stats.msFiles += performance.now() - t;
@@ -666,7 +687,19 @@ export class ModelRun {
     if (timer) clearTimeout(timer);
     if (signal === 'SIGKILL') this.stats.crashesKilled++;
     else if (code !== 0) this.fail(`crash child exited ${code}: ${stderr}`);
-    this.pipeline = await this.world.open();
+    try {
+      this.pipeline = await this.world.open();
+    } catch (err) {
+      if (!isStorageCorruption(err)) throw err;
+      this.stats.storageCorruptions++;
+      this.voided = true;
+      process.stderr.write(
+        `model: DuckDB found its own file corrupt after a SIGKILL; sequence voided, database discarded: ${(err as Error).message.split('\n')[0]}\n` +
+          `  trail: ${this.trail.join(' | ')}\n`,
+      );
+      this.world.discardDatabase();
+      return;
+    }
     for (const p of PROCESSORS) {
       for (const [key, content] of this.files) {
         const st = this.model[p].get(key) ?? { candidates: [null], statuses: new Set<string>() };

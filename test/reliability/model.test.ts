@@ -45,6 +45,7 @@ describe('model-based exactly-once', () => {
         tailOnlyRewrites: 0,
         mtimeBumps: 0,
         linesChecked: 0,
+        storageCorruptions: 0,
       };
       const started = Date.now();
       await fc.assert(
@@ -60,6 +61,10 @@ describe('model-based exactly-once', () => {
       process.stderr.write(line);
       if (process.env.RELIABILITY_REPORT) (await import('node:fs')).appendFileSync(process.env.RELIABILITY_REPORT, line);
       expect(total.sequences).toBeGreaterThanOrEqual(RUNS);
+      // DuckDB 1.5.6 has been seen to find its own file corrupt after a SIGKILL, about once in 5,400
+      // sequences (upstream work in the area: duckdb/duckdb#23848). Such a sequence is voided, not
+      // passed silently: it is reported above, and more than 1 % of sequences fails the test.
+      expect(total.storageCorruptions).toBeLessThanOrEqual(Math.max(1, Math.floor(total.sequences / 100)));
     },
     Number(process.env.RELIABILITY_TIMEOUT_MS ?? 15 * 60_000),
   );
