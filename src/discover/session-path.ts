@@ -70,7 +70,7 @@ export function isSessionFileIn(dirParts: readonly string[], name: string): bool
 /** Split a session key into its directory and file name (at the last `/`). */
 export function splitSessionKey(sessionFile: string): [dir: string, name: string] {
   const i = sessionFile.lastIndexOf('/');
-  return [sessionFile.slice(0, i), sessionFile.slice(i + 1)];
+  return i < 0 ? ['', sessionFile] : [sessionFile.slice(0, i), sessionFile.slice(i + 1)];
 }
 
 /** Whether a directory (relative, `/`-separated, '' for the root) can contain session files. */

@@ -47,6 +47,8 @@ export async function rescan(
       cpDir = checkpoints.dir(dir);
     }
     const changed = seen.noteIn(seenDir!, name, stat);
+    // A directory with no checkpoint yet may get its first while the walk yields: look again.
+    cpDir ??= checkpoints.dir(dir);
     const pending = hasPendingWorkIn(cpDir?.get(name), slotIndex, processors, stat, now);
     if (!changed && !pending) return;
     const file = `${dir}/${name}`;

@@ -37,10 +37,10 @@ export class SeenFiles implements Iterable<[string, FileStat]> {
   note(sessionFile: string, stat: FileStat | null): boolean {
     const [dir, name] = splitSessionKey(sessionFile);
     if (stat) return this.noteIn(this.dir(dir), name, stat);
-    const table = this.byDir.get(dir);
-    if (!table?.delete(name)) return false;
+    // An emptied directory keeps its (empty) table: a rescan may hold it across a yield, and
+    // entries it adds to a table no longer in the map would be lost.
+    if (!this.byDir.get(dir)?.delete(name)) return false;
     this.count--;
-    if (table.size === 0) this.byDir.delete(dir);
     return true;
   }
 

@@ -19,6 +19,7 @@ describe('SeenFiles', () => {
     expect([...seen.notSeenIn(scan)]).toEqual(['a/2.jsonl']);
     expect(seen.note('a/2.jsonl', null)).toBe(true);
     expect(seen.note('a/2.jsonl', null)).toBe(false);
+    expect(seen.size).toBe(2);
     expect(seen.get('a/1.jsonl')).toEqual(st(11));
     expect(new Map(seen).size).toBe(2);
   });
