@@ -32,7 +32,9 @@ const program = new Command('session-pipeline')
   .showHelpAfterError();
 
 const invoked = process.argv[2];
-const loaders = invoked && LOADERS[invoked] ? [LOADERS[invoked]] : [...new Set(Object.values(LOADERS))];
+// --version needs no command at all; anything else unknown (help, a typo) lists them all.
+const versionOnly = invoked === '--version' || invoked === '-V';
+const loaders = versionOnly ? [] : invoked && LOADERS[invoked] ? [LOADERS[invoked]] : [...new Set(Object.values(LOADERS))];
 for (const load of loaders) {
   for (const c of await load()) {
     // ops loads several commands; keep only the invoked one when there is one.
