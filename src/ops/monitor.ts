@@ -68,8 +68,29 @@ export class OpsMonitor {
     daemon.on('run', onRun);
     this.off.push(() => daemon.off('run', onRun));
 
+    // Sampled only while the daemon has work (a hint, a run, a rescan): an idle loop has no
+    // delay to measure, and its wakeups were most of an idle daemon's CPU between rescans.
     this.loop = monitorEventLoopDelay({ resolution: LOOP_SAMPLE_MS });
+    const onBusy = () => this.sampleWhileBusy();
+    daemon.on('busy', onBusy);
+    this.off.push(() => daemon.off('busy', onBusy));
+    this.sampleWhileBusy();
+  }
+
+  private sampling: NodeJS.Timeout | null = null;
+
+  private sampleWhileBusy(): void {
+    if (this.closed || this.sampling) return;
     this.loop.enable();
+    let idleChecks = 0;
+    this.sampling = setInterval(() => {
+      idleChecks = this.daemon.isIdle() ? idleChecks + 1 : 0;
+      if (idleChecks < 2) return;
+      clearInterval(this.sampling!);
+      this.sampling = null;
+      this.loop.disable();
+    }, 1000);
+    this.sampling.unref();
   }
 
   health(now = Date.now()): Health {
@@ -95,7 +116,7 @@ export class OpsMonitor {
     });
   }
 
-  /** Event-loop delay since start, in ms: how late the sampling timer fired (its period is not delay). */
+  /** Event-loop delay since start, while the daemon had work, in ms: how late the sampling timer fired (its period is not delay). */
   eventLoop(): { p50Ms: number; p99Ms: number; maxMs: number; meanMs: number } {
     const ms = (ns: number) => Math.max(0, Math.round((ns / 1e6 - LOOP_SAMPLE_MS) * 10) / 10);
     return {
@@ -109,6 +130,8 @@ export class OpsMonitor {
   close(): void {
     this.closed = true;
     for (const f of this.off) f();
+    if (this.sampling) clearInterval(this.sampling);
+    this.sampling = null;
     this.loop.disable();
   }
 }

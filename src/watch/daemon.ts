@@ -138,6 +138,7 @@ export class Daemon extends EventEmitter {
       filter((h) => {
         if (this.stopping) return false;
         this.hintsInDebounce++;
+        this.emit('busy');
         this.trace.record('source', h.sessionFile, h.traceId, h.at, { reason: h.reason, processor: h.processor });
         return true;
       }),
@@ -321,6 +322,7 @@ export class Daemon extends EventEmitter {
   runRescan(reason: FileHint['reason'] = 'rescan'): Promise<RescanResult> {
     if (this.rescanning) return this.rescanning;
     const started = Date.now();
+    this.emit('busy');
     this.rescanning = rescan(this.pipeline, (h) => this.emitHint(h), reason, this.fileStats, (f, st) => this.emit('stat', f, st))
       .then((r) => {
         this.lastRescan = { ...r, at: started };
