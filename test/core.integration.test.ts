@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { line, query, runOnceIn, sandbox, type Sandbox } from './helpers.js';
+import { escapingSymlinks, line, query, runOnceIn, sandbox, type Sandbox } from './helpers.js';
 import { linesProcessor } from '../pipelines/lines/index.js';
 import type { Processor } from '../src/pipeline/processor.js';
 
@@ -211,13 +211,7 @@ describe('run --once', () => {
   });
 
   it('never follows a symlink out of the root', async () => {
-    const outside = path.join(sb.dir, 'outside');
-    fs.mkdirSync(outside);
-    fs.writeFileSync(path.join(outside, 'secret.jsonl'), rec(666));
-    fs.mkdirSync(path.join(sb.root, 'alice'));
-    fs.symlinkSync(path.join(outside, 'secret.jsonl'), sb.file('alice/link.jsonl'));
-    fs.symlinkSync(outside, path.join(sb.root, 'mallory'));
-    sb.write('alice/real.jsonl', rec(1));
+    escapingSymlinks(sb, rec(666), rec(1));
     const s = await runOnceIn(sb, [recorder()]);
     expect(s.files).toBe(1);
     expect((await seen()).map((r) => r.i)).toEqual([1]);

@@ -55,6 +55,21 @@ export function sandbox(prefix = 'sp-test-'): Sandbox {
   };
 }
 
+/**
+ * Symlinks that lead out of the root: `alice/link.jsonl` to a session file outside it (holding
+ * `outsideContent`) and the owner directory `mallory` to the directory holding that file. The
+ * only real session is `alice/real.jsonl` (holding `realContent`).
+ */
+export function escapingSymlinks(sb: Sandbox, outsideContent: string, realContent: string): void {
+  const outside = path.join(sb.dir, 'outside');
+  fs.mkdirSync(outside);
+  fs.writeFileSync(path.join(outside, 'secret.jsonl'), outsideContent);
+  fs.mkdirSync(path.join(sb.root, 'alice'));
+  fs.symlinkSync(path.join(outside, 'secret.jsonl'), sb.file('alice/link.jsonl'));
+  fs.symlinkSync(outside, path.join(sb.root, 'mallory'));
+  sb.write('alice/real.jsonl', realContent);
+}
+
 /** Copy the shared real corpus into a sandbox root (it is read-only at its source). */
 export function copyCorpus(sb: Sandbox): void {
   fs.cpSync(CORPUS, sb.root, { recursive: true });

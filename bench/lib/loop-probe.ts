@@ -77,25 +77,24 @@ const ticker = () => {
 };
 setImmediate(ticker);
 const slicesPerIteration = new Map<number, { n: number; ms: number }>();
-const sliceProto = TimeSlicer.prototype as unknown as { maybeYield: () => Promise<void> };
-const maybeYield = sliceProto.maybeYield;
-// A reader slice: from resuming after a yield (or starting) to the next yield.
+const sliceProto = TimeSlicer.prototype as unknown as { yield: () => Promise<void> };
+const yieldNow = sliceProto.yield;
+// A slice: from resuming after a yield to the next yield. A slicer's first slice (before its first
+// yield) has no known start and is not recorded.
 const sliceStart = new WeakMap<object, number>();
-sliceProto.maybeYield = async function (this: object) {
+sliceProto.yield = async function (this: object) {
   const t0 = performance.now();
-  await maybeYield.call(this);
+  await yieldNow.call(this);
   const t1 = performance.now();
-  if (t1 - t0 > 0.05) {
-    const from = sliceStart.get(this);
-    if (from !== undefined) {
-      spans.push({ kind: 'reader-slice', start: from, end: t0 });
-      const it = slicesPerIteration.get(iteration) ?? { n: 0, ms: 0 };
-      it.n++;
-      it.ms += t0 - from;
-      slicesPerIteration.set(iteration, it);
-    }
-    sliceStart.set(this, t1);
-  } else if (!sliceStart.has(this)) sliceStart.set(this, t0);
+  const from = sliceStart.get(this);
+  if (from !== undefined) {
+    spans.push({ kind: 'reader-slice', start: from, end: t0 });
+    const it = slicesPerIteration.get(iteration) ?? { n: 0, ms: 0 };
+    it.n++;
+    it.ms += t0 - from;
+    slicesPerIteration.set(iteration, it);
+  }
+  sliceStart.set(this, t1);
 };
 
 // ---- GC

@@ -37,6 +37,8 @@ export class OpsMonitor {
   unrecordedFailures = 0;
   private readonly off: (() => void)[] = [];
   private closed = false;
+  /** The idle check while the delay histogram samples (see sampleWhileBusy). */
+  private sampling: NodeJS.Timeout | null = null;
 
   constructor(
     readonly daemon: Daemon,
@@ -76,8 +78,6 @@ export class OpsMonitor {
     this.off.push(() => daemon.off('busy', onBusy));
     this.sampleWhileBusy();
   }
-
-  private sampling: NodeJS.Timeout | null = null;
 
   private sampleWhileBusy(): void {
     if (this.closed || this.sampling) return;

@@ -126,10 +126,10 @@ export class Pipeline {
     return w;
   }
 
-  /** Of `candidates` (default: every checkpointed file), those a scan confirms are gone. */
-  missingFiles(walk: WalkResult, candidates: Iterable<string> = this.checkpoints.sessionFiles()): string[] {
+  /** Session files with checkpoints that a scan confirms are gone. */
+  missingFiles(walk: WalkResult): string[] {
     const found = new Set(walk.files.map((f) => f.ref.sessionFile));
-    return [...candidates].filter((f) => !found.has(f) && isConfirmedMissing(f, walk));
+    return [...this.checkpoints.sessionFiles()].filter((f) => !found.has(f) && isConfirmedMissing(f, walk));
   }
 
   /** Stage a pass over one file; `done` settles when it is committed (see file-run). */

@@ -64,6 +64,8 @@ export async function* readBatches(
     const buf = Buffer.allocUnsafe(Math.max(4096, Math.min(opts.chunkBytes, until - from + 1)));
     let eof = false;
     while (!eof) {
+      // Before every chunk, the first one included (many runs can start in one turn), and after the
+      // consumer's work on a batch, which counts against this turn's budget too.
       if (slicer.due()) await slicer.yield();
       const want = Math.min(buf.length, until - pos);
       let n = 0;
@@ -95,10 +97,6 @@ export async function* readBatches(
         batchFrom = toOffset;
         batchBytes = 0;
         bytesRead = 0;
-        // The consumer's work on that batch counts against this turn's budget too.
-        if (!eof) await slicer.maybeYield();
-      } else {
-        await slicer.maybeYield();
       }
     }
   } finally {

@@ -32,15 +32,9 @@ function resumeNext(): void {
 export class TimeSlicer {
   constructor(private readonly budgetMs = 8) {}
 
-  /** Whether this loop turn has used its budget (cheap: no promise, for per-item checks in hot loops). */
+  /** Whether this loop turn has used its budget; then `await yield()`. No promise when it has not. */
   due(): boolean {
     return performance.now() - turnStart >= this.budgetMs;
-  }
-
-  /** Yield to the event loop if this loop turn has used its budget. */
-  async maybeYield(): Promise<void> {
-    if (!this.due()) return;
-    await this.yield();
   }
 
   /** Give the event loop back now; resumes in a later turn, one waiting slicer per turn. */

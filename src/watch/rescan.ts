@@ -12,7 +12,7 @@ import type { Pipeline } from '../pipeline/pipeline.js';
 import type { FileStat } from '../state/classify.js';
 import { isConfirmedMissing } from '../discover/walk.js';
 import { hint, type FileHint } from './hint.js';
-import { hasPendingWork, hasPendingWorkIn, slotsOf } from './state-check.js';
+import { hasPendingWork, slotsOf } from './state-check.js';
 import type { SeenDir, SeenFiles } from './seen-files.js';
 import type { CheckpointDir } from '../pipeline/checkpoint-cache.js';
 
@@ -44,12 +44,12 @@ export async function rescan(
     if (dir !== lastDir) {
       lastDir = dir;
       seenDir = seen.dir(dir);
-      cpDir = checkpoints.dir(dir);
+      cpDir = undefined;
     }
     const changed = seen.noteIn(seenDir!, name, stat);
-    // A directory with no checkpoint yet may get its first while the walk yields: look again.
+    // Looked up again while the directory has none: its first may be committed while the walk yields.
     cpDir ??= checkpoints.dir(dir);
-    const pending = hasPendingWorkIn(cpDir?.get(name), slotIndex, processors, stat, now);
+    const pending = hasPendingWork(cpDir?.get(name), slotIndex, processors, stat, now);
     if (!changed && !pending) return;
     const file = `${dir}/${name}`;
     if (changed) onStat(file, { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino });
@@ -68,7 +68,7 @@ export async function rescan(
   for (const file of candidates) {
     if (!isConfirmedMissing(file, walk)) continue;
     if (seen.note(file, null)) onStat(file, null);
-    if (hasPendingWork(checkpoints, processors, file, null, now)) {
+    if (hasPendingWork(checkpoints.ofFile(file), slotIndex, processors, null, now)) {
       emit(hint(file, reason));
       hinted++;
     }

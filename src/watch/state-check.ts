@@ -25,24 +25,17 @@ export async function statSessionFile(absPath: string): Promise<StatResult> {
 
 const SKIP = new Set(['unchanged', 'deferred', 'quarantined']);
 
-/** Pure: whether any processor has work for the file (the rescan's question, without allocating). */
-export function hasPendingWork(
-  cache: CheckpointCache,
-  processors: readonly Processor[],
-  sessionFile: string,
-  stat: FileStat | null,
-  now: number,
-): boolean {
-  return hasPendingWorkIn(cache.ofFile(sessionFile), slotsOf(cache, processors), processors, stat, now);
-}
-
 /** Each processor's slot in the cache, to look up once per rescan instead of once per file. */
 export function slotsOf(cache: CheckpointCache, processors: readonly Processor[]): number[] {
   return processors.map((p) => cache.slot(p.name));
 }
 
-/** hasPendingWork, given the file's checkpoint slots (a rescan finds them by directory and name). */
-export function hasPendingWorkIn(
+/**
+ * Pure: whether any processor has work for a file, given its checkpoint slots (a rescan finds
+ * them by directory and name) and each processor's slot index: the state check's question,
+ * asked without allocating.
+ */
+export function hasPendingWork(
   slots: Readonly<Slots> | undefined,
   slotIndex: readonly number[],
   processors: readonly Processor[],

@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { line, query, sandbox, spawnCli, waitFor, type Sandbox } from '../helpers.js';
+import { escapingSymlinks, line, query, sandbox, spawnCli, waitFor, type Sandbox } from '../helpers.js';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
 import { runOnce, type RunSummary } from '../../src/pipeline/once.js';
 import { linesProcessor } from '../../pipelines/lines/index.js';
@@ -332,13 +332,7 @@ describe('bad files', () => {
   });
 
   it('a symlink to outside the root is never followed, and said so', async () => {
-    const outside = path.join(sb.dir, 'outside');
-    fs.mkdirSync(outside);
-    fs.writeFileSync(path.join(outside, 'secret.jsonl'), rec(666));
-    fs.mkdirSync(path.join(sb.root, 'alice'));
-    fs.symlinkSync(path.join(outside, 'secret.jsonl'), sb.file('alice/link.jsonl'));
-    fs.symlinkSync(outside, path.join(sb.root, 'mallory'));
-    sb.write('alice/real.jsonl', rec(1));
+    escapingSymlinks(sb, rec(666), rec(1));
     const h = await open();
     try {
       const s = await h.run();
