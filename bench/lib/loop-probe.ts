@@ -68,7 +68,7 @@ DuckDBAppender.prototype.closeSync = function (this: DuckDBAppender) {
   return out;
 };
 
-// ---- reader slices: from resuming after a yield to deciding to yield again; and how many slices
+// ---- slices (reader, walk, file runs, committer): from resuming after a yield to the next yield; and how many slices
 // ran within one loop iteration (an iteration counter ticks once per check phase).
 let iteration = 0;
 const ticker = () => {
@@ -79,22 +79,25 @@ setImmediate(ticker);
 const slicesPerIteration = new Map<number, { n: number; ms: number }>();
 const sliceProto = TimeSlicer.prototype as unknown as { yield: () => Promise<void> };
 const yieldNow = sliceProto.yield;
-// A slice: from resuming after a yield to the next yield. A slicer's first slice (before its first
-// yield) has no known start and is not recorded.
-const sliceStart = new WeakMap<object, number>();
+// A slice: from a slicer resuming after a yield to the next yield by any slicer. The budget is per
+// loop turn and shared (one waiter resumes per turn, and the slicers of file runs and the committer
+// serve many concurrent flows), so slices are timed per turn, not per slicer instance.
+let resumedAt: number | null = null;
+let resumedIn = -1;
 sliceProto.yield = async function (this: object) {
   const t0 = performance.now();
-  await yieldNow.call(this);
-  const t1 = performance.now();
-  const from = sliceStart.get(this);
-  if (from !== undefined) {
-    spans.push({ kind: 'reader-slice', start: from, end: t0 });
+  // Only within the loop iteration that resumed it: a later yield after idle turns is a new slice.
+  if (resumedAt !== null && resumedIn === iteration) {
+    spans.push({ kind: 'reader-slice', start: resumedAt, end: t0 });
     const it = slicesPerIteration.get(iteration) ?? { n: 0, ms: 0 };
     it.n++;
-    it.ms += t0 - from;
+    it.ms += t0 - resumedAt;
     slicesPerIteration.set(iteration, it);
+    resumedAt = null;
   }
-  sliceStart.set(this, t1);
+  await yieldNow.call(this);
+  resumedAt = performance.now();
+  resumedIn = iteration;
 };
 
 // ---- GC
