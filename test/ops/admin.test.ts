@@ -255,6 +255,8 @@ describe('admin API (real daemon)', () => {
       'session_pipeline_quarantines_total',
       'session_pipeline_quarantined_files',
       'nodejs_eventloop_lag_seconds',
+      'nodejs_eventloop_lag_p99_seconds',
+      'nodejs_eventloop_lag_max_seconds',
     ]) {
       expect(families.has(name), name).toBe(true);
     }
@@ -269,6 +271,13 @@ describe('admin API (real daemon)', () => {
     expect(v('session_pipeline_retries_total', 'processor="lines"')).toBe(1);
     expect(v('session_pipeline_files_seen')).toBe(5);
     expect(v('session_pipeline_lag_bytes', 'processor="lines"')).toBe(0);
+    // Fed by the daemon's own busy-time sampler (prom-client's is parked): one family each, a real delay.
+    for (const q of ['p99', 'max']) {
+      expect(families.get(`nodejs_eventloop_lag_${q}_seconds`)!.samples).toHaveLength(1);
+      const d = v(`nodejs_eventloop_lag_${q}_seconds`)!;
+      expect(d).toBeGreaterThanOrEqual(0);
+      expect(d).toBeLessThan(10);
+    }
     const commits = families.get('session_pipeline_commit_duration_seconds')!.samples.find((s) => s.name.endsWith('_count'));
     expect(commits!.value).toBeGreaterThan(0);
   });
