@@ -19,9 +19,13 @@ export type Slots = (Checkpoint | undefined)[];
 /** One directory's files, by name. */
 export type CheckpointDir = ReadonlyMap<string, Slots>;
 
+/** Told of each change: a file's (directory, name), or undefined when every checkpoint went. */
+export type CheckpointListener = (dir?: string, name?: string) => void;
+
 export class CheckpointCache {
   private readonly slotOf = new Map<string, number>();
   private readonly byDir = new Map<string, Map<string, Slots>>();
+  private readonly listeners = new Set<CheckpointListener>();
 
   constructor(initial: Map<string, Map<string, Checkpoint>> = new Map()) {
     for (const m of initial.values()) for (const cp of m.values()) this.set(cp);
@@ -57,11 +61,19 @@ export class CheckpointCache {
     let slots = table.get(name);
     if (!slots) table.set(name, (slots = []));
     slots[this.slot(cp.processorName)] = cp;
+    for (const l of this.listeners) l(dir, name);
   }
 
   /** Forget every checkpoint: the state table was emptied under this cache (tests reset a database). */
   clear(): void {
     this.byDir.clear();
+    for (const l of this.listeners) l();
+  }
+
+  /** Be told of every change (the rescan keeps answers that hold until a checkpoint changes). Returns an unsubscribe. */
+  onChange(listener: CheckpointListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /** Every session file any processor has a checkpoint for. */

@@ -23,7 +23,7 @@ import { debouncePerKey } from './debounce.js';
 import { singleFlightPerKey, type Outcome, type SingleFlightStats } from './single-flight.js';
 import { pendingProcessors, statSessionFile } from './state-check.js';
 import { directoryHints, type WatcherStatus } from './sources.js';
-import { rescan, type RescanResult } from './rescan.js';
+import { Rescanner, type RescanResult } from './rescan.js';
 import { SeenFiles } from './seen-files.js';
 import { TraceLog } from './trace.js';
 import type { FileStat } from '../state/classify.js';
@@ -77,6 +77,7 @@ export class Daemon extends EventEmitter {
   readonly startedAt = Date.now();
   /** Last stat seen per session file (rescans, state checks, runs), for lag metrics; changes are emitted as 'stat'. */
   readonly fileStats = new SeenFiles();
+  private readonly rescanner: Rescanner;
 
   private constructor(
     readonly pipeline: Pipeline,
@@ -85,6 +86,7 @@ export class Daemon extends EventEmitter {
     super();
     this.trace = new TraceLog(opts.log);
     this.watcher = { state: opts.config.watcher ? 'starting' : 'off', events: 0, errors: 0, watchedDirs: 0 };
+    this.rescanner = new Rescanner(pipeline, this.fileStats, (h) => this.emitHint(h), (f, st) => this.emit('stat', f, st));
   }
 
   static async start(opts: DaemonOptions): Promise<Daemon> {
@@ -323,7 +325,8 @@ export class Daemon extends EventEmitter {
     if (this.rescanning) return this.rescanning;
     const started = Date.now();
     this.emit('busy');
-    this.rescanning = rescan(this.pipeline, (h) => this.emitHint(h), reason, this.fileStats, (f, st) => this.emit('stat', f, st))
+    this.rescanning = this.rescanner
+      .run(reason)
       .then((r) => {
         this.lastRescan = { ...r, at: started };
         this.emit('rescan', r);
@@ -382,6 +385,7 @@ export class Daemon extends EventEmitter {
       }
       const drained = Object.values(this.queues).every((q) => q.running === 0);
       this.subs.unsubscribe();
+      this.rescanner.close();
       this.hints$.complete();
       try {
         await this.pipeline.close();

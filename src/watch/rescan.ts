@@ -7,13 +7,22 @@
  * question (hasPendingWork), and nothing is kept per file: a rescan of 50k
  * unchanged files makes only short-lived garbage, and a file whose stat is as
  * last seen tells the lag tracker nothing new.
+ *
+ * What makes an idle rescan cheap is what it does not touch. A file whose
+ * stat is as last seen, and whose processors had all caught up with it then,
+ * cannot have work until its stat or a checkpoint changes, so its
+ * checkpoints are not read again (the cache tells SeenFiles of each change).
+ * Likewise, known files the walk did not meet are looked for only when some
+ * were missed, and checkpointed files that are gone are kept in a small set
+ * of those that may still have work (fed by checkpoint changes and by files
+ * found gone), instead of every checkpoint being compared with the walk.
  */
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { FileStat } from '../state/classify.js';
 import { isConfirmedMissing } from '../discover/walk.js';
 import { hint, type FileHint } from './hint.js';
-import { hasPendingWork, slotsOf } from './state-check.js';
-import type { SeenDir, SeenFiles } from './seen-files.js';
+import { hasPendingWork, isCaughtUp, slotsOf } from './state-check.js';
+import { CHANGED, SAME_CAUGHT_UP, type SeenDir, type SeenFiles } from './seen-files.js';
 import type { CheckpointDir } from '../pipeline/checkpoint-cache.js';
 
 export interface RescanResult {
@@ -22,56 +31,96 @@ export interface RescanResult {
   durationMs: number;
 }
 
-export async function rescan(
-  pipeline: Pipeline,
-  emit: (h: FileHint) => void,
-  reason: FileHint['reason'],
-  seen: SeenFiles,
-  /** Told each stat that differs from the last seen, and null for known files the walk confirms are gone. */
-  onStat: (sessionFile: string, stat: FileStat | null) => void,
-): Promise<RescanResult> {
-  const started = Date.now();
-  const scan = seen.beginScan();
-  const now = Date.now();
-  const { checkpoints, processors } = pipeline;
-  const slotIndex = slotsOf(checkpoints, processors);
-  let hinted = 0;
-  // Per directory: its two tables, looked up once; per file: two probes by name in small tables.
-  let lastDir: string | null = null;
-  let seenDir: SeenDir | null = null;
-  let cpDir: CheckpointDir | undefined;
-  const walk = await pipeline.visit((dir, name, _absPath, stat) => {
-    if (dir !== lastDir) {
-      lastDir = dir;
-      seenDir = seen.dir(dir);
-      cpDir = undefined;
-    }
-    const changed = seen.noteIn(seenDir!, name, stat);
-    // Looked up again while the directory has none: its first may be committed while the walk yields.
-    cpDir ??= checkpoints.dir(dir);
-    const pending = hasPendingWork(cpDir?.get(name), slotIndex, processors, stat, now);
-    if (!changed && !pending) return;
-    const file = `${dir}/${name}`;
-    if (changed) onStat(file, { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino });
-    if (pending) {
-      emit(hint(file, reason));
-      hinted++;
-    }
-  });
+export class Rescanner {
+  /**
+   * Checkpointed files not among the seen ones (gone, or never met) whose checkpoints may
+   * still give them work, e.g. a deletion whose retraction failed and waits for a retry.
+   */
+  private readonly unseen = new Set<string>();
+  /** Compare every checkpointed file with the seen ones: at the first scan, and after the cache was cleared. */
+  private fullPass = true;
+  private readonly off: () => void;
 
-  // Known files the walk did not meet: seen before but not during this scan, or checkpointed
-  // and never seen (gone while the daemon was down).
-  const candidates = new Set(seen.notSeenIn(scan));
-  checkpoints.forEachFile((dir, name) => {
-    if (!seen.hasIn(dir, name)) candidates.add(`${dir}/${name}`);
-  });
-  for (const file of candidates) {
-    if (!isConfirmedMissing(file, walk)) continue;
-    if (seen.note(file, null)) onStat(file, null);
-    if (hasPendingWork(checkpoints.ofFile(file), slotIndex, processors, null, now)) {
-      emit(hint(file, reason));
-      hinted++;
-    }
+  constructor(
+    private readonly pipeline: Pipeline,
+    private readonly seen: SeenFiles,
+    private readonly emit: (h: FileHint) => void,
+    /** Told each stat that differs from the last seen, and null for known files the walk confirms are gone. */
+    private readonly onStat: (sessionFile: string, stat: FileStat | null) => void,
+  ) {
+    this.off = pipeline.checkpoints.onChange((dir, name) => {
+      if (dir === undefined || name === undefined) {
+        this.seen.invalidateAll();
+        this.fullPass = true;
+      } else if (!this.seen.invalidate(dir, name)) {
+        this.unseen.add(`${dir}/${name}`);
+      }
+    });
   }
-  return { files: walk.fileCount, hinted, durationMs: Date.now() - started };
+
+  close(): void {
+    this.off();
+  }
+
+  async run(reason: FileHint['reason']): Promise<RescanResult> {
+    const started = Date.now();
+    const { seen, emit, onStat } = this;
+    const scan = seen.beginScan();
+    const now = Date.now();
+    const { checkpoints, processors } = this.pipeline;
+    const slotIndex = slotsOf(checkpoints, processors);
+    let hinted = 0;
+    // Per directory: its two tables, looked up once; per file: a probe by name in a small table.
+    let lastDir: string | null = null;
+    let seenDir: SeenDir | null = null;
+    let cpDir: CheckpointDir | undefined;
+    const walk = await this.pipeline.visit((dir, name, _absPath, stat) => {
+      if (dir !== lastDir) {
+        lastDir = dir;
+        seenDir = seen.dir(dir);
+        cpDir = undefined;
+      }
+      const note = seen.noteIn(seenDir!, name, stat);
+      if (note === SAME_CAUGHT_UP) return;
+      // Looked up again while the directory has none: its first may be committed while the walk yields.
+      cpDir ??= checkpoints.dir(dir);
+      const slots = cpDir?.get(name);
+      const pending = hasPendingWork(slots, slotIndex, processors, stat, now);
+      if (!pending && isCaughtUp(slots, slotIndex, processors, stat)) seen.caughtUpIn(seenDir!, name);
+      if (note === CHANGED) onStat(`${dir}/${name}`, { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino });
+      if (pending) {
+        emit(hint(`${dir}/${name}`, reason));
+        hinted++;
+      }
+    });
+
+    // Known files the walk did not meet: seen before but not during this scan, or checkpointed
+    // and not seen (gone while the daemon was down, or since).
+    const candidates = new Set(seen.unmet > 0 ? seen.notSeenIn(scan) : []);
+    if (this.fullPass) {
+      this.fullPass = false;
+      checkpoints.forEachFile((dir, name) => {
+        if (!seen.hasIn(dir, name)) this.unseen.add(`${dir}/${name}`);
+      });
+    }
+    // Found gone by a state check since the last scan: its run may not have happened or held.
+    for (const file of seen.takeForgotten()) this.unseen.add(file);
+    for (const file of this.unseen) {
+      if (seen.has(file)) this.unseen.delete(file); // back: the walk judges it
+      else candidates.add(file);
+    }
+    for (const file of candidates) {
+      if (!isConfirmedMissing(file, walk)) continue;
+      if (seen.note(file, null)) onStat(file, null);
+      const slots = checkpoints.ofFile(file);
+      if (hasPendingWork(slots, slotIndex, processors, null, now)) {
+        emit(hint(file, reason));
+        hinted++;
+      }
+      // Gone for good as far as every processor knows: only a new checkpoint brings it back here.
+      if (isCaughtUp(slots, slotIndex, processors, null)) this.unseen.delete(file);
+      else this.unseen.add(file);
+    }
+    return { files: walk.fileCount, hinted, durationMs: Date.now() - started };
+  }
 }

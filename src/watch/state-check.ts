@@ -51,6 +51,24 @@ export function hasPendingWork(
   return false;
 }
 
+/**
+ * Pure: whether every processor's checkpoint has caught up with this stat exactly (null: the
+ * file is gone and every checkpoint says so). Then nothing but a change of the stat or of a
+ * checkpoint can give the file work: unlike a file waiting for a retry, time alone cannot.
+ */
+export function isCaughtUp(
+  slots: Readonly<Slots> | undefined,
+  slotIndex: readonly number[],
+  processors: readonly Processor[],
+  stat: FileStat | null,
+): boolean {
+  for (let i = 0; i < processors.length; i++) {
+    const cp = slots?.[slotIndex[i]];
+    if (stat ? !isUnchanged(cp, processors[i].version, stat) : cp !== undefined && cp.status !== 'deleted') return false;
+  }
+  return true;
+}
+
 /** Pure: the processors whose checkpoint says there is work (a read, a retraction or a delete mark). */
 export function pendingProcessors(
   cache: CheckpointCache,

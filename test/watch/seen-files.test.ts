@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SeenFiles } from '../../src/watch/seen-files.js';
+import { CHANGED, SAME, SAME_CAUGHT_UP, SeenFiles } from '../../src/watch/seen-files.js';
 import { CheckpointCache } from '../../src/pipeline/checkpoint-cache.js';
 import type { Checkpoint } from '../../src/state/checkpoint.js';
 
@@ -22,6 +22,44 @@ describe('SeenFiles', () => {
     expect(seen.size).toBe(2);
     expect(seen.get('a/1.jsonl')).toEqual(st(11));
     expect(new Map(seen).size).toBe(2);
+    expect([...seen.takeForgotten()]).toEqual(['a/2.jsonl']);
+    expect(seen.takeForgotten().size).toBe(0);
+  });
+
+  it('counts the known files a scan has not met, so a rescan that met them all skips the search', () => {
+    const seen = new SeenFiles();
+    seen.note('a/1.jsonl', st(1));
+    seen.note('a/2.jsonl', st(2));
+    seen.beginScan();
+    expect(seen.unmet).toBe(2);
+    const a = seen.dir('a');
+    seen.noteIn(a, '1.jsonl', st(1));
+    seen.noteIn(a, '1.jsonl', st(1)); // met twice, counted once
+    expect(seen.unmet).toBe(1);
+    seen.noteIn(a, '3.jsonl', st(3)); // new during the scan: met
+    expect(seen.unmet).toBe(1);
+    seen.note('a/1.jsonl', null); // gone after it was met
+    expect(seen.unmet).toBe(1);
+    seen.noteIn(a, '2.jsonl', st(2));
+    expect(seen.unmet).toBe(0);
+  });
+
+  it('remembers that a file caught up with its stat until the stat or a checkpoint changes', () => {
+    const seen = new SeenFiles();
+    const a = seen.dir('a');
+    expect(seen.noteIn(a, '1.jsonl', st(1))).toBe(CHANGED);
+    expect(seen.noteIn(a, '1.jsonl', st(1))).toBe(SAME);
+    seen.caughtUpIn(a, '1.jsonl');
+    expect(seen.noteIn(a, '1.jsonl', st(1))).toBe(SAME_CAUGHT_UP);
+    expect(seen.invalidate('a', '1.jsonl')).toBe(true);
+    expect(seen.invalidate('a', '9.jsonl')).toBe(false);
+    expect(seen.noteIn(a, '1.jsonl', st(1))).toBe(SAME);
+    seen.caughtUpIn(a, '1.jsonl');
+    expect(seen.noteIn(a, '1.jsonl', st(2))).toBe(CHANGED);
+    expect(seen.noteIn(a, '1.jsonl', st(2))).toBe(SAME);
+    seen.caughtUpIn(a, '1.jsonl');
+    seen.invalidateAll();
+    expect(seen.noteIn(a, '1.jsonl', st(2))).toBe(SAME);
   });
 });
 
@@ -41,5 +79,16 @@ describe('CheckpointCache', () => {
     expect(cache.ofFile('a/1.jsonl')?.[cache.slot('lines')]?.offset).toBe(12);
     expect([...cache.forProcessor('lines')].map((c) => c.offset).sort()).toEqual([12, 3]);
     expect([...cache.sessionFiles()].sort()).toEqual(['a/1.jsonl', 'b/2.jsonl']);
+  });
+
+  it('tells its listeners of every change', () => {
+    const cache = new CheckpointCache();
+    const told: (string | undefined)[][] = [];
+    const off = cache.onChange((dir, name) => told.push([dir, name]));
+    cache.set(cp('lines', 'a/b/1.jsonl', 9));
+    cache.clear();
+    off();
+    cache.set(cp('lines', 'a/2.jsonl', 1));
+    expect(told).toEqual([['a/b', '1.jsonl'], [undefined, undefined]]);
   });
 });
