@@ -51,13 +51,13 @@ export interface WalkOptions {
  */
 export type FileVisitor = (dir: string, name: string, absPath: string, stat: FileStat) => void;
 
+const SEP = path.sep;
+
 /**
  * Walk the root and hand each session file's lstat to `visit` as it is
  * found. Nothing is accumulated per file, so a rescan of 50k files makes
  * only short-lived garbage.
  */
-const SEP = path.sep;
-
 export async function visitRoot(root: string, visit: FileVisitor, opts: WalkOptions = {}): Promise<WalkSummary> {
   const started = Date.now();
   const result: WalkSummary = {

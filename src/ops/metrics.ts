@@ -11,7 +11,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Daemon, ProcessorRun } from '../watch/daemon.js';
 import type { RescanResult } from '../watch/rescan.js';
 import type { TraceRecord } from '../watch/trace.js';
-import { LOOP_SAMPLE_MS, type OpsMonitor } from './monitor.js';
+import { LOOP_SAMPLE_MS, netDelayMs, type OpsMonitor } from './monitor.js';
 
 const P = 'session_pipeline_';
 
@@ -55,9 +55,8 @@ function loopDelayFromMonitor(registry: Registry, monitor: OpsMonitor): void {
       help: `The ${suffix} of event-loop delay in seconds, sampled every ${LOOP_SAMPLE_MS} ms while the daemon has work`,
       registers: [registry],
       collect() {
-        const ns = read(monitor.loop);
-        // An empty histogram reads NaN or a huge min; the sampling period is not delay.
-        this.set(Number.isFinite(ns) && monitor.loop.count > 0 ? Math.max(0, ns / 1e6 - LOOP_SAMPLE_MS) / 1e3 : 0);
+        // An empty histogram reads NaN or a huge min.
+        this.set(monitor.loop.count > 0 ? netDelayMs(read(monitor.loop)) / 1e3 : 0);
       },
     });
   }

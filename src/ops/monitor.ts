@@ -17,6 +17,14 @@ import { computeHealth, type Health, type HealthThresholds } from './health.js';
  * longer than this is still measured in full; shorter ones are sampled.
  */
 export const LOOP_SAMPLE_MS = 100;
+/**
+ * A sampled delay in ms, from the histogram's nanoseconds: how late the sampling timer fired.
+ * Node records the whole interval between samples, and its period is not delay.
+ */
+export function netDelayMs(ns: number): number {
+  return Math.max(0, ns / 1e6 - LOOP_SAMPLE_MS);
+}
+
 /** How often a sampling monitor asks whether the daemon has gone idle. */
 const IDLE_CHECK_MS = 250;
 
@@ -118,9 +126,9 @@ export class OpsMonitor {
     });
   }
 
-  /** Event-loop delay since start, while the daemon had work, in ms: how late the sampling timer fired (its period is not delay). */
+  /** Event-loop delay since start, while the daemon had work, in ms (see netDelayMs). */
   eventLoop(): { p50Ms: number; p99Ms: number; maxMs: number; meanMs: number } {
-    const ms = (ns: number) => Math.max(0, Math.round((ns / 1e6 - LOOP_SAMPLE_MS) * 10) / 10);
+    const ms = (ns: number) => Math.round(netDelayMs(ns) * 10) / 10;
     return {
       p50Ms: ms(this.loop.percentile(50)),
       p99Ms: ms(this.loop.percentile(99)),

@@ -12,6 +12,11 @@ export class DatabaseLockedError extends Error {
   }
 }
 
+/** DuckDB's own report (an error or its message) that a block of its file is damaged. */
+export function isStorageCorruption(err: unknown): boolean {
+  return /Corrupt database file|checksum \S+ does not match/i.test(String((err as Error)?.message ?? err));
+}
+
 /** What to do about a damaged file: the transcripts are the source, except for those since deleted. */
 const CORRUPT_HINT =
   '. The file is damaged: move it and its .wal aside and run again to rebuild from the transcripts' +
@@ -22,7 +27,7 @@ export class DatabaseOpenError extends Error {
     readonly dbPath: string,
     readonly detail: string,
   ) {
-    super(`cannot open database ${dbPath}: ${detail}${/Corrupt database file/i.test(detail) ? CORRUPT_HINT : ''}`);
+    super(`cannot open database ${dbPath}: ${detail}${isStorageCorruption(detail) ? CORRUPT_HINT : ''}`);
     this.name = 'DatabaseOpenError';
   }
 }

@@ -4,7 +4,7 @@
  * a filesystem inotify cannot see).
  *
  * Each file's lstat is judged as the walk meets it, by the state check's own
- * question (hasPendingWork), and nothing is kept per file: a rescan of 50k
+ * question (judgeFile), and nothing is kept per file: a rescan of 50k
  * unchanged files makes only short-lived garbage, and a file whose stat is as
  * last seen tells the lag tracker nothing new.
  *
@@ -21,7 +21,7 @@ import type { Pipeline } from '../pipeline/pipeline.js';
 import type { FileStat } from '../state/classify.js';
 import { isConfirmedMissing } from '../discover/walk.js';
 import { hint, type FileHint } from './hint.js';
-import { hasPendingWork, isCaughtUp, slotsOf } from './state-check.js';
+import { judgeFile, slotsOf } from './state-check.js';
 import { CHANGED, SAME_CAUGHT_UP, type SeenDir, type SeenFiles } from './seen-files.js';
 import type { CheckpointDir } from '../pipeline/checkpoint-cache.js';
 
@@ -84,12 +84,13 @@ export class Rescanner {
       if (note === SAME_CAUGHT_UP) return;
       // Looked up again while the directory has none: its first may be committed while the walk yields.
       cpDir ??= checkpoints.dir(dir);
-      const slots = cpDir?.get(name);
-      const pending = hasPendingWork(slots, slotIndex, processors, stat, now);
-      if (!pending && isCaughtUp(slots, slotIndex, processors, stat)) seen.caughtUpIn(seenDir!, name);
-      if (note === CHANGED) onStat(`${dir}/${name}`, { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino });
-      if (pending) {
-        emit(hint(`${dir}/${name}`, reason));
+      const judged = judgeFile(cpDir?.get(name), slotIndex, processors, stat, now);
+      if (judged === 'caught-up') seen.caughtUpIn(seenDir!, name);
+      if (note !== CHANGED && judged !== 'pending') return;
+      const file = `${dir}/${name}`;
+      if (note === CHANGED) onStat(file, { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino });
+      if (judged === 'pending') {
+        emit(hint(file, reason));
         hinted++;
       }
     });
@@ -112,13 +113,13 @@ export class Rescanner {
     for (const file of candidates) {
       if (!isConfirmedMissing(file, walk)) continue;
       if (seen.note(file, null)) onStat(file, null);
-      const slots = checkpoints.ofFile(file);
-      if (hasPendingWork(slots, slotIndex, processors, null, now)) {
+      const judged = judgeFile(checkpoints.ofFile(file), slotIndex, processors, null, now);
+      if (judged === 'pending') {
         emit(hint(file, reason));
         hinted++;
       }
       // Gone for good as far as every processor knows: only a new checkpoint brings it back here.
-      if (isCaughtUp(slots, slotIndex, processors, null)) this.unseen.delete(file);
+      if (judged === 'caught-up') this.unseen.delete(file);
       else this.unseen.add(file);
     }
     return { files: walk.fileCount, hinted, durationMs: Date.now() - started };

@@ -31,42 +31,34 @@ export function slotsOf(cache: CheckpointCache, processors: readonly Processor[]
 }
 
 /**
- * Pure: whether any processor has work for a file, given its checkpoint slots (a rescan finds
- * them by directory and name) and each processor's slot index: the state check's question,
- * asked without allocating.
+ * What a file's checkpoints say given its stat: `pending`, some processor has work now;
+ * `caught-up`, every checkpoint matches this stat exactly (null: the file is gone and every
+ * checkpoint says so), so only a change of the stat or of a checkpoint can give it work;
+ * `waiting`, no work now, but time alone may bring some (a retry's backoff).
  */
-export function hasPendingWork(
+export type FileJudgement = 'pending' | 'caught-up' | 'waiting';
+
+/**
+ * Pure: the state check's question for every processor of a file at once, given its checkpoint
+ * slots (a rescan finds them by directory and name) and each processor's slot index; a file that
+ * caught up is judged without allocating.
+ */
+export function judgeFile(
   slots: Readonly<Slots> | undefined,
   slotIndex: readonly number[],
   processors: readonly Processor[],
   stat: FileStat | null,
   now: number,
-): boolean {
+): FileJudgement {
+  let caughtUp = true;
   for (let i = 0; i < processors.length; i++) {
     const p = processors[i];
     const cp = slots?.[slotIndex[i]];
-    if (stat && isUnchanged(cp, p.version, stat)) continue; // a rescan's usual answer, without allocating
-    if (!SKIP.has(classifyByStat(cp, p.version, stat, now).kind)) return true;
+    if (stat ? isUnchanged(cp, p.version, stat) : cp === undefined || cp.status === 'deleted') continue;
+    caughtUp = false;
+    if (!SKIP.has(classifyByStat(cp, p.version, stat, now).kind)) return 'pending';
   }
-  return false;
-}
-
-/**
- * Pure: whether every processor's checkpoint has caught up with this stat exactly (null: the
- * file is gone and every checkpoint says so). Then nothing but a change of the stat or of a
- * checkpoint can give the file work: unlike a file waiting for a retry, time alone cannot.
- */
-export function isCaughtUp(
-  slots: Readonly<Slots> | undefined,
-  slotIndex: readonly number[],
-  processors: readonly Processor[],
-  stat: FileStat | null,
-): boolean {
-  for (let i = 0; i < processors.length; i++) {
-    const cp = slots?.[slotIndex[i]];
-    if (stat ? !isUnchanged(cp, processors[i].version, stat) : cp !== undefined && cp.status !== 'deleted') return false;
-  }
-  return true;
+  return caughtUp ? 'caught-up' : 'waiting';
 }
 
 /** Pure: the processors whose checkpoint says there is work (a read, a retraction or a delete mark). */
@@ -79,8 +71,9 @@ export function pendingProcessors(
 ): { pending: Processor[]; skipped: Record<string, string> } {
   const pending: Processor[] = [];
   const skipped: Record<string, string> = {};
+  const slots = cache.ofFile(sessionFile); // one lookup for every processor
   for (const p of processors) {
-    const d = classifyByStat(cache.get(p.name, sessionFile), p.version, stat, now);
+    const d = classifyByStat(slots?.[cache.slot(p.name)], p.version, stat, now);
     if (SKIP.has(d.kind)) skipped[p.name] = d.kind;
     else pending.push(p);
   }

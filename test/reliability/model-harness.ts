@@ -26,6 +26,7 @@ import { Pipeline } from '../../src/pipeline/pipeline.js';
 import { runOnce, type RunSummary } from '../../src/pipeline/once.js';
 import { linesProcessor } from '../../pipelines/lines/index.js';
 import type { Processor } from '../../src/pipeline/processor.js';
+import { isStorageCorruption } from '../../src/state/errors.js';
 // @ts-expect-error plain JS module shared with the crash child
 import { recorder } from './recorder.mjs';
 
@@ -228,10 +229,6 @@ export interface SequenceStats {
   storageCorruptions: number;
 }
 
-/** DuckDB's own report that a block of its file is damaged. */
-export function isStorageCorruption(err: unknown): boolean {
-  return /Corrupt database file|checksum \S+ does not match/i.test(String((err as Error)?.message ?? err));
-}
 
 export class ModelViolation extends Error {}
 

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sandbox, type Sandbox } from '../helpers.js';
 import { Db, DatabaseLockedError } from '../../src/state/db.js';
-import { isStorageCorruption } from './model-harness.js';
+import { isStorageCorruption } from '../../src/state/errors.js';
 
 let sb: Sandbox;
 beforeEach(() => {
