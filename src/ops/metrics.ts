@@ -35,15 +35,15 @@ function mirroredCounter(registry: Registry, name: string, help: string, read: (
   });
 }
 
-/** prom-client's histogram-derived loop gauges, by name suffix, as read from a histogram. */
+/** prom-client's histogram-derived loop gauges, by name suffix, as ms read from a histogram. */
 const LOOP_GAUGES: [string, (h: OpsMonitor['loop']) => number][] = [
-  ['min', (h) => h.min],
-  ['max', (h) => h.max],
-  ['mean', (h) => h.mean],
-  ['stddev', (h) => h.stddev],
-  ['p50', (h) => h.percentile(50)],
-  ['p90', (h) => h.percentile(90)],
-  ['p99', (h) => h.percentile(99)],
+  ['min', (h) => netDelayMs(h.min)],
+  ['max', (h) => netDelayMs(h.max)],
+  ['mean', (h) => netDelayMs(h.mean)],
+  ['stddev', (h) => h.stddev / 1e6], // a spread: the sampling period is not in it
+  ['p50', (h) => netDelayMs(h.percentile(50))],
+  ['p90', (h) => netDelayMs(h.percentile(90))],
+  ['p99', (h) => netDelayMs(h.percentile(99))],
 ];
 
 function loopDelayFromMonitor(registry: Registry, monitor: OpsMonitor): void {
@@ -56,7 +56,7 @@ function loopDelayFromMonitor(registry: Registry, monitor: OpsMonitor): void {
       registers: [registry],
       collect() {
         // An empty histogram reads NaN or a huge min.
-        this.set(monitor.loop.count > 0 ? netDelayMs(read(monitor.loop)) / 1e3 : 0);
+        this.set(monitor.loop.count > 0 ? read(monitor.loop) / 1e3 : 0);
       },
     });
   }
