@@ -15,7 +15,8 @@ import { Db } from '../src/state/db.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const CLI = path.join(REPO, 'dist', 'src', 'cli', 'main.js');
-export const CORPUS = path.resolve(REPO, '..', 'shared', 'corpus', 'real');
+/** The real corpus, vendored with its projects' MIT LICENSE files (test/fixtures/corpus/README.md). */
+export const CORPUS = path.join(REPO, 'test', 'fixtures', 'corpus');
 
 export interface Sandbox {
   dir: string;

@@ -3,7 +3,7 @@
  * benchmarks. Everything comes from one seeded PRNG, so a (seed, options) pair
  * always writes the same bytes.
  *
- * Line shapes follow real transcripts (see /work/shared/corpus/real): user
+ * Line shapes follow real transcripts (see test/fixtures/corpus): user
  * prompts (string, text blocks, slash commands), streamed assistant messages
  * (one line per content block, sharing `message.id` + `requestId`, usage
  * repeated with a smaller `output_tokens` on early lines), tool results

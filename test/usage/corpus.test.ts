@@ -1,5 +1,5 @@
 /**
- * The usage processor over the real corpus (../shared/corpus/real, copied):
+ * The usage processor over the real corpus (test/fixtures/corpus, vendored with its LICENSE files; copied):
  * every per-file figure of the corpus README and the corpus-wide
  * deduplicated total, reached (a) by one `run --once` and (b) by feeding the
  * files in random chunks that split lines, one pass per append. Both must
