@@ -22,6 +22,7 @@ import { compileRules, detect, type RuleSet } from './detect.js';
 import { locate } from './locate.js';
 import { excerpt, fingerprint } from './redact.js';
 import { FINDINGS_OUTPUT, FINDINGS_TABLE, KEY_TABLE, SECRETS_MIGRATIONS } from './migrations.js';
+import { SECRETS_REPORTS } from './reports.js';
 
 export { querySecretFindings, countSecretFindings, type SecretFinding, type FindingQuery } from './query.js';
 
@@ -55,6 +56,7 @@ export function createSecretsProcessor(config: SecretsConfig, extraRules: readon
     settleMs: config.secretsSettleMs,
     migrations: SECRETS_MIGRATIONS,
     tables: [FINDINGS_OUTPUT],
+    reports: SECRETS_REPORTS,
     ruleIds: effective.map((r) => r.id),
 
     async init(ctx: ProcessorInit) {

@@ -1,5 +1,5 @@
 /** Reading findings back, for `report secrets` and the admin API. */
-import type { Db } from '../../src/state/db.js';
+import type { ReadQuery } from '../../src/pipeline/report.js';
 import { FINDINGS_TABLE } from './migrations.js';
 
 export interface FindingQuery {
@@ -19,7 +19,7 @@ export interface SecretFinding {
   fingerprint: string;
 }
 
-export async function hasFindingsTable(db: Db): Promise<boolean> {
+export async function hasFindingsTable(db: ReadQuery): Promise<boolean> {
   const rows = await db.all<{ n: bigint | number }>(
     `SELECT count(*) AS n FROM duckdb_tables() WHERE table_name = $1 AND NOT temporary`,
     [FINDINGS_TABLE],
@@ -28,7 +28,7 @@ export async function hasFindingsTable(db: Db): Promise<boolean> {
 }
 
 /** Findings, ordered by file, offset, rule and match. Empty when the processor never ran here. */
-export async function querySecretFindings(db: Db, q: FindingQuery = {}): Promise<SecretFinding[]> {
+export async function querySecretFindings(db: ReadQuery, q: FindingQuery = {}): Promise<SecretFinding[]> {
   if (!(await hasFindingsTable(db))) return [];
   const where: string[] = [];
   const params: (string | number)[] = [];
@@ -59,7 +59,7 @@ export async function querySecretFindings(db: Db, q: FindingQuery = {}): Promise
 }
 
 /** Finding counts for metrics and health: total, distinct secrets, per rule. */
-export async function countSecretFindings(db: Db): Promise<{ total: number; distinct: number; byRule: Record<string, number> }> {
+export async function countSecretFindings(db: ReadQuery): Promise<{ total: number; distinct: number; byRule: Record<string, number> }> {
   if (!(await hasFindingsTable(db))) return { total: 0, distinct: 0, byRule: {} };
   const rows = await db.all<{ rule: string; n: bigint | number }>(`SELECT rule, count(*) AS n FROM ${FINDINGS_TABLE} GROUP BY rule ORDER BY rule`);
   const distinct = await db.all<{ n: bigint | number }>(`SELECT count(DISTINCT fingerprint) AS n FROM ${FINDINGS_TABLE}`);

@@ -30,6 +30,7 @@ import {
 import { costUsd, loadPriceTable, type PriceTable } from './pricing.js';
 import { EVENTS, FILES, MESSAGES, TABLES, TOOL_RESULTS } from './tables.js';
 import { USAGE_MIGRATIONS } from './migrations.js';
+import { USAGE_REPORTS } from './reports.js';
 
 /** Bump when the rows this code writes change meaning. */
 export const USAGE_CODE_VERSION = 1;
@@ -73,6 +74,7 @@ export function createUsageProcessor(opts: UsageOptions = {}): Processor<UsageCa
     version: USAGE_CODE_VERSION * 1_000_000 + (prices.fingerprint % 1_000_000),
     migrations: USAGE_MIGRATIONS,
     tables: TABLES,
+    reports: USAGE_REPORTS,
     process: (batch, tx) => processBatch(prices, batch.file, batch.lines, batch.carry, tx),
     retract(sessionFile, tx) {
       for (const t of TABLES) tx.run(`DELETE FROM ${t.name} WHERE session_file = $1`, [sessionFile]);

@@ -2,7 +2,7 @@
  * Reports over the usage views: the stable JSON shapes behind
  * `session-pipeline report usage|events` (documented in docs/usage.md).
  */
-import type { Db } from '../../src/state/db.js';
+import type { ReadQuery } from '../../src/pipeline/report.js';
 import { eventsQuery, usageQuery, type EventGroup, type ReportFilter, type UsageGroup } from './views.js';
 
 export interface UsageRow {
@@ -31,7 +31,7 @@ export interface Report<Row> {
 }
 
 /** Whether the usage processor's views exist in this database. */
-export async function hasUsage(db: Db): Promise<boolean> {
+export async function hasUsage(db: ReadQuery): Promise<boolean> {
   const rows = await db.all(`SELECT 1 FROM duckdb_views() WHERE view_name = 'usage_messages_dedup'`);
   return rows.length > 0;
 }
@@ -65,7 +65,7 @@ export const EMPTY_USAGE: Report<UsageRow> = {
 };
 export const EMPTY_EVENTS: Report<EventRow> = { rows: [], totals: { key: 'total', events: 0, errors: 0, sessions: 0 } };
 
-export async function usageReport(db: Db, by: UsageGroup, filter: ReportFilter): Promise<Report<UsageRow>> {
+export async function usageReport(db: ReadQuery, by: UsageGroup, filter: ReportFilter): Promise<Report<UsageRow>> {
   const q = usageQuery(by, filter);
   const raw = await db.all<Record<string, unknown>>(q.sql, q.params);
   return split(
@@ -84,7 +84,7 @@ export async function usageReport(db: Db, by: UsageGroup, filter: ReportFilter):
   );
 }
 
-export async function eventsReport(db: Db, by: EventGroup, filter: ReportFilter): Promise<Report<EventRow>> {
+export async function eventsReport(db: ReadQuery, by: EventGroup, filter: ReportFilter): Promise<Report<EventRow>> {
   const q = eventsQuery(by, filter);
   const raw = await db.all<Record<string, unknown>>(q.sql, q.params);
   return split(

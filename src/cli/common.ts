@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { ConfigError, loadConfig, SETTINGS, type Config, type SettingName } from '../config/config.js';
 import { DatabaseLockedError, DatabaseOpenError, DatabaseWriteError } from '../state/errors.js';
+import { ReportParamError } from '../pipeline/report.js';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, locked: 3, unavailable: 4 } as const;
 
@@ -29,8 +30,35 @@ export class CliError extends Error {
   }
 }
 
-/** Run a command body; known errors become one line on stderr and an exit code. */
-export async function guard(fn: () => Promise<number | void>): Promise<never> {
+/** Resolves once everything written to `stream` so far has reached its file descriptor (or it failed). */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  if (stream.destroyed || stream.writableLength === 0) return Promise.resolve();
+  return new Promise((resolve) => stream.write('', () => resolve()));
+}
+
+/**
+ * A reader that went away (`| head`) is not an error: stop quietly with the
+ * exit code so far. Without a listener Node would print EPIPE's stack trace.
+ */
+function quietOnClosedPipe(stream: NodeJS.WriteStream): void {
+  if (stream.listenerCount('error') > 0) return;
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') process.exit(typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok);
+    throw err;
+  });
+}
+
+/**
+ * Run a command body; known errors become one line on stderr and an exit code.
+ *
+ * The process exits only once stdout and stderr are flushed: a pipe takes
+ * 64 KiB before writes queue in the process, and `process.exit()` drops the
+ * queue, which cut `report ... --json | python3 -m json.tool` at 65,523
+ * characters with exit 0.
+ */
+export async function guard(fn: () => Promise<number | void>): Promise<void> {
+  quietOnClosedPipe(process.stdout);
+  quietOnClosedPipe(process.stderr);
   let code: number = EXIT.ok;
   try {
     code = (await fn()) ?? EXIT.ok;
@@ -51,6 +79,9 @@ export async function guard(fn: () => Promise<number | void>): Promise<never> {
     } else if (err instanceof DatabaseOpenError) {
       process.stderr.write(`session-pipeline: ${err.message}\n`);
       code = EXIT.failure;
+    } else if (err instanceof ReportParamError) {
+      process.stderr.write(`session-pipeline: ${err.message}\n`);
+      code = EXIT.usage;
     } else if (err instanceof CliError) {
       process.stderr.write(`session-pipeline: ${err.message}\n`);
       code = err.exitCode;
@@ -59,5 +90,9 @@ export async function guard(fn: () => Promise<number | void>): Promise<never> {
       code = EXIT.failure;
     }
   }
+  process.exitCode = code;
+  await flushed(process.stdout);
+  await flushed(process.stderr);
+  // Nothing is pending now; exiting here also ends commands whose clients leave handles open.
   process.exit(code);
 }

@@ -19,6 +19,7 @@ const LOADERS: Record<string, Loader> = {
   },
   report: async () => [(await import('./commands/report.js')).reportCommand()],
   export: async () => [(await import('./commands/export.js')).exportCommand()],
+  sql: async () => [(await import('./commands/sql.js')).sqlCommand()],
   status: ops,
   health: ops,
   trace: ops,

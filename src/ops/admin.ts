@@ -10,6 +10,7 @@
  *   POST /quarantine/requeue         {processor?, file?, all?}: reset attempts, process again
  *   GET  /trace/<sessionFile>        recent journey + committed state; ?follow=1 for SSE
  *   GET  /audit                      latest audit rows
+ *   GET  /reports, /reports/:name, POST /sql, GET /export   reading the data live (read-routes.ts)
  *
  * Auth: when a token is set, every endpoint but /health and /metrics needs
  * `Authorization: Bearer <token>` (401 without, 403 when wrong). Without a
@@ -33,6 +34,7 @@ import { AuditLog, resultOf } from './audit.js';
 import type { OpsMonitor } from './monitor.js';
 import type { Metrics } from './metrics.js';
 import { runFault } from './faults.js';
+import { readRoutes } from './read-routes.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -479,6 +481,7 @@ export async function createAdminApp(ctx: AdminContext): Promise<AdminServer> {
   await app.register(quarantineRoutes(ctx));
   await app.register(traceRoutes(ctx, streams));
   await app.register(auditRoutes(ctx));
+  await app.register(readRoutes(ctx));
 
   return {
     app,

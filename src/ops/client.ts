@@ -98,12 +98,19 @@ export class AdminClient {
   }
 
   /** One call; `okStatuses` other than 2xx that the caller handles itself (e.g. 503 from /health). */
-  async call<T>(method: 'GET' | 'POST', path: string, body?: unknown, okStatuses: number[] = []): Promise<{ status: number; body: T }> {
+  async call<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    body?: unknown,
+    okStatuses: number[] = [],
+  ): Promise<{ status: number; body: T; headers: http.IncomingHttpHeaders }> {
     let status: number;
     let text: string;
+    let headers: http.IncomingHttpHeaders;
     try {
       const res = await this.request(method, path, method === 'POST' ? JSON.stringify(body ?? {}) : undefined, 'application/json', this.opts.timeoutMs ?? 70_000);
       status = res.statusCode ?? 0;
+      headers = res.headers;
       res.setEncoding('utf8');
       text = '';
       for await (const chunk of res) text += chunk;
@@ -121,7 +128,51 @@ export class AdminClient {
       const msg = (parsed as { message?: string })?.message ?? text.slice(0, 300);
       throw new AdminHttpError(`${method} ${path}: HTTP ${status}: ${msg}`, status, parsed);
     }
-    return { status, body: parsed as T };
+    return { status, body: parsed as T, headers };
+  }
+
+  /**
+   * Read a newline-delimited JSON stream, one parsed value per line. The next chunk is read
+   * only once `onLine` settles, so a slow consumer slows the daemon's sender instead of
+   * filling memory.
+   */
+  async lines(path: string, onLine: (value: unknown) => void | Promise<void>): Promise<void> {
+    let res: http.IncomingMessage;
+    try {
+      res = await this.request('GET', path, undefined, 'application/x-ndjson', this.opts.timeoutMs ?? 70_000);
+    } catch (err) {
+      throw this.unreachable(err);
+    }
+    const status = res.statusCode ?? 0;
+    res.setEncoding('utf8');
+    if (status === 401 || status === 403) throw this.authError(status);
+    let buf = '';
+    if (status !== 200) {
+      for await (const chunk of res) buf += chunk;
+      let msg = buf.slice(0, 300);
+      try {
+        msg = (JSON.parse(buf) as { message?: string }).message ?? msg;
+      } catch {
+        // keep text
+      }
+      throw new AdminHttpError(`GET ${path}: HTTP ${status}: ${msg}`, status, buf);
+    }
+    try {
+      for await (const chunk of res as AsyncIterable<string>) {
+        buf += chunk;
+        let i: number;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 1);
+          if (line) await onLine(JSON.parse(line));
+        }
+      }
+    } catch (err) {
+      if (err instanceof SyntaxError) throw err;
+      if ((err as NodeJS.ErrnoException).code) throw this.unreachable(err);
+      throw err;
+    }
+    if (buf.trim()) await onLine(JSON.parse(buf));
   }
 
   /** Follow a server-sent event stream until `signal` aborts or the daemon closes it. */

@@ -68,7 +68,8 @@ export class Pipeline {
   }
 
   static async open(opts: PipelineOptions, events: PipelineEvents = {}): Promise<Pipeline> {
-    const db = await Db.open(opts.dbPath);
+    // No external access: a live `sql` query runs on this instance (see src/state/sql.ts).
+    const db = await Db.open(opts.dbPath, { externalAccess: false });
     try {
       await migrate(db, CORE_COMPONENT, CORE_MIGRATIONS);
       for (const p of opts.processors) await migrate(db, p.name, p.migrations);

@@ -11,6 +11,7 @@
 import type { SessionFileRef } from '../discover/session-path.js';
 import type { Migration } from '../state/migrations.js';
 import type { Db } from '../state/db.js';
+import type { ReportDefinition } from './report.js';
 
 /** One complete, parsed line. `offset` is the byte offset of its first byte. */
 export interface SessionLine {
@@ -100,6 +101,11 @@ export interface Processor<Carry = unknown> {
    * 0 (the default) processes live.
    */
   readonly settleMs?: number;
+  /**
+   * Reports over this processor's tables and views (`src/pipeline/report.ts`), served by
+   * `report <name>` and `GET /reports/<name>` alike, live or offline.
+   */
+  readonly reports?: readonly ReportDefinition[];
   /** Optional one-time setup once the processor's migrations ran (e.g. reading its own state). */
   init?(ctx: ProcessorInit): Promise<void>;
   process(batch: Batch<Carry>, tx: ProcessorTx): void | Promise<void>;

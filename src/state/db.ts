@@ -44,8 +44,16 @@ export class Db {
     readonly conn: DuckDBConnection,
   ) {}
 
-  static async open(dbPath: string, opts: { readOnly?: boolean; retried?: boolean } = {}): Promise<Db> {
-    if (dbPath !== ':memory:') {
+  /**
+   * `readOnly` opens an existing file for reading only: it creates neither the file nor its
+   * directory, and works for a user who may only read it.
+   * `externalAccess: false` shuts off everything that reads or writes other files or the
+   * network (COPY, ATTACH, read_csv, glob, INSTALL/LOAD), for good: DuckDB refuses to turn it
+   * back on while the database is open. The pipeline needs none of it, and the `sql`
+   * command's queries run on its connections.
+   */
+  static async open(dbPath: string, opts: { readOnly?: boolean; externalAccess?: boolean; retried?: boolean } = {}): Promise<Db> {
+    if (dbPath !== ':memory:' && !opts.readOnly) {
       try {
         fs.mkdirSync(path.dirname(path.resolve(dbPath)), { recursive: true });
       } catch (err) {
@@ -54,7 +62,10 @@ export class Db {
     }
     let instance: DuckDBInstance;
     try {
-      instance = await DuckDBInstance.create(dbPath, opts.readOnly ? { access_mode: 'READ_ONLY' } : {});
+      const config: Record<string, string> = {};
+      if (opts.readOnly) config.access_mode = 'READ_ONLY';
+      if (opts.externalAccess === false) config.enable_external_access = 'false';
+      instance = await DuckDBInstance.create(dbPath, config);
     } catch (err) {
       const msg = (err as Error).message;
       // DuckDB: 'Could not set lock on file ... Conflicting lock is held in ...'. Not /lock/: 'block' matches.

@@ -1,0 +1,143 @@
+/**
+ * The usage processor's reports, `report usage` and `report events` (CLI) and
+ * `GET /reports/usage|events` (admin API): parameters, query and output, once.
+ * The JSON shapes are documented in docs/usage.md.
+ */
+import Table from 'cli-table3';
+import { ReportParamError, type ReportDefinition, type ReportParam, type ReportParams } from '../../src/pipeline/report.js';
+import { EVENT_GROUPS, USAGE_GROUPS, type EventGroup, type ReportFilter, type UsageGroup } from './views.js';
+import { EMPTY_EVENTS, EMPTY_USAGE, eventsReport, hasUsage, usageReport, type EventRow, type Report, type UsageRow } from './report.js';
+
+/** `YYYY-MM-DD` or `YYYYMMDD`, as `YYYY-MM-DD`. */
+export function parseDate(flag: string, value: string): string {
+  const m = /^(\d{4})-?(\d{2})-?(\d{2})$/.exec(value.trim());
+  const iso = m ? `${m[1]}-${m[2]}-${m[3]}` : '';
+  if (!m || Number.isNaN(Date.parse(`${iso}T00:00:00Z`))) {
+    throw new ReportParamError(`invalid ${flag} ${JSON.stringify(value)}: expected a date, YYYY-MM-DD or YYYYMMDD`);
+  }
+  return iso;
+}
+
+function parseTz(value: string): string {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: value });
+  } catch {
+    throw new ReportParamError(`invalid --tz ${JSON.stringify(value)}: expected an IANA time zone such as UTC or Europe/Prague`);
+  }
+  return value;
+}
+
+/** The filter parameters both reports take. */
+export const FILTER_PARAMS: readonly ReportParam[] = [
+  { name: 'since', valueName: 'date', description: 'first day to include, in --tz (YYYY-MM-DD or YYYYMMDD)', parse: (v) => parseDate('--since', v) },
+  { name: 'until', valueName: 'date', description: 'last day to include, in --tz (YYYY-MM-DD or YYYYMMDD)', parse: (v) => parseDate('--until', v) },
+  { name: 'owner', valueName: 'owner', description: 'only this owner (first path segment under the root)' },
+  { name: 'tz', valueName: 'zone', description: 'IANA time zone for days, weeks, months and --since/--until', default: 'UTC', parse: parseTz },
+];
+
+export const filterOf = (p: ReportParams): ReportFilter => ({ tz: p.tz ?? 'UTC', since: p.since, until: p.until, owner: p.owner });
+
+const LABELS: Record<UsageGroup | EventGroup, string> = {
+  day: 'date',
+  week: 'week (Mon)',
+  month: 'month',
+  session: 'session',
+  owner: 'owner',
+  model: 'model',
+  tool: 'tool',
+  skill: 'skill',
+  mcp: 'mcp server/tool',
+  subagent: 'subagent type',
+  command: 'command',
+};
+
+const int = (n: number) => n.toLocaleString('en-US');
+const usd = (n: number | null) => (n === null ? 'unpriced' : `$${n.toFixed(n === 0 || n >= 0.01 ? 2 : 4)}`);
+
+function csvCell(v: unknown): string {
+  const s = v === null || v === undefined ? '' : Array.isArray(v) ? v.join(';') : String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export function renderCsv<Row extends object>(fields: readonly (keyof Row & string)[], rows: readonly Row[]): string {
+  const lines = [fields.join(',')];
+  for (const r of rows) lines.push(fields.map((f) => csvCell(r[f])).join(','));
+  return lines.join('\n') + '\n';
+}
+
+const USAGE_FIELDS = [
+  'key',
+  'messages',
+  'input_tokens',
+  'output_tokens',
+  'cache_creation_tokens',
+  'cache_read_tokens',
+  'cost_usd',
+  'unpriced_models',
+] as const satisfies readonly (keyof UsageRow)[];
+
+const EVENT_FIELDS = ['key', 'events', 'errors', 'sessions'] as const satisfies readonly (keyof EventRow)[];
+
+export function renderUsageTable(by: UsageGroup, r: Report<UsageRow>): string {
+  const unpriced = r.totals.unpriced_models.length > 0;
+  const head = [LABELS[by], 'messages', 'input', 'output', 'cache create', 'cache read', 'cost (USD)'];
+  if (unpriced) head.push('unpriced models');
+  const colAligns = head.map((_, i) => (i === 0 || i === 7 ? 'left' : 'right') as 'left' | 'right');
+  const t = new Table({ head, colAligns, style: { head: [], border: [], compact: true } });
+  const cells = (row: UsageRow) => {
+    const c = [
+      row.key ?? '(no timestamp)',
+      int(row.messages),
+      int(row.input_tokens),
+      int(row.output_tokens),
+      int(row.cache_creation_tokens),
+      int(row.cache_read_tokens),
+      usd(row.cost_usd) + (row.cost_usd !== null && row.unpriced_models.length > 0 ? ' *' : ''),
+    ];
+    if (unpriced) c.push(row.unpriced_models.join(', '));
+    return c;
+  };
+  for (const row of r.rows) t.push(cells(row));
+  t.push(cells({ ...r.totals, key: 'total' }));
+  const note = unpriced ? '* partial: the cost leaves out messages of unpriced models (their tokens are counted)\n' : '';
+  return `${t.toString()}\n${note}`;
+}
+
+export function renderEventsTable(by: EventGroup, r: Report<EventRow>): string {
+  const head = [LABELS[by], 'events', 'errors', 'sessions'];
+  const t = new Table({ head, colAligns: ['left', 'right', 'right', 'right'], style: { head: [], border: [], compact: true } });
+  for (const row of [...r.rows, { ...r.totals, key: 'total' }]) {
+    t.push([row.key ?? '(none)', int(row.events), int(row.errors), int(row.sessions)]);
+  }
+  return `${t.toString()}\n`;
+}
+
+const NOT_RUN = 'the usage processor has not run on this database';
+
+export const usageReportDef: ReportDefinition<Report<UsageRow>> = {
+  name: 'usage',
+  description: 'tokens and cost, each API message counted once across files',
+  params: [{ name: 'by', valueName: 'group', description: 'what to group by', choices: USAGE_GROUPS, default: 'day' }, ...FILTER_PARAMS],
+  jsonShape: '{"rows": [{"key", "messages", "input_tokens", "output_tokens", "cache_creation_tokens", "cache_read_tokens", "cost_usd", "unpriced_models"}], "totals": {...}}',
+  async run(q, p) {
+    if (!(await hasUsage(q))) return { result: EMPTY_USAGE, notice: NOT_RUN };
+    return { result: await usageReport(q, p.by as UsageGroup, filterOf(p)) };
+  },
+  table: (r, p) => renderUsageTable(p.by as UsageGroup, r),
+  csv: (r) => renderCsv(USAGE_FIELDS, r.rows),
+};
+
+export const eventsReportDef: ReportDefinition<Report<EventRow>> = {
+  name: 'events',
+  description: 'tool, skill, MCP, subagent and slash-command invocations, with errors',
+  params: [{ name: 'by', valueName: 'group', description: 'what to group by', choices: EVENT_GROUPS, default: 'tool' }, ...FILTER_PARAMS],
+  jsonShape: '{"rows": [{"key", "events", "errors", "sessions"}], "totals": {...}}',
+  async run(q, p) {
+    if (!(await hasUsage(q))) return { result: EMPTY_EVENTS, notice: NOT_RUN };
+    return { result: await eventsReport(q, p.by as EventGroup, filterOf(p)) };
+  },
+  table: (r, p) => renderEventsTable(p.by as EventGroup, r),
+  csv: (r) => renderCsv(EVENT_FIELDS, r.rows),
+};
+
+export const USAGE_REPORTS: readonly ReportDefinition[] = [usageReportDef as ReportDefinition, eventsReportDef as ReportDefinition];

@@ -1,0 +1,164 @@
+/**
+ * Reading the data through the running daemon: the daemon holds DuckDB's
+ * single-writer lock, so while it runs every read command comes here.
+ *
+ *   GET  /reports                  {db, reports: [{name, description, formats, json, params}]}
+ *   GET  /reports/:name?<params>   the report's JSON result (what `report <name> --json` prints);
+ *                                  a notice, if any, in the `x-session-pipeline-notice` header
+ *   POST /sql {sql, maxRows?, timeoutMs?}   {"columns": [...], "rows": [...]}; 400 refused, 422 limit or failure
+ *   GET  /export?relations=a,b     NDJSON: {relation, columns}, {rows}, ..., {end, rows} per relation
+ *
+ * The reports are whatever the daemon's processors declare (`Processor.reports`):
+ * no report logic lives here. Each read runs on its own connection in a read-only
+ * transaction (`withSnapshot`), at most two at a time, so it never queues behind
+ * a commit, nor a commit behind it. Large bodies go out in slices with a turn
+ * of the event loop between them, so `/health` keeps answering.
+ *
+ * These routes are registered on the admin app, behind the same hooks as the
+ * other endpoints (the token when one is set; the audit log for POST).
+ */
+import path from 'node:path';
+import type { ServerResponse } from 'node:http';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import { describeReport, reportRegistry, resolveParams, ReportParamError } from '../pipeline/report.js';
+import { ReadGate, ReadLimitError, withSnapshot } from '../state/read.js';
+import { runSql, SqlFailedError, SqlRefusedError, SQL_DEFAULTS, type SqlResult } from '../state/sql.js';
+import { exportRows, presentRelations } from '../state/export-rows.js';
+import type { AdminContext } from './admin.js';
+
+export const NOTICE_HEADER = 'x-session-pipeline-notice';
+
+/** Reports are small aggregates: 30 s is generous, and stops a runaway one. */
+const REPORT_TIMEOUT_MS = 30_000;
+/** Bounds a client may ask for. */
+const MAX_ROWS_CEILING = 10_000_000;
+const MAX_TIMEOUT_MS = 10 * 60_000;
+
+const yieldTurn = () => new Promise<void>((r) => setImmediate(r));
+
+/** Write `text`, waiting for the socket to drain when its buffer is full. */
+async function write(res: ServerResponse, text: string): Promise<void> {
+  if (res.destroyed) throw new Error('client went away');
+  if (!res.write(text)) {
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: Error) => {
+        res.off('drain', done);
+        res.off('close', closed);
+        if (err) reject(err);
+        else resolve();
+      };
+      const closed = () => done(new Error('client went away'));
+      res.on('drain', done);
+      res.on('close', closed);
+    });
+  }
+}
+
+/**
+ * A `{"columns", "rows"}` body built in slices of 2,000 rows with a turn of the loop between
+ * them: one JSON.stringify of 100k rows holds the loop for ~100 ms. Sent as one string so the
+ * audit hook sees the call like any other POST.
+ */
+async function sqlBody(r: SqlResult): Promise<string> {
+  const parts: string[] = [];
+  for (let i = 0; i < r.rows.length; i += 2000) {
+    parts.push(r.rows.slice(i, i + 2000).map((row) => JSON.stringify(row)).join(','));
+    await yieldTurn();
+  }
+  return `{"columns":${JSON.stringify(r.columns)},"rows":[${parts.join(',')}]}`;
+}
+
+const clamp = (v: unknown, dflt: number, max: number, name: string): number => {
+  if (v === undefined || v === null) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new ReportParamError(`invalid ${name} ${JSON.stringify(v)}: expected a whole number >= 0`);
+  return Math.min(n === 0 ? max : n, max);
+};
+
+export const readRoutes =
+  (ctx: AdminContext): FastifyPluginAsync =>
+  async (app) => {
+    const { pipeline } = ctx.daemon;
+    const reports = reportRegistry(pipeline.processors);
+    const gate = new ReadGate(2);
+
+    const badRequest = (reply: FastifyReply, err: Error, error = 'bad-request') => reply.code(400).send({ error, message: err.message });
+
+    app.get('/reports', async () => ({
+      db: ctx.config.db === ':memory:' ? ':memory:' : path.resolve(ctx.config.db),
+      reports: [...reports.values()].map(describeReport),
+    }));
+
+    app.get<{ Params: { name: string }; Querystring: Record<string, string> }>('/reports/:name', async (req, reply) => {
+      const def = reports.get(req.params.name);
+      if (!def) {
+        return reply.code(404).send({ error: 'not-found', message: `unknown report "${req.params.name}" (this daemon has: ${[...reports.keys()].join(', ') || 'none'})` });
+      }
+      let params;
+      try {
+        params = resolveParams(def, req.query ?? {});
+      } catch (err) {
+        if (err instanceof ReportParamError) return badRequest(reply, err);
+        throw err;
+      }
+      try {
+        const out = await gate.run(() => withSnapshot(pipeline.db, { timeoutMs: REPORT_TIMEOUT_MS, limitName: 'the report time limit' }, (s) => def.run(s, params)));
+        if (out.notice) reply.header(NOTICE_HEADER, out.notice);
+        return reply.header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(out.result));
+      } catch (err) {
+        if (err instanceof ReadLimitError) return reply.code(422).send({ error: 'limit', message: err.message });
+        throw err;
+      }
+    });
+
+    app.post('/sql', async (req, reply) => {
+      const body = (req.body ?? {}) as { sql?: unknown; maxRows?: unknown; timeoutMs?: unknown };
+      if (typeof body.sql !== 'string' || body.sql.trim() === '') {
+        return reply.code(400).send({ error: 'bad-request', message: 'give the query as {"sql": "SELECT ..."}' });
+      }
+      let maxRows: number;
+      let timeoutMs: number;
+      try {
+        maxRows = clamp(body.maxRows, SQL_DEFAULTS.maxRows, MAX_ROWS_CEILING, 'maxRows');
+        timeoutMs = clamp(body.timeoutMs, SQL_DEFAULTS.timeoutMs, MAX_TIMEOUT_MS, 'timeoutMs');
+      } catch (err) {
+        return badRequest(reply, err as Error);
+      }
+      const text = body.sql;
+      req.auditTarget = JSON.stringify({ sql: text.slice(0, 400) });
+      let result: SqlResult;
+      try {
+        result = await gate.run(() => withSnapshot(pipeline.db, { timeoutMs, limitName: '--timeout-ms' }, (s) => runSql(s, text, { maxRows })));
+      } catch (err) {
+        if (err instanceof SqlRefusedError) return badRequest(reply, err, 'refused');
+        if (err instanceof ReadLimitError) return reply.code(422).send({ error: 'limit', message: err.message });
+        if (err instanceof SqlFailedError) return reply.code(422).send({ error: 'query-failed', message: err.message });
+        throw err;
+      }
+      req.auditDetail = `${result.rows.length} rows`;
+      return reply.header('content-type', 'application/json; charset=utf-8').send(await sqlBody(result));
+    });
+
+    app.get<{ Querystring: { relations?: string } }>('/export', async (req, reply) => {
+      const wanted = (req.query.relations ?? '').split(',').filter(Boolean);
+      if (wanted.length === 0) return reply.code(400).send({ error: 'bad-request', message: 'give ?relations=a,b' });
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8' });
+      try {
+        await gate.run(() =>
+          withSnapshot(pipeline.db, { timeoutMs: MAX_TIMEOUT_MS, limitName: 'the export time limit' }, async (s) => {
+            const relations = await presentRelations(s, wanted);
+            await exportRows(s, relations, async (e) => {
+              await write(res, JSON.stringify(e) + '\n');
+              await yieldTurn();
+            });
+          }),
+        );
+        res.end();
+      } catch (err) {
+        // Headers are gone: the error travels as the stream's last line.
+        if (!res.destroyed) res.end(JSON.stringify({ error: (err as Error).message.split('\n')[0] }) + '\n');
+      }
+    });
+  };
