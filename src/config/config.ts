@@ -167,7 +167,11 @@ export const SETTINGS = {
   adminToken: setting({
     flag: '--admin-token <token>',
     env: 'SESSION_PIPELINE_ADMIN_TOKEN',
-    schema: z.string(),
+    // A blank token would "protect" the API with a value anyone can guess (and the client trims it to nothing).
+    schema: z
+      .string()
+      .refine((t) => t === '' || t.trim() !== '', 'must not be blank (whitespace only); unset it for no token')
+      .transform((t) => t.trim()),
     default: () => '',
     describe: 'bearer token for the admin API',
     secret: true,

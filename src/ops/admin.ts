@@ -12,11 +12,13 @@
  *   GET  /audit                      latest audit rows
  *   GET  /reports, /reports/:name, POST /sql, GET /export   reading the data live (read-routes.ts)
  *
- * Auth: when a token is set, every endpoint but /health and /metrics needs
- * `Authorization: Bearer <token>` (401 without, 403 when wrong). Without a
- * token the server binds to loopback only (see `checkAdminBind`). Every
- * mutating call, refused ones included, is written to `audit_log` before
- * the response is sent.
+ * Every request passes the gate first (`./guard.ts`: Host, Origin, JSON
+ * bodies, the token, a rate limit on failed token checks); routes added to
+ * this app get it without doing anything. Without a token the server binds
+ * to loopback only (see `checkAdminBind`); with one, an unauthenticated
+ * `GET /health` answers the status only. Every mutating call that passed the
+ * gate is written to `audit_log` before the response is sent; refused ones
+ * are counted (`session_pipeline_admin_refused_total`), never stored.
  */
 import crypto from 'node:crypto';
 import path from 'node:path';
@@ -35,14 +37,11 @@ import type { OpsMonitor } from './monitor.js';
 import type { Metrics } from './metrics.js';
 import { runFault } from './faults.js';
 import { readRoutes } from './read-routes.js';
+import { FailureLimiter, installAdminGuard, isMutating } from './guard.js';
+import { Counter } from 'prom-client';
 
 declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** Readable without the token (probes, scrapers). */
-    public?: boolean;
-  }
   interface FastifyRequest {
-    authState?: 'token' | 'none' | 'missing' | 'wrong';
     auditTarget?: string;
     auditDetail?: string;
   }
@@ -83,23 +82,12 @@ function tokenMatches(given: string, expected: string): boolean {
   return crypto.timingSafeEqual(a, b);
 }
 
-function presentedToken(req: FastifyRequest): string | null {
-  const h = req.headers.authorization;
-  if (typeof h === 'string') {
-    const m = /^Bearer\s+(.+)$/i.exec(h.trim());
-    if (m) return m[1].trim();
-  }
-  return null;
-}
-
 /** The call's parameters for the audit log when no handler described them (e.g. refused calls). */
 function targetOf(req: FastifyRequest): string | null {
   const params = (req.params ?? {}) as Record<string, unknown>;
   if (Object.keys(params).length > 0) return JSON.stringify(params).slice(0, 500);
   return req.routeOptions.url ? null : req.url.split('?')[0].slice(0, 500);
 }
-
-const isMutating = (method: string) => method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS';
 
 // ------------------------------------------------------------------ helpers
 
@@ -146,19 +134,39 @@ function publicCheckpoint(cp: Checkpoint) {
   };
 }
 
-function parseTimeout(v: unknown, dflt: number): number {
-  const n = Number(v);
-  return Number.isFinite(n) && n >= 0 ? Math.min(n, 30 * 60_000) : dflt;
-}
+/**
+ * The longest a run call may wait for its drain. A call holds a connection
+ * for that long; past it the work goes on in the daemon (202) anyway.
+ */
+export const MAX_RUN_TIMEOUT_MS = 10 * 60_000;
+
+/** `timeoutMs` of a run call, from the body or the query: absent -> the default; beyond the bound -> 400. */
+const timeoutSchema = { type: 'integer', minimum: 0, maximum: MAX_RUN_TIMEOUT_MS } as const;
+const runSchema = {
+  body: { type: 'object', properties: { timeoutMs: timeoutSchema } },
+  querystring: { type: 'object', properties: { timeoutMs: timeoutSchema, fault: { type: 'string' } } },
+} as const;
+
+/**
+ * Receiving a whole request (headers and body) may take this long; a body
+ * trickled a byte at a time is cut off (node checks every
+ * `CONNECTIONS_CHECK_MS`). Only the request: a run waiting to drain, or a
+ * trace stream, answers for as long as it needs.
+ */
+export const REQUEST_TIMEOUT_MS = 10_000;
+const CONNECTIONS_CHECK_MS = 1_000;
 
 // ------------------------------------------------------------------ routes
 
 const healthRoutes =
   (ctx: AdminContext): FastifyPluginAsync =>
   async (app) => {
-    app.get('/health', { config: { public: true } }, async (_req, reply) => {
+    app.get('/health', { config: { public: true } }, async (req, reply) => {
       const h = ctx.monitor.health();
-      return reply.code(h.status === 'error' ? 503 : 200).send(h);
+      const code = h.status === 'error' ? 503 : 200;
+      // Reasons and lag name session files: a probe without the token gets the status only.
+      if (ctx.config.adminToken && req.authState !== 'token') return reply.code(code).send({ status: h.status });
+      return reply.code(code).send(h);
     });
 
     app.get('/metrics', { config: { public: true } }, async (_req, reply) => {
@@ -218,8 +226,8 @@ const runRoutes =
     };
 
     const run = async (req: FastifyRequest, reply: FastifyReply, processor: string | null) => {
-      const body = (req.body ?? {}) as { timeoutMs?: unknown };
-      const timeoutMs = parseTimeout(body.timeoutMs ?? (req.query as { timeoutMs?: unknown })?.timeoutMs, 60_000);
+      const body = (req.body ?? {}) as { timeoutMs?: number };
+      const timeoutMs = body.timeoutMs ?? (req.query as { timeoutMs?: number })?.timeoutMs ?? 60_000;
       const fault = runFault(req.query);
       const t0 = Date.now();
       if (fault?.kind === 'throw') throw new Error('test fault: run failed (SESSION_PIPELINE_TEST_FAULTS)');
@@ -237,7 +245,7 @@ const runRoutes =
       return reply.code(drained ? 200 : 202).send(out);
     };
 
-    app.post<{ Params: { name: string } }>('/processors/:name/run', async (req, reply) => {
+    app.post<{ Params: { name: string } }>('/processors/:name/run', { schema: runSchema }, async (req, reply) => {
       const name = req.params.name;
       req.auditTarget = JSON.stringify({ processor: name });
       if (!ctx.daemon.pipeline.processors.some((p) => p.name === name)) {
@@ -246,7 +254,7 @@ const runRoutes =
       return locked(`processor:${name}`, reply, `a run of ${name}`, () => run(req, reply, name));
     });
 
-    app.post('/rescan', async (req, reply) => {
+    app.post('/rescan', { schema: runSchema }, async (req, reply) => {
       req.auditTarget = JSON.stringify({ processor: 'all' });
       return locked('rescan:all', reply, 'a full rescan', () => run(req, reply, null));
     });
@@ -400,6 +408,11 @@ const auditRoutes =
 
 // ------------------------------------------------------------------ server
 
+function listeningPort(app: FastifyInstance): number | undefined {
+  const addr = app.server.address();
+  return typeof addr === 'object' && addr ? addr.port : undefined;
+}
+
 export interface AdminServer {
   app: FastifyInstance;
   close(): Promise<void>;
@@ -412,30 +425,29 @@ export async function createAdminApp(ctx: AdminContext): Promise<AdminServer> {
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,
     bodyLimit: 64 * 1024,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    http: { requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: CONNECTIONS_CHECK_MS },
   });
   const token = ctx.config.adminToken;
-
-  app.addHook('onRequest', async (req, reply) => {
-    if (!token) {
-      req.authState = 'none';
-      return;
-    }
-    const given = presentedToken(req);
-    req.authState = given === null ? 'missing' : tokenMatches(given, token) ? 'token' : 'wrong';
-    if (req.authState === 'token') return;
-    if (!isMutating(req.method) && req.routeOptions.config?.public) return;
-    if (req.authState === 'missing') {
-      return reply
-        .code(401)
-        .header('www-authenticate', 'Bearer realm="session-pipeline admin"')
-        .send({ error: 'unauthorized', message: 'this endpoint needs the admin token (Authorization: Bearer <token>)' });
-    }
-    return reply.code(403).send({ error: 'forbidden', message: 'wrong admin token' });
+  const refused = new Counter({
+    name: 'session_pipeline_admin_refused_total',
+    help: 'Admin API requests refused at the gate, by reason (host, origin, content-type, unauthorized, forbidden, rate-limited)',
+    labelNames: ['reason'],
+    registers: [ctx.metrics.registry],
+  });
+  installAdminGuard(app, {
+    bindHost: ctx.config.adminHost,
+    port: () => ctx.address?.port ?? listeningPort(app),
+    token,
+    tokenMatches: (given) => tokenMatches(given, token),
+    limiter: new FailureLimiter(),
+    onRefused: (reason) => refused.inc({ reason }),
   });
 
   // Audit before the response goes out, so a caller that got its answer finds the row.
+  // Only calls that passed the gate: a refused one is counted, never stored (it would fill the disk).
   app.addHook('onSend', async (req, reply, payload) => {
-    if (!isMutating(req.method)) return payload;
+    if (!isMutating(req.method) || !req.guardPassed) return payload;
     const actor = req.headers[ACTOR_HEADER];
     let detail = req.auditDetail ?? null;
     if (!detail && reply.statusCode >= 400 && typeof payload === 'string') {

@@ -6,50 +6,11 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ChildProcess } from 'node:child_process';
-import { line, query, runCli, sandbox, spawnCli, waitFor, type Sandbox } from '../helpers.js';
+import { line, query, runCli, sandbox, waitFor } from '../helpers.js';
+import { cleanEnv, startDaemon, stop, type Running } from './daemon.js';
 
 const TOKEN = 'test-token-123';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
-
-/** The child's env without the developer's own pipeline settings. */
-function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('SESSION_PIPELINE_') && k !== 'SESSION_ROOT') env[k] = v;
-  return { ...env, ...extra };
-}
-
-interface Running {
-  child: ChildProcess;
-  port: number;
-  stderr: () => string;
-}
-
-/** Spawn `watch` and learn its admin port from the `admin API listening` log record. */
-async function startDaemon(sb: Sandbox, args: string[], env: Record<string, string> = {}): Promise<Running> {
-  const child = spawnCli(['watch', '--root', sb.root, '--db', sb.db, '--admin-port', '0', ...args], cleanEnv(env));
-  let err = '';
-  child.stderr!.on('data', (d) => (err += d));
-  child.stdout!.resume();
-  const port = await waitFor(() => {
-    if (child.exitCode !== null) throw new Error(`daemon exited ${child.exitCode}:\n${err}`);
-    for (const l of err.split('\n')) {
-      if (!l.startsWith('{')) continue;
-      const rec = JSON.parse(l) as { msg?: string; port?: number };
-      if (rec.msg === 'admin API listening') return rec.port;
-    }
-    return null;
-  }, 20_000);
-  return { child, port: port!, stderr: () => err };
-}
-
-async function stop(r: Running | null): Promise<void> {
-  if (!r || r.child.exitCode !== null) return;
-  const exited = new Promise((res) => r.child.once('exit', res));
-  r.child.kill('SIGTERM');
-  await Promise.race([exited, new Promise((res) => setTimeout(res, 10_000))]);
-  if (r.child.exitCode === null) r.child.kill('SIGKILL');
-}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -64,7 +25,7 @@ describe('admin API (real daemon)', () => {
   const sb = sandbox('sp-admin-');
   let d: Running | null = null;
   let base = '';
-  /** Every mutating call this suite makes, to check the audit log against. */
+  /** Every mutating call this suite makes that passes the gate (token checks included), to check the audit log against. */
   let mutating = 0;
 
   const get = async (path: string, headers: Record<string, string> = AUTH) => {
@@ -76,7 +37,7 @@ describe('admin API (real daemon)', () => {
     return { status: r.status, body: JSON.parse(r.body) as T };
   };
   const post = async <T = any>(path: string, body: unknown = {}, headers: Record<string, string> = AUTH) => {
-    mutating++;
+    if (headers === AUTH) mutating++;
     const res = await fetch(base + path, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-session-pipeline-actor': 'vitest', ...headers },
@@ -85,7 +46,7 @@ describe('admin API (real daemon)', () => {
     const text = await res.text();
     return { status: res.status, body: (text ? JSON.parse(text) : null) as T, headers: res.headers };
   };
-  const health = () => getJson('/health', {});
+  const health = () => getJson('/health');
 
   beforeAll(async () => {
     for (let i = 0; i < 3; i++) sb.write(`o/s${i}.jsonl`, line({ type: 'user', i }) + line({ type: 'assistant', i }));
@@ -138,7 +99,9 @@ describe('admin API (real daemon)', () => {
     expect((await post('/quarantine/requeue', { all: true }, {})).status).toBe(401);
     expect((await get('/status', {})).status).toBe(401);
     expect((await get('/status', { authorization: 'Bearer nope' })).status).toBe(403);
-    expect((await get('/health', {})).status).toBe(200);
+    const anonHealth = await getJson('/health', {});
+    expect(anonHealth.status).toBe(200);
+    expect(anonHealth.body).toEqual({ status: 'ok' });
     expect((await get('/metrics', {})).status).toBe(200);
     const ok = await post('/processors/lines/run');
     expect(ok.status).toBe(200);
@@ -328,13 +291,16 @@ describe('admin API (real daemon)', () => {
 
     const dead = await freePort();
     // Spawning the CLI is the slow part: run the read-only calls side by side, then the mutating ones.
-    const [h, s, tr, noToken, down] = await Promise.all([
+    const [h, s, tr, noToken, down, anonHealth] = await Promise.all([
       runCli(['health', '--json'], env),
       runCli(['status'], env),
       runCli(['trace', 'o/s0.jsonl'], env),
       runCli(['status'], cleanEnv({ SESSION_PIPELINE_ADMIN_PORT: port })),
       runCli(['health', '--admin-port', String(dead)], cleanEnv()),
+      runCli(['health'], cleanEnv({ SESSION_PIPELINE_ADMIN_PORT: port })),
     ]);
+    expect(anonHealth.code, anonHealth.stderr).toBe(0);
+    expect(anonHealth.stdout).toBe('health: OK (details need the admin token: SESSION_PIPELINE_ADMIN_TOKEN or --admin-token)\n');
     expect(h.code, h.stderr).toBe(0);
     expect(JSON.parse(h.stdout).status).toBe('ok');
 
@@ -353,7 +319,7 @@ describe('admin API (real daemon)', () => {
     expect(down.code).toBe(4);
     expect(down.stderr).toContain(`daemon not running on 127.0.0.1:${dead} (start it with \`session-pipeline watch\`)`);
 
-    mutating += 3;
+    mutating += 2; // the third is refused at the gate: not audited
     const [rs, rq, wrong] = await Promise.all([
       runCli(['rescan', '--processor', 'lines'], env),
       runCli(['requeue', '--all'], env),
@@ -367,7 +333,7 @@ describe('admin API (real daemon)', () => {
     expect(wrong.stderr).toMatch(/refused the admin token/);
   });
 
-  it('writes one audit row per mutating call, refused ones included', async () => {
+  it('writes one audit row per mutating call that passed the gate; refused ones are not stored', async () => {
     const { body } = await getJson('/audit?limit=1000');
     expect(body.rows).toHaveLength(mutating);
     for (const r of body.rows) {
@@ -375,9 +341,8 @@ describe('admin API (real daemon)', () => {
       expect(Date.parse(r.at)).toBeGreaterThan(Date.now() - 10 * 60_000);
     }
     const results = body.rows.map((r: any) => r.result);
-    for (const x of ['ok', 'denied', 'conflict', 'not-found', 'error', 'bad-request']) expect(results).toContain(x);
-    expect(body.rows.filter((r: any) => r.auth === 'missing').every((r: any) => r.status === 401)).toBe(true);
-    expect(body.rows.filter((r: any) => r.auth === 'wrong').every((r: any) => r.status === 403)).toBe(true);
+    for (const x of ['ok', 'conflict', 'not-found', 'error', 'bad-request']) expect(results).toContain(x);
+    expect(body.rows.every((r: any) => r.auth === 'token' && r.result !== 'denied')).toBe(true);
     expect(body.rows.some((r: any) => r.actor === 'vitest')).toBe(true);
     expect(body.rows.some((r: any) => /\(cli\)$/.test(r.actor))).toBe(true);
     const requeue = body.rows.find((r: any) => r.action === 'POST /quarantine/requeue' && r.result === 'ok' && r.detail === 'requeued 1');

@@ -115,6 +115,8 @@ function statusCommand(): Command {
 // ------------------------------------------------------------------ health
 
 export function renderHealth(h: Health): string {
+  // A daemon with a token answers an unauthenticated /health with the status only.
+  if (!h.processors) return `health: ${h.status.toUpperCase()} (details need the admin token: SESSION_PIPELINE_ADMIN_TOKEN or --admin-token)\n`;
   const lines: string[] = [`health: ${h.status.toUpperCase()}${h.initialScan === 'running' ? ' (initial scan running)' : ''}`];
   for (const r of h.reasons) lines.push(`  - ${r}`);
   const t = new Table({
