@@ -74,7 +74,12 @@ export function escapingSymlinks(sb: Sandbox, outsideContent: string, realConten
 /** Copy the shared real corpus into a sandbox root (it is read-only at its source). */
 export function copyCorpus(sb: Sandbox): void {
   fs.cpSync(CORPUS, sb.root, { recursive: true });
-  for (const owner of fs.readdirSync(sb.root)) fs.rmSync(path.join(sb.root, owner, 'LICENSE'), { force: true });
+  // Only `<owner>/<file>.jsonl` belongs in a root: not the corpus README nor the LICENSE files.
+  for (const owner of fs.readdirSync(sb.root)) {
+    const p = path.join(sb.root, owner);
+    if (fs.statSync(p).isDirectory()) fs.rmSync(path.join(p, 'LICENSE'), { force: true });
+    else fs.rmSync(p);
+  }
   chmodRecursive(sb.root);
 }
 

@@ -11,9 +11,13 @@
  *   that comes later is joined in the views, never written onto the event.
  * - `usage_files`: the file's session and header facts, from carry state.
  *
- * Cost is computed here, per message row, from the price table; the table's
- * fingerprint is part of `version`, so changing the price file retracts and
- * reprices every file (see docs/usage.md).
+ * - `usage_price_models`: the models of each batch, mapped to their price
+ *   entry under the active price version.
+ *
+ * No cost is stored: rows hold raw tokens, and the views price them at read
+ * time from the active price version, which `init` stores and activates
+ * (price-versions.ts). `version` is the extraction rules only, so a new price
+ * table reads no transcript (see docs/usage.md).
  */
 import type { Processor, ProcessorTx, SessionLine } from '../../src/pipeline/processor.js';
 import type { SessionFileRef } from '../../src/discover/session-path.js';
@@ -27,13 +31,18 @@ import {
   type MessageUsage,
   type ToolResult,
 } from './extract.js';
-import { costUsd, loadPriceTable, type PriceTable } from './pricing.js';
-import { EVENTS, FILES, MESSAGES, TABLES, TOOL_RESULTS } from './tables.js';
+import { isLongContext, loadPriceTable, type PriceTable } from './pricing.js';
+import { EVENTS, FILE_TABLES, FILES, MESSAGES, PRICE_MODELS, TABLES, TOOL_RESULTS } from './tables.js';
 import { USAGE_MIGRATIONS } from './migrations.js';
 import { USAGE_REPORTS } from './reports.js';
+import { activatePrices } from './price-versions.js';
 
-/** Bump when the rows this code writes change meaning. */
-export const USAGE_CODE_VERSION = 1;
+/**
+ * Bump when the rows this code writes change meaning (the extraction rules). Prices are not
+ * part of it. 2: cost moved from the rows to read time (version 1 was 1_000_000 + the price
+ * table's hash).
+ */
+export const USAGE_CODE_VERSION = 2;
 
 export interface UsageCarry {
   /** The parent session id read from the lines (2.0 flat `agent-*.jsonl`). */
@@ -66,24 +75,32 @@ interface Best {
   ts: string | null;
 }
 
+/** The price table a processor runs with, and its price version once `init` stored it. */
+interface Pricing {
+  table: PriceTable;
+  version: number | null;
+}
+
 export function createUsageProcessor(opts: UsageOptions = {}): Processor<UsageCarry> {
-  const prices = loadPriceTable(opts.pricing ?? '');
+  const pricing: Pricing = { table: loadPriceTable(opts.pricing ?? ''), version: null };
   return {
     name: 'usage',
-    // The price table is part of what the rows mean: another table reprocesses everything.
-    version: USAGE_CODE_VERSION * 1_000_000 + (prices.fingerprint % 1_000_000),
+    version: USAGE_CODE_VERSION,
     migrations: USAGE_MIGRATIONS,
     tables: TABLES,
     reports: USAGE_REPORTS,
-    process: (batch, tx) => processBatch(prices, batch.file, batch.lines, batch.carry, tx),
+    async init({ db }) {
+      pricing.version = (await activatePrices(db, pricing.table)).version;
+    },
+    process: (batch, tx) => processBatch(pricing, batch.file, batch.lines, batch.carry, tx),
     retract(sessionFile, tx) {
-      for (const t of TABLES) tx.run(`DELETE FROM ${t.name} WHERE session_file = $1`, [sessionFile]);
+      for (const t of FILE_TABLES) tx.run(`DELETE FROM ${t.name} WHERE session_file = $1`, [sessionFile]);
     },
   };
 }
 
 function processBatch(
-  prices: PriceTable,
+  pricing: Pricing,
   file: SessionFileRef,
   lines: readonly SessionLine[],
   prev: UsageCarry | undefined,
@@ -138,12 +155,13 @@ function processBatch(
     }
   }
 
+  if (pricing.version === null) throw new Error('usage: init() has not stored the price version');
+  const models = new Set<string>();
   for (const b of best.values()) {
     const u = b.u;
-    const synthetic = u.model === SYNTHETIC_MODEL;
-    const price = synthetic || u.model === null ? null : prices.lookup(u.model);
     // <synthetic> lines are Claude Code's own, not API calls: kept, at no cost, never "unpriced".
-    const cost = synthetic ? 0 : price ? costUsd(u, price, u.speed) : null;
+    const synthetic = u.model === SYNTHETIC_MODEL;
+    if (!synthetic && u.model !== null) models.add(u.model);
     tx.insert(MESSAGES.name, [
       sf,
       b.key,
@@ -160,13 +178,14 @@ function processBatch(
       u.cache1h,
       u.cacheRead,
       u.total,
-      cost,
-      price?.entry ?? null,
       synthetic,
       b.offset,
+      isLongContext(u),
     ]);
   }
   items += best.size;
+  // A few rows per batch, DO NOTHING on conflict: cheaper than remembering what is committed.
+  for (const m of models) tx.insert(PRICE_MODELS.name, [pricing.version, m, pricing.table.lookup(m)?.entry ?? null]);
 
   const first = parseTs(firstTs);
   const last = parseTs(lastTs);

@@ -1,24 +1,42 @@
 /**
- * The usage processor's schema: its four tables (DDL derived from the output
- * table specs, so the loader and the schema cannot drift) and its views.
- * A change to a view is a new migration that re-creates the views.
+ * The usage processor's schema: its tables (DDL derived from the output
+ * table specs, so the loader and the schema cannot drift), the price
+ * versions, and the views. A change to a view is a new migration that
+ * re-creates the views.
  */
 import type { Migration } from '../../src/state/migrations.js';
 import type { OutputTable } from '../../src/pipeline/processor.js';
 import { TABLES } from './tables.js';
-import { VIEW_DDL } from './views.js';
+import { LONG_CONTEXT_SQL, VIEW_DDL } from './views.js';
+import { PRICE_VERSIONS_DDL } from './price-versions.js';
 
 function createTable(t: OutputTable): string {
   const cols = t.columns.map((c) => `${c.name} ${c.type}${t.key.includes(c.name) ? ' NOT NULL' : ''}`);
   return `CREATE TABLE IF NOT EXISTS ${t.name} (${cols.join(', ')}, PRIMARY KEY (${t.key.join(', ')}))`;
 }
 
+/** The views of VIEW_DDL (a superset of version 1's), dependents first. */
+const VIEWS = VIEW_DDL.map((sql) => /VIEW (\w+) AS/.exec(sql)![1]).reverse();
+
 export const USAGE_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     description: 'usage tables and views',
+    up: [...TABLES.map(createTable), ...PRICE_VERSIONS_DDL, ...VIEW_DDL],
+  },
+  {
+    // Version 1 stored cost_usd and pricing_model per row, computed when the file was read.
+    // Rows of deleted transcripts are kept and gain long_context here, so they are priced too.
+    version: 2,
+    description: 'price at read time: price versions, long_context, no stored cost',
     up: [
+      ...VIEWS.map((v) => `DROP VIEW IF EXISTS ${v}`),
+      'ALTER TABLE usage_messages ADD COLUMN IF NOT EXISTS long_context BOOLEAN',
+      `UPDATE usage_messages SET long_context = ${LONG_CONTEXT_SQL} WHERE long_context IS NULL`,
+      'ALTER TABLE usage_messages DROP COLUMN IF EXISTS cost_usd',
+      'ALTER TABLE usage_messages DROP COLUMN IF EXISTS pricing_model',
       ...TABLES.map(createTable),
+      ...PRICE_VERSIONS_DDL,
       ...VIEW_DDL,
     ],
   },

@@ -5,11 +5,21 @@
  * The price file has LiteLLM's shape: `{ "<model>": { input_cost_per_token,
  * output_cost_per_token, cache_creation_input_token_cost,
  * cache_read_input_token_cost, *_above_200k_tokens, provider_specific_entry } }`.
- * The bundled table is `pricing.json` next to this file (no network, ever).
+ * The bundled table is `pricing.json` next to this file (no network, ever): every
+ * plain `claude-*` entry of LiteLLM's `model_prices_and_context_window.json` at commit
+ * 00035b69f416be24e2e323c13198d9b7d2d1bdf9, plus four models that table lists only
+ * under Bedrock names (`claude-3-5-haiku-20241022`, `claude-3-5-sonnet-20240620`,
+ * `claude-3-5-sonnet-20241022`, `claude-3-sonnet-20240229`): 28 entries, vendored
+ * byte for byte from test/fixtures/pricing/claude-pricing.json.
+ *
+ * A table is not baked into rows: it is stored as a price version
+ * (price-versions.ts) and the views price every message at read time.
  *
  * Rules (Anthropic list prices):
  * - 5-minute cache writes at `cache_creation_input_token_cost`;
- *   1-hour cache writes at 2x the input price.
+ *   1-hour cache writes at 2x the input price (the table's own
+ *   `cache_creation_input_token_cost_above_1hr` is ignored: it is wrong for
+ *   `claude-3-haiku-20240307` and `claude-3-opus-20240229`, 6e-06 for both).
  * - A request whose prompt (input + cache creation + cache read) exceeds 200k
  *   tokens is priced at the `*_above_200k_tokens` rates, where the table has
  *   them, for every token category (output included).
@@ -17,6 +27,7 @@
  *   when the entry has one.
  * - A model the table does not know is unpriced (`null`), never $0.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { ConfigError } from '../../src/config/config.js';
 import bundled from './pricing.json' with { type: 'json' };
@@ -119,13 +130,14 @@ export class PriceTable {
   private readonly cache = new Map<string, ModelPrice | null>();
 
   /**
-   * @param fingerprint identifies the table's content; it is part of the
-   * processor version, so a different table reprices everything.
+   * Identifies what the table charges (the parsed rates, not the file's bytes): the same
+   * rates in another file, or reformatted, are the same price version.
    */
+  readonly fingerprint: string;
+
   constructor(
     entries: Record<string, unknown>,
     readonly source: string,
-    readonly fingerprint: number,
   ) {
     // Sorted so the undated alias wins over dated entries, then the latest date: deterministic
     // whatever the file's key order.
@@ -144,6 +156,13 @@ export class PriceTable {
       const u = undatedModel(c);
       if (!this.undated.has(u)) this.undated.set(u, p);
     }
+    const rates = [...this.exact.values()].sort((a, b) => (a.entry < b.entry ? -1 : a.entry > b.entry ? 1 : 0));
+    this.fingerprint = crypto.createHash('sha1').update(JSON.stringify(rates)).digest('hex');
+  }
+
+  /** Every priced entry, by name. */
+  entries(): IterableIterator<ModelPrice> {
+    return this.exact.values();
   }
 
   get size(): number {
@@ -169,7 +188,11 @@ export function isLongContext(t: TokenCounts): boolean {
   return t.input + t.cacheCreation + t.cacheRead > LONG_CONTEXT_THRESHOLD;
 }
 
-/** The USD cost of one request. */
+/**
+ * The USD cost of one request: the specification of the rules above. Stored
+ * usage is priced by the same arithmetic in SQL at read time (views.ts
+ * `MESSAGE_COST`); a property test holds the two equal.
+ */
 export function costUsd(t: TokenCounts, price: ModelPrice, speed: string | null = null): number {
   const r = price.longContext && isLongContext(t) ? price.longContext : price.base;
   const cache1h = Math.min(t.cache1h, t.cacheCreation);
@@ -182,21 +205,11 @@ export function costUsd(t: TokenCounts, price: ModelPrice, speed: string | null 
   return speed === 'fast' && price.fast !== null ? cost * price.fast : cost;
 }
 
-/** FNV-1a, 32 bits: a cheap, stable fingerprint of the price file. */
-export function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
-
 const invalid = (why: string) => new ConfigError(`invalid pricing (--pricing / SESSION_PIPELINE_PRICING): ${why}`);
 
 /** The bundled table, or the user's file (`--pricing` / `SESSION_PIPELINE_PRICING`). */
 export function loadPriceTable(file = ''): PriceTable {
-  if (!file) return new PriceTable(bundled, 'bundled', fnv1a(JSON.stringify(bundled)));
+  if (!file) return new PriceTable(bundled, 'bundled');
   let parsed: unknown;
   try {
     parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -206,7 +219,7 @@ export function loadPriceTable(file = ''): PriceTable {
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw invalid(`${file} is not a JSON object of models`);
   }
-  const table = new PriceTable(parsed as Record<string, unknown>, file, fnv1a(JSON.stringify(parsed)));
+  const table = new PriceTable(parsed as Record<string, unknown>, file);
   if (table.size === 0) {
     throw invalid(`${file} has no model with input_cost_per_token and output_cost_per_token`);
   }

@@ -5,7 +5,12 @@
  */
 import type { OutputTable } from '../../src/pipeline/processor.js';
 
-/** One row per (file, API message): the line with the largest token total in that file. */
+/**
+ * One row per (file, API message): the line with the largest token total in that file.
+ * Raw tokens only, with what pricing needs (the 5-minute / 1-hour cache split,
+ * `long_context` for a prompt over 200k tokens, `speed`): cost is computed at read
+ * time from the active price version, so a new price table never re-reads a file.
+ */
 export const MESSAGES: OutputTable = {
   name: 'usage_messages',
   columns: [
@@ -24,10 +29,10 @@ export const MESSAGES: OutputTable = {
     { name: 'cache_creation_1h_tokens', type: 'BIGINT' },
     { name: 'cache_read_tokens', type: 'BIGINT' },
     { name: 'total_tokens', type: 'BIGINT' },
-    { name: 'cost_usd', type: 'DOUBLE' },
-    { name: 'pricing_model', type: 'VARCHAR' },
     { name: 'synthetic', type: 'BOOLEAN' },
     { name: 'line_offset', type: 'BIGINT' },
+    // Last: migration 2 added it to databases of version 1, where it can only go at the end.
+    { name: 'long_context', type: 'BOOLEAN' },
   ],
   key: ['session_file', 'message_key'],
   prefer: 'total_tokens DESC, _seq ASC',
@@ -38,8 +43,7 @@ export const MESSAGES: OutputTable = {
     cache_creation_5m_tokens = excluded.cache_creation_5m_tokens,
     cache_creation_1h_tokens = excluded.cache_creation_1h_tokens,
     cache_read_tokens = excluded.cache_read_tokens, total_tokens = excluded.total_tokens,
-    cost_usd = excluded.cost_usd, pricing_model = excluded.pricing_model, synthetic = excluded.synthetic,
-    line_offset = excluded.line_offset
+    synthetic = excluded.synthetic, line_offset = excluded.line_offset, long_context = excluded.long_context
     WHERE excluded.total_tokens > usage_messages.total_tokens`,
 };
 
@@ -96,4 +100,24 @@ export const FILES: OutputTable = {
   replace: {},
 };
 
-export const TABLES: readonly OutputTable[] = [MESSAGES, EVENTS, TOOL_RESULTS, FILES];
+/**
+ * Which price-table entry prices a model name under a price version (NULL: unpriced).
+ * Not per file: the processor stages the models of every batch (a few rows), and a new
+ * price version maps every model already stored (price-versions.ts), so the views'
+ * join finds each model however old its rows are.
+ */
+export const PRICE_MODELS: OutputTable = {
+  name: 'usage_price_models',
+  columns: [
+    { name: 'price_version', type: 'INTEGER' },
+    { name: 'model', type: 'VARCHAR' },
+    { name: 'entry', type: 'VARCHAR' },
+  ],
+  key: ['price_version', 'model'],
+  prefer: '_seq ASC',
+  onConflict: 'DO NOTHING',
+};
+
+/** The tables that hold rows of one session file: what a retraction deletes. */
+export const FILE_TABLES: readonly OutputTable[] = [MESSAGES, EVENTS, TOOL_RESULTS, FILES];
+export const TABLES: readonly OutputTable[] = [...FILE_TABLES, PRICE_MODELS];

@@ -7,7 +7,14 @@
  * message across files (the largest token total; attributed to the file where
  * the message appeared first, by timestamp, ties by file name). Retracting a
  * file deletes only its rows, so the other file's copy takes over.
+ *
+ * Cost is computed here, at read time: `usage_messages_priced` joins each
+ * message to the active price version (price-versions.ts), so every view and
+ * report prices all history, deleted transcripts included, with the table of
+ * the last run.
  */
+import { ACTIVE_VERSION_VIEW } from './price-versions.js';
+import { LONG_CONTEXT_THRESHOLD } from './pricing.js';
 
 /** A session's key: the parent session's file, which subagent files join. */
 export const SESSION_KEY = `owner || '/' || session_id || '.jsonl'`;
@@ -26,6 +33,32 @@ export const USAGE_AGGREGATES = `count(*)::BIGINT AS messages,
   sum(cost_usd::DECIMAL(38, 12))::DOUBLE AS cost_usd,
   coalesce(list(DISTINCT ${unknownModel} ORDER BY ${unknownModel}) FILTER (WHERE cost_usd IS NULL), []) AS unpriced_models`;
 
+/** A rate of price row `p` for message `m`: its above-200k rate when the prompt was long and the model has that tier. */
+const rate = (col: string) => `CASE WHEN m.long_context AND p.input_above_200k IS NOT NULL THEN p.${col}_above_200k ELSE p.${col} END`;
+
+/**
+ * The USD cost of message `m` at price row `p`: pricing.ts `costUsd` in SQL, term by
+ * term in the same order so the doubles agree. <synthetic> costs 0; no price is NULL.
+ */
+export const MESSAGE_COST = `CASE WHEN m.synthetic THEN 0::DOUBLE WHEN p.entry IS NULL THEN NULL ELSE
+  (m.input_tokens * ${rate('input')} + m.output_tokens * ${rate('output')}
+   + m.cache_creation_5m_tokens * ${rate('cache_write_5m')} + m.cache_creation_1h_tokens * ${rate('cache_write_1h')}
+   + m.cache_read_tokens * ${rate('cache_read')})
+  * CASE WHEN m.speed = 'fast' THEN coalesce(p.fast, 1) ELSE 1 END END`;
+
+/** `long_context` of a row written before migration 2 stored it (the rule of pricing.ts `isLongContext`). */
+export const LONG_CONTEXT_SQL = `input_tokens + cache_creation_tokens + cache_read_tokens > ${LONG_CONTEXT_THRESHOLD}`;
+
+const pricedMessages = `CREATE OR REPLACE VIEW usage_messages_priced AS
+SELECT m.*,
+  a.price_version,
+  CASE WHEN m.synthetic THEN NULL ELSE p.entry END AS pricing_model,
+  ${MESSAGE_COST} AS cost_usd
+FROM usage_messages m
+LEFT JOIN usage_price_active a ON true
+LEFT JOIN usage_price_models pm ON pm.price_version = a.price_version AND pm.model = m.model
+LEFT JOIN usage_prices p ON p.price_version = a.price_version AND p.entry = pm.entry`;
+
 const dedupMessages = `CREATE OR REPLACE VIEW usage_messages_dedup AS
 SELECT
   m.message_key,
@@ -36,9 +69,9 @@ SELECT
   m.message_id, m.request_id, m.model, m.speed,
   m.input_tokens, m.output_tokens, m.cache_creation_tokens, m.cache_creation_5m_tokens,
   m.cache_creation_1h_tokens, m.cache_read_tokens, m.total_tokens,
-  m.cost_usd, m.pricing_model, m.synthetic,
+  m.cost_usd, m.pricing_model, m.price_version, m.synthetic, m.long_context,
   count(*) OVER (PARTITION BY m.message_key) AS copies
-FROM usage_messages m
+FROM usage_messages_priced m
 LEFT JOIN usage_files f ON f.session_file = m.session_file
 WINDOW first_seen AS (
   PARTITION BY m.message_key ORDER BY m.ts ASC NULLS LAST, m.session_file
@@ -101,10 +134,12 @@ LEFT JOIN ev USING (owner, session_id)`;
 
 /** Views, in dependency order. */
 export const VIEW_DDL: readonly string[] = [
+  ACTIVE_VERSION_VIEW,
+  pricedMessages,
   dedupMessages,
   dedupEvents,
   // Within-file dedup only: the per-file figures (a message shared by two files shows in both).
-  grouped('usage_by_file', 'session_file, owner', 'usage_messages'),
+  grouped('usage_by_file', 'session_file, owner', 'usage_messages_priced'),
   grouped('usage_daily', 'CAST(ts AS DATE) AS day'),
   grouped('usage_weekly', `CAST(date_trunc('week', ts) AS DATE) AS week`),
   grouped('usage_monthly', `CAST(date_trunc('month', ts) AS DATE) AS month`),
@@ -120,6 +155,11 @@ export const EXPORTED = [
   'usage_events',
   'usage_tool_results',
   'usage_files',
+  'usage_price_versions',
+  'usage_prices',
+  'usage_price_models',
+  'usage_price_active',
+  'usage_messages_priced',
   'usage_messages_dedup',
   'usage_events_dedup',
   'usage_by_file',

@@ -198,7 +198,7 @@ describe('cost', () => {
     await run();
     const [row] = await query<{ cache_creation_5m_tokens: number; cache_creation_1h_tokens: number; cost_usd: number }>(
       sb.db,
-      'SELECT cache_creation_tokens, cache_creation_5m_tokens, cache_creation_1h_tokens, cost_usd FROM usage_messages',
+      'SELECT cache_creation_tokens, cache_creation_5m_tokens, cache_creation_1h_tokens, cost_usd FROM usage_messages_priced',
     );
     expect(row).toMatchObject({ cache_creation_tokens: 10_000, cache_creation_5m_tokens: 4000, cache_creation_1h_tokens: 6000 });
     expect(row.cost_usd).toBeCloseTo(4000 * 3.75e-6 + 6000 * 6e-6, 12);
@@ -214,7 +214,7 @@ describe('cost', () => {
     );
     await run();
     const cost = Object.fromEntries(
-      (await query<{ message_id: string; cost_usd: number }>(sb.db, 'SELECT message_id, cost_usd FROM usage_messages')).map((r) => [r.message_id, r.cost_usd]),
+      (await query<{ message_id: string; cost_usd: number }>(sb.db, 'SELECT message_id, cost_usd FROM usage_messages_priced')).map((r) => [r.message_id, r.cost_usd]),
     );
     expect(cost.big).toBeCloseTo(150_000 * 6e-6 + 2000 * 22.5e-6 + 30_000 * 7.5e-6 + 20_001 * 6e-7, 10);
     expect(cost.small).toBeCloseTo(150_000 * 3e-6 + 2000 * 15e-6 + 30_000 * 3.75e-6 + 20_000 * 3e-7, 10);
@@ -234,7 +234,7 @@ describe('cost', () => {
     expect(await query(sb.db, 'SELECT models FROM usage_sessions')).toEqual([{ models: ['claude-sonnet-4-20250514'] }]);
   });
 
-  it('uses a price file given by flag or variable, and reprices everything when it changes', async () => {
+  it('uses a price file given by flag or variable, and reprices everything, reading nothing, when it changes', async () => {
     const prices = path.join(sb.dir, 'prices.json');
     fs.writeFileSync(prices, JSON.stringify({ 'claude-sonnet-4-20250514': { input_cost_per_token: 0.001, output_cost_per_token: 0.002 } }));
     sb.write('o/s.jsonl', assistant({ id: 'm1', req: 'r1', ts: '2025-07-01T10:00:00Z', usage: u(10, 10) }));
@@ -243,9 +243,9 @@ describe('cost', () => {
     });
     expect(custom.code, custom.stderr).toBe(0);
     expect((await usage('day')).totals.cost_usd).toBeCloseTo(10 * 0.001 + 10 * 0.002, 9);
-    // Back to the bundled table: a version change, so the file is retracted and repriced.
+    // Back to the bundled table: a price version, not a processor version: nothing is re-read.
     const s = await run();
-    expect(s.processors.usage.rewritten).toBe(1);
+    expect(s.processors.usage).toMatchObject({ rewritten: 0, unchanged: 1, bytes_read: 0 });
     expect((await usage('day')).totals.cost_usd).toBeCloseTo(10 * 3e-6 + 10 * 15e-6, 9);
     const bad = await runCli(['run', '--once', '--root', sb.root, '--db', sb.db, '--processors', 'usage', '--pricing', path.join(sb.dir, 'nope.json')]);
     expect(bad.code).toBe(2);

@@ -17,9 +17,28 @@ const tokens = (t: Partial<{ input: number; output: number; cacheCreation: numbe
 });
 
 describe('the bundled table', () => {
-  it('is the vendored LiteLLM excerpt', () => {
+  it('is the complete vendored table (test/fixtures/pricing/claude-pricing.json, byte for byte)', () => {
     expect(table.source).toBe('bundled');
-    expect(table.size).toBe(21);
+    expect(table.size).toBe(28);
+    const bundled = fs.readFileSync(new URL('../../pipelines/usage/pricing.json', import.meta.url), 'utf8');
+    expect(bundled).toBe(fs.readFileSync(new URL('../fixtures/pricing/claude-pricing.json', import.meta.url), 'utf8'));
+  });
+
+  it('prices the 3.x and 3.5 models, 1-hour writes at 2x input whatever the table says', () => {
+    for (const m of ['claude-3-5-haiku-20241022', 'claude-3-5-sonnet-20240620', 'claude-3-5-sonnet-20241022', 'claude-3-sonnet-20240229']) {
+      expect(table.lookup(m)?.entry, m).toBe(m);
+    }
+    expect(table.lookup('claude-3-5-sonnet-20241022')!.base).toEqual({ input: 3e-6, output: 15e-6, cacheWrite5m: 3.75e-6, cacheWrite1h: 6e-6, cacheRead: 3e-7 });
+    // The table's cache_creation_input_token_cost_above_1hr is 6e-06 for both: wrong, the rule wins.
+    expect(table.lookup('claude-3-haiku-20240307')!.base.cacheWrite1h).toBeCloseTo(2 * 2.5e-7, 15);
+    expect(table.lookup('claude-3-opus-20240229')!.base.cacheWrite1h).toBeCloseTo(2 * 15e-6, 15);
+  });
+
+  it('reads the fast multiplier of Opus 4.6, 4.7 and 4.8', () => {
+    expect(table.lookup('claude-opus-4-6')!.fast).toBe(6);
+    expect(table.lookup('claude-opus-4-7')!.fast).toBe(6);
+    expect(table.lookup('claude-opus-4-8')!.fast).toBe(2);
+    expect(table.lookup('claude-sonnet-4-5')!.fast).toBeNull();
   });
 });
 
@@ -44,7 +63,9 @@ describe('model matching', () => {
 
   it('does not confuse neighbouring models', () => {
     expect(table.lookup('claude-sonnet-4')!.base.input).toBe(0.000003);
-    expect(table.lookup('claude-3-sonnet-20240229')).toBeNull();
+    expect(table.lookup('claude-3-sonnet')!.entry).toBe('claude-3-sonnet-20240229');
+    expect(table.lookup('claude-3-5-sonnet')!.entry).toBe('claude-3-5-sonnet-20241022');
+    expect(table.lookup('claude-2.1')).toBeNull();
     expect(table.lookup('gpt-4o')).toBeNull();
   });
 });
@@ -93,7 +114,7 @@ describe('a custom price file', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sp-pricing-'));
   const file = path.join(dir, 'prices.json');
 
-  it('replaces the bundled table and changes the processor version', () => {
+  it('replaces the bundled table, with a fingerprint of its own and the same processor version', () => {
     fs.writeFileSync(file, JSON.stringify({ 'my-model': { input_cost_per_token: 1e-6, output_cost_per_token: 2e-6 } }));
     const custom = loadPriceTable(file);
     const base = custom.lookup('my-model')!.base;
@@ -104,8 +125,12 @@ describe('a custom price file', () => {
     expect(base.cacheWrite1h).toBeCloseTo(2e-6, 15);
     expect(base.cacheRead).toBeCloseTo(1e-7, 15);
     expect(custom.lookup('claude-sonnet-4')).toBeNull();
-    expect(createUsageProcessor({ pricing: file }).version).not.toBe(createUsageProcessor().version);
-    expect(createUsageProcessor().version).toBe(createUsageProcessor({ pricing: '' }).version);
+    expect(custom.fingerprint).not.toBe(table.fingerprint);
+    // Prices are not extraction rules: another table re-reads nothing.
+    expect(createUsageProcessor({ pricing: file }).version).toBe(createUsageProcessor().version);
+    // The fingerprint is of the rates, not of the bytes: reformatting is the same version.
+    fs.writeFileSync(file, JSON.stringify({ 'my-model': { output_cost_per_token: 2e-6, input_cost_per_token: 1e-6, max_tokens: 9 } }, null, 2));
+    expect(loadPriceTable(file).fingerprint).toBe(custom.fingerprint);
   });
 
   it('fails as a config error naming the flag and the variable', () => {
@@ -115,9 +140,10 @@ describe('a custom price file', () => {
   });
 
   it('is deterministic whatever the key order', () => {
-    const a = new PriceTable({ 'x-20250101': { input_cost_per_token: 1, output_cost_per_token: 1 }, 'x-20250601': { input_cost_per_token: 2, output_cost_per_token: 2 } }, 't', 0);
-    const b = new PriceTable({ 'x-20250601': { input_cost_per_token: 2, output_cost_per_token: 2 }, 'x-20250101': { input_cost_per_token: 1, output_cost_per_token: 1 } }, 't', 0);
+    const a = new PriceTable({ 'x-20250101': { input_cost_per_token: 1, output_cost_per_token: 1 }, 'x-20250601': { input_cost_per_token: 2, output_cost_per_token: 2 } }, 't');
+    const b = new PriceTable({ 'x-20250601': { input_cost_per_token: 2, output_cost_per_token: 2 }, 'x-20250101': { input_cost_per_token: 1, output_cost_per_token: 1 } }, 't');
     expect(a.lookup('x')!.entry).toBe('x-20250601');
     expect(b.lookup('x')!.entry).toBe('x-20250601');
+    expect(a.fingerprint).toBe(b.fingerprint);
   });
 });

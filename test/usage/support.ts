@@ -17,7 +17,7 @@ export interface Figures {
 
 /** The per-file table and the corpus-wide deduplicated total, read from the corpus README itself. */
 export function readmeFigures(): { perFile: Map<string, Figures>; corpus: Figures } {
-  const text = fs.readFileSync(path.join(CORPUS, '..', 'README.md'), 'utf8');
+  const text = fs.readFileSync(path.join(CORPUS, 'README.md'), 'utf8');
   const perFile = new Map<string, Figures>();
   for (const m of text.matchAll(/^\| ([\w.-]+\/[\w.-]+\.jsonl) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \|$/gm)) {
     perFile.set(m[1], { messages: +m[2], input: +m[3], output: +m[4], cache_creation: +m[5], cache_read: +m[6] });
