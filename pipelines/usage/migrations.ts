@@ -28,13 +28,20 @@ export const USAGE_MIGRATIONS: readonly Migration[] = [
     // Version 1 stored cost_usd and pricing_model per row, computed when the file was read.
     // Rows of deleted transcripts are kept and gain long_context here, so they are priced too.
     version: 2,
-    description: 'price at read time: price versions, long_context, no stored cost',
+    description: 'price at read time: usage_messages loses cost_usd and pricing_model, gains long_context',
     up: [
       ...VIEWS.map((v) => `DROP VIEW IF EXISTS ${v}`),
       'ALTER TABLE usage_messages ADD COLUMN IF NOT EXISTS long_context BOOLEAN',
-      `UPDATE usage_messages SET long_context = ${LONG_CONTEXT_SQL} WHERE long_context IS NULL`,
       'ALTER TABLE usage_messages DROP COLUMN IF EXISTS cost_usd',
       'ALTER TABLE usage_messages DROP COLUMN IF EXISTS pricing_model',
+    ],
+  },
+  {
+    // Its own transaction: DuckDB refuses to update rows of a table altered in the same one.
+    version: 3,
+    description: 'price at read time: price versions, long_context of existing rows, views',
+    up: [
+      `UPDATE usage_messages SET long_context = ${LONG_CONTEXT_SQL} WHERE long_context IS NULL`,
       ...TABLES.map(createTable),
       ...PRICE_VERSIONS_DDL,
       ...VIEW_DDL,
