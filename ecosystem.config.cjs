@@ -1,6 +1,8 @@
 // pm2: `npx pm2 start ecosystem.config.cjs` (after `npm ci && npm run build`).
 // The daemon drains for at most SESSION_PIPELINE_DRAIN_TIMEOUT_MS (1.2 s) on SIGINT,
 // so kill_timeout leaves it room to commit and checkpoint DuckDB before SIGKILL.
+// Exit 2 (a bad setting) and 3 (the database is locked by another process) are not
+// fixed by a restart: without stop_exit_codes pm2 restarted 5-6 times in a few seconds.
 module.exports = {
   apps: [
     {
@@ -11,6 +13,7 @@ module.exports = {
       exec_mode: 'fork',
       instances: 1,
       autorestart: true,
+      stop_exit_codes: [2, 3],
       wait_ready: true,
       listen_timeout: 30000,
       kill_timeout: 5000,
@@ -23,6 +26,8 @@ module.exports = {
         // DuckDB and fs reads share libuv's pool; 4 threads starve under a backfill plus rescans.
         UV_THREADPOOL_SIZE: '8',
         SESSION_PIPELINE_DRAIN_TIMEOUT_MS: '1200',
+        // Ordinary lines to the out log, warnings and errors to the error log (all went to the error log).
+        SESSION_PIPELINE_LOG_DEST: 'split',
       },
     },
   ],

@@ -1,16 +1,35 @@
 /**
  * Logging. pino to stderr, so stdout stays clean for reports and `--json`.
  * Nothing here ever logs transcript content: only files, offsets and counts.
+ *
+ * The daemon, which prints nothing else, can log to stdout, or split: ordinary
+ * lines to stdout and warnings and errors to stderr. Supervisors that keep two
+ * logs (pm2's out and error logs) then keep problems apart from the one line per
+ * commit; with everything on stderr, every info line landed in pm2's error log.
  */
 import { pino, type Logger } from 'pino';
 
 export type { Logger };
 
-export function createLogger(level: string, dest: number | string = 2): Logger {
-  return pino(
-    { level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
-    pino.destination({ dest, sync: true }),
-  );
+export type LogDest = 'stderr' | 'stdout' | 'split';
+
+export function createLogger(level: string, dest: number | string | LogDest = 2): Logger {
+  const options = { level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
+  if (dest === 'split') {
+    // dedupe: a line goes to the stream with the highest level it reaches, not to both.
+    return pino(
+      options,
+      pino.multistream(
+        [
+          { level: 'trace', stream: pino.destination({ dest: 1, sync: true }) },
+          { level: 'warn', stream: pino.destination({ dest: 2, sync: true }) },
+        ],
+        { dedupe: true },
+      ),
+    );
+  }
+  const fd = dest === 'stderr' ? 2 : dest === 'stdout' ? 1 : dest;
+  return pino(options, pino.destination({ dest: fd, sync: true }));
 }
 
 /**

@@ -6,7 +6,9 @@
  * rxjs and the watcher, nor `health` for DuckDB. Without a known command name
  * (top-level `--help`), all are loaded so the help lists them.
  */
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
+import { EXIT } from './common.js';
+import { traceArgv } from './commands/trace-args.js';
 
 type Loader = () => Promise<Command[]>;
 
@@ -43,4 +45,21 @@ for (const load of loaders) {
   }
 }
 
-await program.parseAsync(process.argv);
+/**
+ * Commander exits 1 on its own parse errors (unknown command or flag, a `--by` outside its
+ * choices, a missing argument); README promises 2 for bad usage. Overridden on every command:
+ * addCommand() does not pass the setting down.
+ */
+function exitOnUsageErrors(cmd: Command): void {
+  cmd.exitOverride();
+  for (const sub of cmd.commands) exitOnUsageErrors(sub);
+}
+exitOnUsageErrors(program);
+
+try {
+  await program.parseAsync(invoked === 'trace' ? traceArgv(process.argv) : process.argv);
+} catch (err) {
+  if (!(err instanceof CommanderError)) throw err;
+  // --help and --version end here too, with exit code 0; commander has printed the message.
+  process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+}

@@ -15,7 +15,29 @@ export class ConfigError extends Error {
   }
 }
 
-const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+/**
+ * A whole number from a flag or a variable. Not z.coerce: it takes '' and '  ' as 0 (so
+ * `--admin-port ''` meant "any free port") and says "expected number, received NaN".
+ */
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.union([z.number(), z.string()]).transform((v, ctx) => {
+    const s = typeof v === 'number' ? String(v) : v.trim();
+    const n = /^[+-]?\d+$/.test(s) ? Number(s) : NaN;
+    const range = max === Number.MAX_SAFE_INTEGER ? `${min} or more` : `from ${min} to ${max}`;
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      ctx.addIssue({ code: 'custom', message: s === '' ? `is empty; give a whole number ${range}` : `must be a whole number ${range}` });
+      return z.NEVER;
+    }
+    return n;
+  });
+/** One of a fixed set of words, with a message that lists them. */
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z.string().transform((v, ctx) => {
+    const s = v.trim();
+    if ((values as readonly string[]).includes(s)) return s as T[number];
+    ctx.addIssue({ code: 'custom', message: `must be one of ${values.join(', ')}` });
+    return z.NEVER;
+  });
 const bool = z
   .union([z.boolean(), z.string()])
   .transform((v, ctx) => {
@@ -23,10 +45,22 @@ const bool = z
     const s = v.trim().toLowerCase();
     if (['1', 'true', 'yes', 'on'].includes(s)) return true;
     if (['0', 'false', 'no', 'off'].includes(s)) return false;
-    ctx.addIssue({ code: 'custom', message: 'expected true/false' });
+    ctx.addIssue({ code: 'custom', message: 'must be on or off (true/false, yes/no, 1/0)' });
     return z.NEVER;
   });
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
+
+/**
+ * The per-user data directory (XDG Base Directory): `$XDG_DATA_HOME`, else `~/.local/share`.
+ * One database per user whatever the working directory: `./data/...` made a report run
+ * elsewhere find no database and a `watch` started elsewhere build a second one.
+ */
+export function defaultDbPath(env: NodeJS.ProcessEnv = process.env, home = os.homedir()): string {
+  const xdg = env.XDG_DATA_HOME;
+  // The spec: a relative XDG_DATA_HOME is invalid and is ignored.
+  const base = xdg && path.isAbsolute(xdg) ? xdg : path.join(home, '.local', 'share');
+  return path.join(base, 'session-pipeline', 'session-pipeline.duckdb');
+}
 
 function defaultRoot(): string {
   const claude = path.join(os.homedir(), '.claude', 'projects');
@@ -58,8 +92,8 @@ export const SETTINGS = {
     flag: '--db <file>',
     env: 'SESSION_PIPELINE_DB',
     schema: nonEmpty.transform((p) => (p === ':memory:' ? p : path.resolve(p))),
-    default: () => path.resolve('data', 'session-pipeline.duckdb'),
-    describe: 'DuckDB database file',
+    default: () => defaultDbPath(),
+    describe: 'DuckDB database file (default $XDG_DATA_HOME/session-pipeline/session-pipeline.duckdb, else ~/.local/share/...)',
   }),
   processors: setting({
     flag: '--processors <list>',
@@ -67,16 +101,23 @@ export const SETTINGS = {
     schema: z
       .string()
       .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
-      .pipe(z.array(z.string().regex(/^[a-z][a-z0-9_-]*$/, 'processor names are lowercase words')).min(1)),
+      .pipe(z.array(z.string().regex(/^[a-z][a-z0-9_-]*$/, 'processor names are lowercase words')).min(1, 'name at least one processor, or "all"')),
     default: () => 'all',
     describe: 'comma-separated processors to run, or "all"',
   }),
   logLevel: setting({
     flag: '--log-level <level>',
     env: 'SESSION_PIPELINE_LOG_LEVEL',
-    schema: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+    schema: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
     default: () => 'info',
     describe: 'pino log level',
+  }),
+  logDest: setting({
+    flag: '--log-dest <where>',
+    env: 'SESSION_PIPELINE_LOG_DEST',
+    schema: oneOf(['stderr', 'stdout', 'split']),
+    default: () => 'stderr',
+    describe: 'watch: where logs go: stderr, stdout, or split (info and below to stdout, warnings and errors to stderr)',
   }),
   maxLineBytes: setting({
     flag: '--max-line-bytes <n>',

@@ -29,6 +29,8 @@ export interface WalkSummary {
   unknownFiles: Map<string, string>;
   symlinksSkipped: string[];
   rootMissing: boolean;
+  /** The root is there but is not a directory (a regular file): nothing under it can be known. */
+  rootNotDir: boolean;
   durationMs: number;
 }
 
@@ -66,6 +68,7 @@ export async function visitRoot(root: string, visit: FileVisitor, opts: WalkOpti
     unknownFiles: new Map(),
     symlinksSkipped: [],
     rootMissing: false,
+    rootNotDir: false,
     durationMs: 0,
   };
   const stack: string[] = [''];
@@ -82,6 +85,7 @@ export async function visitRoot(root: string, visit: FileVisitor, opts: WalkOpti
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (rel === '' && code === 'ENOENT') result.rootMissing = true;
+      else if (rel === '' && code === 'ENOTDIR') result.rootNotDir = true;
       else if (code !== 'ENOENT' && code !== 'ENOTDIR') result.failedDirs.set(rel, code ?? String(err));
       // ENOENT below the root: the directory went away between listing and reading.
       continue;
@@ -139,7 +143,7 @@ export async function walkRoot(root: string, opts: WalkOptions = {}): Promise<Wa
  * opposed to hidden behind a directory that could not be read.
  */
 export function isConfirmedMissing(sessionFile: string, walk: WalkSummary): boolean {
-  if (walk.rootMissing || walk.failedDirs.has('')) return false;
+  if (walk.rootMissing || walk.rootNotDir || walk.failedDirs.has('')) return false;
   if (walk.unknownFiles.has(sessionFile)) return false;
   const parts = sessionFile.split('/');
   for (let i = parts.length - 1; i >= 1; i--) {

@@ -21,6 +21,7 @@
  * are counted (`session_pipeline_admin_refused_total`), never stored.
  */
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import type { ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -110,9 +111,19 @@ export async function waitDrained(daemon: Daemon, processor: string | null, time
 
 /** A session key from a URL parameter: `owner/x.jsonl`, or an absolute path under the root. */
 export function sessionKeyFrom(root: string, raw: string): string | null {
-  const rel = path.isAbsolute(raw) ? path.relative(root, raw) : raw;
-  const key = toSessionKey(rel);
-  return key && parseSessionPath(key) ? key : null;
+  const keyOf = (rel: string) => {
+    const key = toSessionKey(rel);
+    return key && parseSessionPath(key) ? key : null;
+  };
+  if (!path.isAbsolute(raw)) return keyOf(raw);
+  const direct = keyOf(path.relative(root, raw));
+  if (direct) return direct;
+  // A path from a shell's cwd has symlinks resolved (~/.claude may be a link); the root may not.
+  try {
+    return keyOf(path.relative(fs.realpathSync(root), raw));
+  } catch {
+    return null;
+  }
 }
 
 function publicCheckpoint(cp: Checkpoint) {
@@ -361,7 +372,9 @@ const traceRoutes =
       const seen = daemon.fileStats.get(file) ?? null;
       const follow = req.query.follow === '1' || req.query.follow === 'true';
       if (!follow) {
-        return { sessionFile: file, seen, checkpoints: committedState(file), records: daemon.trace.recent(file) };
+        const target = daemon.pipeline.target(file);
+        const exists = target !== null && fs.existsSync(target.absPath);
+        return { sessionFile: file, exists, seen, checkpoints: committedState(file), records: daemon.trace.recent(file) };
       }
 
       // Server-sent events: the ring buffer first, then live records; checkpoints again after each commit.

@@ -34,7 +34,9 @@ export interface HealthInput {
   stopping: boolean;
   processors: { name: string; version: number; settleMs: number; lag: ProcessorLag }[];
   watcher: WatcherStatus;
-  lastRescan: { at: number; durationMs: number; files: number; hinted: number } | null;
+  lastRescan: { at: number; durationMs: number; files: number; hinted: number; root?: 'dir' | 'missing' | 'not-dir' } | null;
+  /** The session root (its state is the last rescan's). */
+  root?: string;
   rescanIntervalMs: number;
   rescanRunning: boolean;
   lastCommitAt: number | null;
@@ -62,7 +64,16 @@ export interface Health {
   initialScan: 'running' | 'done';
   processors: Record<string, ProcessorHealth>;
   watcher: { status: 'ok' | 'degraded' | 'off' | 'starting'; reason?: string; events: number; errors: number; watchedDirs: number };
-  rescan: { lastAt: string | null; durationMs: number | null; files: number | null; hinted: number | null; intervalMs: number; running: boolean };
+  rescan: {
+    lastAt: string | null;
+    durationMs: number | null;
+    files: number | null;
+    hinted: number | null;
+    intervalMs: number;
+    running: boolean;
+    /** The session root as the last rescan found it. */
+    root: 'dir' | 'missing' | 'not-dir' | null;
+  };
   commits: { lastAt: string | null; consecutiveFailures: number };
   thresholds: HealthThresholds;
 }
@@ -128,6 +139,9 @@ export function computeHealth(input: HealthInput): Health {
   if (w.state === 'degraded') raise('warning', `watcher degraded to rescan-only: ${w.reason ?? 'unknown reason'}`);
 
   const last = input.lastRescan;
+  const where = input.root ?? 'the session root';
+  if (last?.root === 'missing') raise('warning', `session root ${where} does not exist (yet): waiting for it to be created`);
+  if (last?.root === 'not-dir') raise('error', `session root ${where} is not a directory: nothing can be processed`);
   const overdueAfter = 3 * input.rescanIntervalMs + 10_000;
   if (last && !input.rescanRunning && now - last.at > overdueAfter) {
     raise('warning', `last rescan was ${formatMs(now - last.at)} ago (interval ${formatMs(input.rescanIntervalMs)})`);
@@ -148,6 +162,7 @@ export function computeHealth(input: HealthInput): Health {
       hinted: last?.hinted ?? null,
       intervalMs: input.rescanIntervalMs,
       running: input.rescanRunning,
+      root: last?.root ?? null,
     },
     commits: { lastAt: iso(input.lastCommitAt), consecutiveFailures: input.consecutiveFailures },
     thresholds: t,

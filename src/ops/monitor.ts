@@ -118,6 +118,7 @@ export class OpsMonitor {
       })),
       watcher: s.watcher,
       lastRescan: s.lastRescan,
+      root: d.opts.config.root,
       rescanIntervalMs: d.opts.config.rescanIntervalMs,
       rescanRunning: s.rescanning,
       lastCommitAt: d.pipeline.committer.stats.lastCommitAt,

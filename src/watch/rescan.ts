@@ -29,6 +29,8 @@ export interface RescanResult {
   files: number;
   hinted: number;
   durationMs: number;
+  /** What the walk found at the root: `watch` waits for a missing root, and /health says so. */
+  root?: 'dir' | 'missing' | 'not-dir';
 }
 
 export class Rescanner {
@@ -122,6 +124,7 @@ export class Rescanner {
       if (judged === 'caught-up') this.unseen.delete(file);
       else this.unseen.add(file);
     }
-    return { files: walk.fileCount, hinted, durationMs: Date.now() - started };
+    const root = walk.rootMissing ? 'missing' : walk.rootNotDir ? 'not-dir' : 'dir';
+    return { files: walk.fileCount, hinted, durationMs: Date.now() - started, root };
   }
 }

@@ -4,6 +4,8 @@
  * They read the same admin settings as `watch` (--admin-host / --admin-port /
  * --admin-token and their SESSION_PIPELINE_ADMIN_* variables).
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { Command } from 'commander';
 import Table from 'cli-table3';
 import { addSettings, guard, CliError, EXIT } from '../common.js';
@@ -167,6 +169,8 @@ function healthCommand(): Command {
 
 interface TraceBody {
   sessionFile: string;
+  /** Whether the file is on disk under the root (daemons before this field: absent). */
+  exists?: boolean;
   seen: { size: number; mtimeMs: number } | null;
   checkpoints: (Record<string, unknown> & { processor: string; status: string })[];
   records: TraceRecord[];
@@ -214,16 +218,23 @@ function traceCommand(): Command {
     .argument('<sessionFile>', 'owner/session.jsonl (relative to the root), or an absolute path under the root')
     .option('-f, --follow', 'keep printing new records (server-sent events) until Ctrl-C')
     .option('--json', 'print JSON (with --follow: one JSON object per event)');
-  cmd.action((file: string, opts) =>
+  cmd.action((arg: string, opts) =>
     guard(async () => {
       const client = clientFrom(opts, 10_000);
+      const file = traceTarget(arg);
       const urlPath = `/trace/${file.split('/').map(encodeURIComponent).join('/')}`;
       if (!opts.follow) {
         const { body } = await talk(() => client.call<TraceBody>('GET', urlPath));
-        if (opts.json) return void json(body);
-        out(renderCheckpoints(body));
-        out(body.records.length ? `journey (${body.records.length} most recent records):` : 'journey: no records yet (the daemon has not seen this file change since it started)');
-        for (const r of body.records) out(renderRecord(r));
+        if (opts.json) json(body);
+        else {
+          out(renderCheckpoints(body));
+          out(body.records.length ? `journey (${body.records.length} most recent records):` : 'journey: no records yet (the daemon has not seen this file change since it started)');
+          for (const r of body.records) out(renderRecord(r));
+        }
+        const known = body.seen !== null || body.checkpoints.some((c) => c.status !== 'none');
+        if (body.exists === false || (body.exists === undefined && !known)) {
+          throw new CliError(`${body.sessionFile}: no such session file under the root`, EXIT.failure);
+        }
         return;
       }
       const ac = new AbortController();
@@ -248,6 +259,17 @@ function traceCommand(): Command {
     }),
   );
   return cmd;
+}
+
+/**
+ * What to ask the daemon about: a path that exists from here (relative to the working
+ * directory, e.g. `x.jsonl` inside an owner's directory) as its absolute path, which the
+ * daemon maps under its root; anything else as a session key (`owner/x.jsonl`).
+ */
+export function traceTarget(arg: string, cwd = process.cwd()): string {
+  if (path.isAbsolute(arg)) return arg;
+  const abs = path.resolve(cwd, arg);
+  return fs.existsSync(abs) ? abs : arg;
 }
 
 // ------------------------------------------------------------------ requeue
@@ -301,8 +323,12 @@ function rescanCommand(): Command {
     .option('--json', 'print the raw JSON');
   cmd.action((opts) =>
     guard(async () => {
-      const timeoutMs = Number(opts.timeoutMs);
-      if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw new CliError(`invalid --timeout-ms ${opts.timeoutMs}`, EXIT.usage);
+      // Not Number(): it takes '' as 0, which meant "do not wait".
+      const raw = String(opts.timeoutMs).trim();
+      const timeoutMs = /^\d+$/.test(raw) ? Number(raw) : NaN;
+      if (!Number.isSafeInteger(timeoutMs)) {
+        throw new CliError(`invalid --timeout-ms ${JSON.stringify(opts.timeoutMs)}: must be a whole number of milliseconds, 0 or more`, EXIT.usage);
+      }
       const client = clientFrom(opts, timeoutMs + 15_000);
       const path = opts.processor ? `/processors/${encodeURIComponent(opts.processor)}/run` : '/rescan';
       const { body } = await talk(() => client.call<RunBody>('POST', path, { timeoutMs }));

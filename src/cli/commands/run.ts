@@ -7,6 +7,7 @@ import { createLogger } from '../../log.js';
 import { selectProcessors } from '../../../pipelines/index.js';
 import { Pipeline } from '../../pipeline/pipeline.js';
 import { runOnce, type RunSummary } from '../../pipeline/once.js';
+import { checkRoot, rootProblem } from '../../discover/root.js';
 
 export const RUN_SETTINGS = ['root', 'db', 'processors', 'logLevel', 'maxLineBytes', 'maxAttempts', 'retryBaseMs', 'pricing', 'secretsRules', 'secretsKey'] as const;
 
@@ -21,6 +22,8 @@ export function runCommand(): Command {
     guard(async () => {
       if (!opts.once) throw new CliError('`run` needs --once (use `watch` to keep running)', EXIT.usage);
       const config = configFrom(opts);
+      const root = checkRoot(config.root);
+      if (root !== 'dir') throw new CliError(rootProblem(config.root, root), EXIT.usage);
       const log = createLogger(config.logLevel);
       const processors = selectProcessors(config);
       const pipeline = await Pipeline.open({

@@ -1,6 +1,7 @@
 /** `session-pipeline watch`: the daemon. */
 import { Command } from 'commander';
-import { addSettings, configFrom, guard, EXIT } from '../common.js';
+import { addSettings, configFrom, guard, CliError, EXIT } from '../common.js';
+import { checkRoot, rootProblem } from '../../discover/root.js';
 import { createLogger } from '../../log.js';
 import { selectProcessors } from '../../../pipelines/index.js';
 import { startDaemon, type Daemon } from '../../watch/daemon.js';
@@ -9,6 +10,7 @@ import type { Config } from '../../config/config.js';
 
 export const WATCH_SETTINGS = [
   ...RUN_SETTINGS,
+  'logDest',
   'rescanIntervalMs',
   'quietMs',
   'maxWaitMs',
@@ -37,7 +39,10 @@ export function watchCommand(): Command {
     guard(async () => {
       const config = configFrom(opts);
       for (const check of daemonPreflight) check(config);
-      const log = createLogger(config.logLevel);
+      // A root that does not exist yet is waited for (and /health says so); a file never becomes one.
+      const root = checkRoot(config.root);
+      if (root === 'not-dir') throw new CliError(rootProblem(config.root, root), EXIT.usage);
+      const log = createLogger(config.logLevel, config.logDest);
       const processors = selectProcessors(config);
       const daemon = await startDaemon({ config, processors, log });
       const closers: (() => Promise<void>)[] = [];
