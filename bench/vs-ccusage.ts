@@ -18,7 +18,7 @@
  *    best of `--repeat` (each round appends again).
  *
  * Peak RSS comes from GNU time (`/usr/bin/time -f %M`, the max over the process tree),
- * so ccusage's JS launcher and its native child are both counted; without it RSS is "-".
+ * so the whole process tree is counted; without it RSS is "-".
  * Results: stdout and `.bench/vs-ccusage.json`.
  */
 import fs from 'node:fs';
@@ -48,14 +48,18 @@ const { values: flags } = parseArgs({
 });
 const REPEAT = Math.max(1, Number(flags.repeat));
 
-/** The ccusage launcher (bin of the `ccusage` package), or null with the reason. */
+/**
+ * The ccusage 20 native binary, or null with the reason. We depend on the native package
+ * alone (an optional dependency, pinned): the `ccusage` launcher package lists optional
+ * binaries for five other platforms that this registry does not serve (404), and npm ci then
+ * rejects any lock file (it lists them as missing). The launcher only spawns this binary.
+ */
 function findCcusage(): { cli: string; version: string } | { missing: string } {
   const require = createRequire(path.join(REPO_ROOT, 'package.json'));
   try {
-    const pkgFile = require.resolve('ccusage/package.json');
-    const pkg = JSON.parse(fs.readFileSync(pkgFile, 'utf8')) as { version: string; bin: Record<string, string> };
-    require.resolve(`@ccusage/ccusage-${process.platform}-${process.arch}/package.json`);
-    return { cli: path.join(path.dirname(pkgFile), pkg.bin.ccusage), version: pkg.version };
+    const pkgFile = require.resolve(`@ccusage/ccusage-${process.platform}-${process.arch}/package.json`);
+    const pkg = JSON.parse(fs.readFileSync(pkgFile, 'utf8')) as { version: string };
+    return { cli: path.join(path.dirname(pkgFile), 'bin', 'ccusage'), version: pkg.version };
   } catch (err) {
     return { missing: (err as Error).message.split('\n')[0] };
   }
@@ -116,7 +120,7 @@ interface CcusageTotals {
 }
 
 function ccusage(cli: string, dir: string): Run & { totals: CcusageTotals } {
-  const r = measure([process.execPath, cli, 'daily', '--json', '--offline'], childEnv({ CLAUDE_CONFIG_DIR: dir }));
+  const r = measure([cli, 'daily', '--json', '--offline'], childEnv({ CLAUDE_CONFIG_DIR: dir }));
   const out = JSON.parse(r.stdout) as { totals: CcusageTotals };
   return { ...r, totals: out.totals };
 }
@@ -163,8 +167,8 @@ async function main(): Promise<void> {
   if ('missing' in cc) {
     console.error(
       `bench:vs-ccusage: ccusage is missing (${cc.missing}).\n` +
-        `It is a devDependency pinned to ccusage@${CCUSAGE_VERSION} with its native package ` +
-        `@ccusage/ccusage-${process.platform}-${process.arch}@${CCUSAGE_VERSION}: run \`npm ci\` (optional dependencies included).`,
+        `It is the pinned optional dependency @ccusage/ccusage-${process.platform}-${process.arch}@${CCUSAGE_VERSION} ` +
+        `(ccusage ${CCUSAGE_VERSION}'s native build; published for linux, darwin and win32): run \`npm ci\`.`,
     );
     process.exit(1);
   }
