@@ -1,49 +1,28 @@
 /**
  * The built-in processors. A new processor is a folder under `pipelines/`
- * exporting a `Processor`, registered here.
+ * whose index exports a `ProcessorDefinition` (its settings, reports and
+ * `create`), listed here; nothing in `src/` changes (docs/processors.md).
  */
-import type { Processor } from '../src/pipeline/processor.js';
-import { reportRegistry, type ReportDefinition } from '../src/pipeline/report.js';
+import type { ProcessorDefinition } from '../src/pipeline/processor.js';
 import type { Config } from '../src/config/config.js';
-import { ConfigError } from '../src/config/config.js';
-import { linesProcessor } from './lines/index.js';
-import { createUsageProcessor } from './usage/index.js';
-import { USAGE_REPORTS } from './usage/reports.js';
-import { createSecretsProcessor } from './secrets/index.js';
-import { SECRETS_REPORTS } from './secrets/reports.js';
+import { processorSettings, selectProcessors as select, type Mode } from '../src/pipeline/registration.js';
+import { reportRegistry, type ReportDefinition } from '../src/pipeline/report.js';
+import lines from './lines/index.js';
+import usage from './usage/index.js';
+import secrets from './secrets/index.js';
 
-export type ProcessorFactory = (config: Config) => Processor;
+export const BUILT_IN: Readonly<Record<string, ProcessorDefinition<any>>> = Object.fromEntries(
+  [lines, usage, secrets].map((d) => [d.name, d]),
+);
 
-export const BUILT_IN: Record<string, ProcessorFactory> = {
-  lines: () => linesProcessor,
-  usage: (config) => createUsageProcessor(config),
-  secrets: (config) => createSecretsProcessor(config),
-};
+const DEFINITIONS = Object.values(BUILT_IN);
 
-/**
- * Each built-in processor's reports (the same objects its `reports` holds), known
- * without building it: the CLI lists `report <name>` commands before reading any config.
- */
-export const BUILT_IN_REPORTS: Record<string, readonly ReportDefinition[]> = {
-  lines: [],
-  usage: USAGE_REPORTS,
-  secrets: SECRETS_REPORTS,
-};
+/** Every setting the built-in processors declare (flags and variables of `run` or `watch`). */
+export const settingsFor = (mode: Mode) => processorSettings(DEFINITIONS, mode);
 
-/** Every built-in report by name. */
+export const selectProcessors = (config: Config) => select(DEFINITIONS, config);
+
+/** Every built-in report by name (from the definitions: no processor is built). */
 export function builtInReports(): Map<string, ReportDefinition> {
-  return reportRegistry(Object.entries(BUILT_IN_REPORTS).map(([name, reports]) => ({ name, reports })));
-}
-
-export function selectProcessors(config: Config): Processor[] {
-  const names = config.processors.includes('all') ? Object.keys(BUILT_IN) : config.processors;
-  return names.map((n) => {
-    const factory = BUILT_IN[n];
-    if (!factory) {
-      throw new ConfigError(
-        `invalid processors (--processors / SESSION_PIPELINE_PROCESSORS): unknown processor "${n}" (known: ${Object.keys(BUILT_IN).join(', ')})`,
-      );
-    }
-    return factory(config);
-  });
+  return reportRegistry(DEFINITIONS);
 }

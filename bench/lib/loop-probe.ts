@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
 import { TraceLog } from '../../src/watch/trace.js';
-import { TimeSlicer } from '../../src/read/yield.js';
+import { TimeSlicer } from '../../src/loop/yield.js';
 
 interface Span {
   kind: string;

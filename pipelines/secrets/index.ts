@@ -15,8 +15,9 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import type { Processor, ProcessorInit } from '../../src/pipeline/processor.js';
-import type { Config } from '../../src/config/config.js';
+import { z } from 'zod';
+import { defineProcessor, type Processor, type ProcessorInit } from '../../src/pipeline/processor.js';
+import { setting, settingSchemas } from '../../src/config/config.js';
 import { BUILT_IN_RULES, loadRulesFile, mergeRules, type SecretRule } from './rules.js';
 import { compileRules, detect, type RuleSet } from './detect.js';
 import { locate } from './locate.js';
@@ -36,7 +37,39 @@ export interface SecretsCarry {
   pos: number;
 }
 
-export type SecretsConfig = Pick<Config, 'root' | 'secretsSettleMs' | 'secretsRules' | 'secretsKey'>;
+export const SECRETS_SETTINGS = {
+  secretsSettleMs: setting({
+    flag: '--secrets-settle-ms <ms>',
+    env: 'SESSION_PIPELINE_SECRETS_SETTLE_MS',
+    schema: settingSchemas.int(0),
+    default: () => 30_000,
+    describe: 'secrets: process a file only after it has been quiet this long',
+    watchOnly: true,
+  }),
+  secretsRules: setting({
+    flag: '--secrets-rules <file>',
+    env: 'SESSION_PIPELINE_SECRETS_RULES',
+    schema: settingSchemas.optionalPath,
+    default: () => '',
+    describe: 'secrets: extra detection rules (JSON file)',
+  }),
+  secretsKey: setting({
+    flag: '--secrets-key <key>',
+    env: 'SESSION_PIPELINE_SECRETS_KEY',
+    schema: z.string(),
+    default: () => '',
+    describe: 'secrets: HMAC key for finding fingerprints (default: a key kept in the database)',
+    secret: true,
+  }),
+};
+
+export interface SecretsConfig {
+  root: string;
+  /** Watch mode only; 0 or absent processes live. */
+  secretsSettleMs?: number;
+  secretsRules?: string;
+  secretsKey?: string;
+}
 
 export interface SecretsProcessor extends Processor<SecretsCarry> {
   /** The effective rule ids, in priority order. */
@@ -47,12 +80,13 @@ export function createSecretsProcessor(config: SecretsConfig, extraRules: readon
   const userRules = [...(config.secretsRules ? loadRulesFile(config.secretsRules) : []), ...extraRules];
   const effective = mergeRules(userRules, BUILT_IN_RULES);
   const rules: RuleSet = compileRules(effective);
-  let key: Buffer | null = config.secretsKey ? Buffer.from(config.secretsKey, 'utf8') : null;
+  const secretsKey = config.secretsKey ?? '';
+  let key: Buffer | null = secretsKey ? Buffer.from(secretsKey, 'utf8') : null;
   let root = config.root;
 
   return {
     name: 'secrets',
-    version: deriveVersion(userRules, config.secretsKey),
+    version: deriveVersion(userRules, secretsKey),
     settleMs: config.secretsSettleMs,
     migrations: SECRETS_MIGRATIONS,
     tables: [FINDINGS_OUTPUT],
@@ -121,11 +155,16 @@ export function createSecretsProcessor(config: SecretsConfig, extraRules: readon
       tx.countItems(found);
     },
 
-    retract(sessionFile, tx) {
-      tx.run(`DELETE FROM ${FINDINGS_TABLE} WHERE session_file = $1`, [sessionFile]);
-    },
+    // retract: the default (secrets_key is a private table, not a declared output).
   };
 }
+
+export default defineProcessor({
+  name: 'secrets',
+  settings: SECRETS_SETTINGS,
+  reports: SECRETS_REPORTS,
+  create: (s) => createSecretsProcessor(s),
+});
 
 /**
  * The processor version: BASE_VERSION with the built-in rules and the

@@ -19,7 +19,8 @@
  * (price-versions.ts). `version` is the extraction rules only, so a new price
  * table reads no transcript (see docs/usage.md).
  */
-import type { Processor, ProcessorTx, SessionLine } from '../../src/pipeline/processor.js';
+import { defineProcessor, type Processor, type ProcessorTx, type SessionLine } from '../../src/pipeline/processor.js';
+import { setting, settingSchemas } from '../../src/config/config.js';
 import type { SessionFileRef } from '../../src/discover/session-path.js';
 import {
   collectEvents,
@@ -98,6 +99,23 @@ export function createUsageProcessor(opts: UsageOptions = {}): Processor<UsageCa
     },
   };
 }
+
+export const USAGE_SETTINGS = {
+  pricing: setting({
+    flag: '--pricing <file>',
+    env: 'SESSION_PIPELINE_PRICING',
+    schema: settingSchemas.optionalPath,
+    default: () => '',
+    describe: 'your own model price file (LiteLLM JSON shape); default: the bundled table',
+  }),
+};
+
+export default defineProcessor({
+  name: 'usage',
+  settings: USAGE_SETTINGS,
+  reports: USAGE_REPORTS,
+  create: (s) => createUsageProcessor({ pricing: s.pricing }),
+});
 
 function processBatch(
   pricing: Pricing,

@@ -5,15 +5,10 @@
  * re-creates the views.
  */
 import type { Migration } from '../../src/state/migrations.js';
-import type { OutputTable } from '../../src/pipeline/processor.js';
+import { createTableSql } from '../../src/pipeline/processor.js';
 import { TABLES } from './tables.js';
 import { LONG_CONTEXT_SQL, VIEW_DDL } from './views.js';
 import { PRICE_VERSIONS_DDL } from './price-versions.js';
-
-function createTable(t: OutputTable): string {
-  const cols = t.columns.map((c) => `${c.name} ${c.type}${t.key.includes(c.name) ? ' NOT NULL' : ''}`);
-  return `CREATE TABLE IF NOT EXISTS ${t.name} (${cols.join(', ')}, PRIMARY KEY (${t.key.join(', ')}))`;
-}
 
 /** The views of VIEW_DDL (a superset of version 1's), dependents first. */
 const VIEWS = VIEW_DDL.map((sql) => /VIEW (\w+) AS/.exec(sql)![1]).reverse();
@@ -22,7 +17,7 @@ export const USAGE_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     description: 'usage tables and views',
-    up: [...TABLES.map(createTable), ...PRICE_VERSIONS_DDL, ...VIEW_DDL],
+    up: [...TABLES.map(createTableSql), ...PRICE_VERSIONS_DDL, ...VIEW_DDL],
   },
   {
     // Version 1 stored cost_usd and pricing_model per row, computed when the file was read.
@@ -42,7 +37,7 @@ export const USAGE_MIGRATIONS: readonly Migration[] = [
     description: 'price at read time: price versions, long_context of existing rows, views',
     up: [
       `UPDATE usage_messages SET long_context = ${LONG_CONTEXT_SQL} WHERE long_context IS NULL`,
-      ...TABLES.map(createTable),
+      ...TABLES.map(createTableSql),
       ...PRICE_VERSIONS_DDL,
       ...VIEW_DDL,
     ],

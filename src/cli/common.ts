@@ -3,22 +3,23 @@
  * one-line error, and mapping known failures to exit codes.
  */
 import type { Command } from 'commander';
-import { ConfigError, loadConfig, SETTINGS, type Config, type SettingName } from '../config/config.js';
+import { ConfigError, loadConfig, SETTINGS, type Config, type SettingName, type SettingsTable } from '../config/config.js';
 import { DatabaseLockedError, DatabaseOpenError, DatabaseWriteError } from '../state/errors.js';
 import { ReportParamError } from '../pipeline/report.js';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, locked: 3, unavailable: 4 } as const;
 
-export function addSettings(cmd: Command, names: readonly SettingName[]): Command {
-  for (const n of names) {
-    const s = SETTINGS[n];
+/** Declare the flags of some core settings, and of the processors' settings (`extra`), on a command. */
+export function addSettings(cmd: Command, names: readonly SettingName[], extra: SettingsTable = {}): Command {
+  for (const s of [...names.map((n) => SETTINGS[n]), ...Object.values(extra)]) {
     cmd.option(s.flag, `${s.describe} [env ${s.env}]`);
   }
   return cmd;
 }
 
-export function configFrom(opts: Record<string, unknown>): Config {
-  return loadConfig(opts);
+/** Every core setting, and the processors' settings of this command (`extra`), from flags and environment. */
+export function configFrom(opts: Record<string, unknown>, extra: SettingsTable = {}): Config {
+  return loadConfig(opts, process.env, undefined, { ...SETTINGS, ...extra });
 }
 
 export class CliError extends Error {

@@ -15,10 +15,7 @@ type Loader = () => Promise<Command[]>;
 const ops: Loader = async () => (await import('./commands/ops.js')).opsCommands();
 const LOADERS: Record<string, Loader> = {
   run: async () => [(await import('./commands/run.js')).runCommand()],
-  watch: async () => {
-    await import('../ops/register.js'); // the admin API of `watch`
-    return [(await import('./commands/watch.js')).watchCommand()];
-  },
+  watch: async () => [(await import('./commands/watch.js')).watchCommand()],
   report: async () => [(await import('./commands/report.js')).reportCommand()],
   export: async () => [(await import('./commands/export.js')).exportCommand()],
   sql: async () => [(await import('./commands/sql.js')).sqlCommand()],

@@ -67,18 +67,35 @@ function defaultRoot(): string {
   return fs.existsSync(claude) ? claude : path.resolve('sessions');
 }
 
-interface Setting<T> {
+/**
+ * One setting: a flag, an environment variable, a validator and a default.
+ * The core's are below; a processor declares its own the same way
+ * (`ProcessorDefinition.settings`), and the CLI merges them all.
+ */
+export interface Setting<T> {
   flag: string;
   env: string;
   schema: z.ZodType<T>;
   default: () => unknown;
   describe: string;
+  /** Masked in /status and in error messages. */
   secret?: boolean;
+  /** Only `watch` takes it (e.g. a settle delay); `run --once` does not offer the flag. */
+  watchOnly?: boolean;
 }
 
-function setting<T>(s: Setting<T>): Setting<T> {
+export function setting<T>(s: Setting<T>): Setting<T> {
   return s;
 }
+
+/** Building blocks for settings' schemas. */
+export const settingSchemas = {
+  int,
+  bool,
+  nonEmpty,
+  /** A path, resolved against the working directory; '' stays '' (not set). */
+  optionalPath: z.string().transform((p) => (p ? path.resolve(p) : '')),
+};
 
 export const SETTINGS = {
   root: setting({
@@ -139,13 +156,6 @@ export const SETTINGS = {
     schema: int(0),
     default: () => 5000,
     describe: 'first retry delay; doubles per failure',
-  }),
-  pricing: setting({
-    flag: '--pricing <file>',
-    env: 'SESSION_PIPELINE_PRICING',
-    schema: z.string().transform((p) => (p ? path.resolve(p) : '')),
-    default: () => '',
-    describe: 'your own model price file (LiteLLM JSON shape); default: the bundled table',
   }),
   rescanIntervalMs: setting({
     flag: '--rescan-interval-ms <ms>',
@@ -217,28 +227,6 @@ export const SETTINGS = {
     describe: 'bearer token for the admin API',
     secret: true,
   }),
-  secretsSettleMs: setting({
-    flag: '--secrets-settle-ms <ms>',
-    env: 'SESSION_PIPELINE_SECRETS_SETTLE_MS',
-    schema: int(0),
-    default: () => 30_000,
-    describe: 'secrets: process a file only after it has been quiet this long',
-  }),
-  secretsRules: setting({
-    flag: '--secrets-rules <file>',
-    env: 'SESSION_PIPELINE_SECRETS_RULES',
-    schema: z.string().transform((p) => (p ? path.resolve(p) : '')),
-    default: () => '',
-    describe: 'secrets: extra detection rules (JSON file)',
-  }),
-  secretsKey: setting({
-    flag: '--secrets-key <key>',
-    env: 'SESSION_PIPELINE_SECRETS_KEY',
-    schema: z.string(),
-    default: () => '',
-    describe: 'secrets: HMAC key for finding fingerprints (default: a key kept in the database)',
-    secret: true,
-  }),
   healthStuckMs: setting({
     flag: '--health-stuck-ms <ms>',
     env: 'SESSION_PIPELINE_HEALTH_STUCK_MS',
@@ -263,7 +251,13 @@ export const SETTINGS = {
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;
-export type Config = { [K in SettingName]: z.output<(typeof SETTINGS)[K]['schema']> };
+export type SettingsTable = Readonly<Record<string, Setting<unknown>>>;
+/**
+ * The core's settings, typed, plus whatever the processors declared (by their
+ * config keys, e.g. `pricing`, `secretsSettleMs`), which each processor reads
+ * through its own schema.
+ */
+export type Config = { [K in SettingName]: z.output<(typeof SETTINGS)[K]['schema']> } & { readonly [key: string]: unknown };
 
 /** The camelCase property commander gives a flag like `--max-line-bytes <n>`. */
 export function flagProperty(flag: string): string {
@@ -271,14 +265,27 @@ export function flagProperty(flag: string): string {
   return long.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
+/**
+ * The settings table a config was loaded with, kept on the config under a
+ * symbol (enumerable, so `{ ...config, quietMs: 50 }` keeps it; JSON ignores
+ * it): /status shows and masks processor settings it knows nothing about.
+ */
+const SETTINGS_OF = Symbol('settings');
+
+/**
+ * Load `settings` (the core's, or the core's merged with the processors') from
+ * flags and environment. With `only`, a bad value of another setting does not
+ * fail the load (a report needs `--db`, not a valid admin port).
+ */
 export function loadConfig(
   flags: Record<string, unknown> = {},
   env: NodeJS.ProcessEnv = process.env,
-  only?: readonly SettingName[],
+  only?: readonly string[],
+  settings: SettingsTable = SETTINGS,
 ): Config {
   const out: Record<string, unknown> = {};
-  for (const name of Object.keys(SETTINGS) as SettingName[]) {
-    const s = SETTINGS[name] as Setting<unknown>;
+  for (const name of Object.keys(settings)) {
+    const s = settings[name];
     const fromFlag = flags[flagProperty(s.flag)];
     const fromEnv = env[s.env];
     const raw = fromFlag !== undefined ? fromFlag : fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined;
@@ -292,16 +299,18 @@ export function loadConfig(
     }
     out[name] = parsed.data;
   }
+  Object.defineProperty(out, SETTINGS_OF, { value: settings, enumerable: true });
   return out as Config;
 }
 
-/** The config with secrets masked, for /status and logs. */
+/** The config with secrets masked, for /status and logs: only declared settings, never a stray key. */
 export function maskedConfig(c: Config): Record<string, unknown> {
+  const settings: SettingsTable = ((c as Record<symbol, unknown>)[SETTINGS_OF] as SettingsTable | undefined) ?? SETTINGS;
   const out: Record<string, unknown> = {};
-  for (const name of Object.keys(SETTINGS) as SettingName[]) {
-    const s = SETTINGS[name] as Setting<unknown>;
+  for (const name of Object.keys(settings)) {
     const v = c[name];
-    out[name] = s.secret && v ? '***' : v;
+    if (v === undefined) continue;
+    out[name] = settings[name].secret && v ? '***' : v;
   }
   return out;
 }

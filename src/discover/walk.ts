@@ -8,10 +8,10 @@
  * deleted.
  */
 import fs from 'node:fs';
-import { TimeSlicer } from '../read/yield.js';
+import { TimeSlicer } from '../loop/yield.js';
 import path from 'node:path';
 import { isSessionFileIn, mayContainSessions, parseSessionPath, type SessionFileRef } from './session-path.js';
-import type { FileStat } from '../state/classify.js';
+import type { FileStat } from './file-stat.js';
 
 export interface FoundFile {
   ref: SessionFileRef;

@@ -9,7 +9,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Db } from '../state/db.js';
 import type { Migration } from '../state/migrations.js';
 import type { Committer } from '../pipeline/commit.js';
-import type { CellValue } from '../pipeline/processor.js';
+import type { CellValue } from '../state/table.js';
 import { UnitOfWork } from '../pipeline/unit.js';
 
 export const OPS_COMPONENT = 'ops';

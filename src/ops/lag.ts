@@ -18,7 +18,7 @@
  * first one: a live file that is kept up with never looks stuck.
  */
 import type { Checkpoint } from '../state/checkpoint.js';
-import type { FileStat } from '../state/classify.js';
+import type { FileStat } from '../discover/file-stat.js';
 
 export interface TrackedProcessor {
   readonly name: string;

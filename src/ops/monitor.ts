@@ -5,7 +5,7 @@
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Daemon, ProcessorRun } from '../watch/daemon.js';
-import type { FileStat } from '../state/classify.js';
+import type { FileStat } from '../discover/file-stat.js';
 import type { Config } from '../config/config.js';
 import { LagTracker } from './lag.js';
 import { computeHealth, type Health, type HealthThresholds } from './health.js';

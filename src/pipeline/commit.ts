@@ -15,10 +15,10 @@
  */
 import { DuckDBTimestampValue, type DuckDBAppender } from '@duckdb/node-api';
 import type { Db } from '../state/db.js';
-import type { CellValue, OutputTable } from './processor.js';
+import { quoteIdent as quote, stagedColumns, type CellValue, type OutputTable } from '../state/table.js';
 import type { UnitOfWork } from './unit.js';
 import { BAD_LINES_TABLE, CHECKPOINT_TABLE, checkpointRow } from '../state/checkpoint.js';
-import { TimeSlicer } from '../read/yield.js';
+import { TimeSlicer } from '../loop/yield.js';
 
 export interface CommitterOptions {
   /** Flush once this many rows are staged. */
@@ -46,8 +46,6 @@ export interface CommitStats {
 }
 
 export type CommitListener = (units: readonly UnitOfWork[], durationMs: number) => void;
-
-const quote = (id: string) => `"${id.replace(/"/g, '""')}"`;
 
 /**
  * A commit that failed because the database could not be written (disk full,
@@ -256,8 +254,9 @@ export class Committer {
   private async load(spec: OutputTable, rows: CellValue[][]): Promise<void> {
     if (rows.length === 0) return;
     const stage = `_stage_${spec.name}`;
+    const columns = stagedColumns(spec);
     if (!this.staged.has(spec.name)) {
-      const cols = spec.columns.map((c) => `${quote(c.name)} ${c.type}`).join(', ');
+      const cols = columns.map((c) => `${quote(c.name)} ${c.type}`).join(', ');
       await this.db.conn.run(`CREATE OR REPLACE TEMP TABLE ${quote(stage)} (_seq BIGINT, ${cols})`);
       this.staged.add(spec.name);
     }
@@ -266,14 +265,14 @@ export class Committer {
       // The appender is synchronous: a 20k-row group held the event loop (and the admin API) for
       // 100+ ms. Append and flush in chunks, and give the loop back between them when due.
       for (let from = 0; from < rows.length; from += APPEND_CHUNK_ROWS) {
-        appendRows(appender, spec, rows, from, Math.min(rows.length, from + APPEND_CHUNK_ROWS));
+        appendRows(appender, columns, rows, from, Math.min(rows.length, from + APPEND_CHUNK_ROWS));
         appender.flushSync();
         if (this.slicer.due()) await this.slicer.yield();
       }
     } finally {
       appender.closeSync();
     }
-    const cols = spec.columns.map((c) => quote(c.name)).join(', ');
+    const cols = columns.map((c) => quote(c.name)).join(', ');
     const key = spec.key.map(quote).join(', ');
     const qualify = `QUALIFY row_number() OVER (PARTITION BY ${key} ORDER BY ${spec.prefer ?? '_seq DESC'}) = 1`;
     const target = quote(spec.name);
@@ -298,8 +297,8 @@ export class Committer {
 /** Rows per appender flush: about 5 ms of appending here. */
 const APPEND_CHUNK_ROWS = 2_000;
 
-function appendRows(appender: DuckDBAppender, spec: OutputTable, rows: CellValue[][], from: number, to: number): void {
-  const types = spec.columns.map((c) => c.type);
+function appendRows(appender: DuckDBAppender, columns: OutputTable['columns'], rows: CellValue[][], from: number, to: number): void {
+  const types = columns.map((c) => c.type);
   for (let i = from; i < to; i++) {
     const row = rows[i];
     appender.appendBigInt(BigInt(i));

@@ -13,8 +13,10 @@ import type { Logger } from 'pino';
 import type { SessionFileRef } from '../discover/session-path.js';
 import type { Processor, OutputTable } from './processor.js';
 import { UnitOfWork } from './unit.js';
+import { retractFile } from './registration.js';
 import { isStorageError, type Committer } from './commit.js';
-import { classifyByProbe, classifyByStat, needsWork, type ChangeKind, type Decision, type FileStat } from '../state/classify.js';
+import { classifyByProbe, classifyByStat, needsWork, type ChangeKind, type Decision } from '../state/classify.js';
+import type { FileStat } from '../discover/file-stat.js';
 import type { Checkpoint } from '../state/checkpoint.js';
 import { BAD_LINES_TABLE } from '../state/checkpoint.js';
 import { probeFingerprintsSync, type Fingerprints } from '../read/fingerprint.js';
@@ -22,7 +24,7 @@ import { readBatches, type ReadOptions } from '../read/reader.js';
 import { afterFailure, type RetryPolicy } from './backoff.js';
 import type { CheckpointCache } from './checkpoint-cache.js';
 import type { BadLine } from '../read/parse.js';
-import { TimeSlicer } from '../read/yield.js';
+import { TimeSlicer } from '../loop/yield.js';
 
 /** The event-loop turn budget is shared by all slicers; this one gates processor calls. */
 const slicer = new TimeSlicer();
@@ -242,7 +244,7 @@ async function stageFile(
         try {
           if (w.retractPending) {
             unit.retracts = true;
-            await w.p.retract(file, unit);
+            await retractFile(w.p, file, unit);
             unit.run('DELETE FROM session_bad_lines WHERE processor_name = $1 AND session_file = $2', [w.p.name, file]);
             w.retractPending = false;
           }

@@ -12,12 +12,13 @@ import { loadCheckpoints } from '../state/checkpoint.js';
 import { Committer, DEFAULT_COMMITTER, type CommitterOptions } from './commit.js';
 import { CheckpointCache } from './checkpoint-cache.js';
 import type { Processor } from './processor.js';
+import { migrationsOf, validateProcessors } from './registration.js';
 import { runFile, type FileTarget, type ProcessorOutcome, type RunContext, type StageEvent } from './file-run.js';
 import { DEFAULT_READ, type ReadOptions } from '../read/reader.js';
 import type { RetryPolicy } from './backoff.js';
 import { walkRoot, visitRoot, isConfirmedMissing, type FileVisitor, type WalkResult, type WalkSummary } from '../discover/walk.js';
 import { parseSessionPath } from '../discover/session-path.js';
-import type { FileStat } from '../state/classify.js';
+import type { FileStat } from '../discover/file-stat.js';
 import { OnceLogger } from '../log.js';
 import type { BadLine } from '../read/parse.js';
 
@@ -68,11 +69,12 @@ export class Pipeline {
   }
 
   static async open(opts: PipelineOptions, events: PipelineEvents = {}): Promise<Pipeline> {
+    validateProcessors(opts.processors);
     // No external access: a live `sql` query runs on this instance (see src/state/sql.ts).
     const db = await Db.open(opts.dbPath, { externalAccess: false });
     try {
       await migrate(db, CORE_COMPONENT, CORE_MIGRATIONS);
-      for (const p of opts.processors) await migrate(db, p.name, p.migrations);
+      for (const p of opts.processors) await migrate(db, p.name, migrationsOf(p));
       for (const p of opts.processors) await p.init?.({ db, root: opts.root });
       const checkpoints = new CheckpointCache(await loadCheckpoints(db));
       const committer = new Committer(

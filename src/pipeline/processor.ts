@@ -7,20 +7,24 @@
  * Everything a processor writes goes through the `ProcessorTx` handle and is
  * committed in the same DuckDB transaction as the file's new checkpoint, so a
  * crash can never separate an output from the offset that produced it.
+ *
+ * A processor is one folder under `pipelines/` exporting a
+ * `ProcessorDefinition`: its settings (merged into the CLI and config), its
+ * reports, and `create`, which builds the `Processor` from the settings.
+ * docs/processors.md describes the contract; `pipelines/lines` is the
+ * minimal example.
  */
 import type { SessionFileRef } from '../discover/session-path.js';
 import type { Migration } from '../state/migrations.js';
 import type { Db } from '../state/db.js';
+import type { Setting } from '../config/config.js';
+import type { CellValue, OutputTable } from '../state/table.js';
+import type { SessionLine } from '../read/line.js';
 import type { ReportDefinition } from './report.js';
 
-/** One complete, parsed line. `offset` is the byte offset of its first byte. */
-export interface SessionLine {
-  offset: number;
-  /** Bytes including the trailing `\n`. */
-  length: number;
-  /** The parsed JSON object. Lines that are not JSON objects never reach a processor. */
-  value: Record<string, unknown>;
-}
+export type { SessionLine } from '../read/line.js';
+export type { CellValue, ColumnType, OutputColumn, OutputTable } from '../state/table.js';
+export { createTableSql, tablesMigration } from '../state/table.js';
 
 export interface Batch<Carry = unknown> {
   file: SessionFileRef;
@@ -32,47 +36,8 @@ export interface Batch<Carry = unknown> {
   carry: Carry | undefined;
 }
 
-/** Column types the bulk loader knows how to append. */
-export type ColumnType = 'VARCHAR' | 'BIGINT' | 'INTEGER' | 'DOUBLE' | 'BOOLEAN' | 'TIMESTAMP';
-
-export interface OutputColumn {
-  name: string;
-  type: ColumnType;
-}
-
-/**
- * A table a processor bulk-loads into. Rows go through the DuckDB appender into
- * a temporary staging table, then into the target with one set-wise
- * `INSERT ... SELECT ... ON CONFLICT` per commit.
- */
-export interface OutputTable {
-  name: string;
-  columns: readonly OutputColumn[];
-  /** Primary-key columns: rows staged twice in one commit are collapsed on these. */
-  key: readonly string[];
-  /**
-   * Which staged row wins when one commit stages the same key twice, as a SQL
-   * ORDER BY over the staging columns (first row wins). `_seq` is the staging
-   * order, so the default `_seq DESC` means "last write wins".
-   */
-  prefer?: string;
-  /** The conflict action against rows already in the table, e.g. `DO NOTHING`. Ignored with `replace`. */
-  onConflict?: string;
-  /**
-   * Rows replace any existing row with the same key, by DELETE + INSERT in the
-   * commit transaction. On large tables this is several times cheaper in DuckDB
-   * than `ON CONFLICT DO UPDATE`, which joins the whole table for every commit.
-   * `hashColumn` names a UBIGINT column holding `hash(<key columns>)`, which the
-   * committer fills and uses to narrow the delete to an integer join.
-   */
-  replace?: { hashColumn?: string };
-}
-
-/** A value for one column: numbers for BIGINT/INTEGER/DOUBLE, epoch ms for TIMESTAMP. */
-export type CellValue = string | number | boolean | null;
-
 export interface ProcessorTx {
-  /** Stage one row for bulk load, values in the table's column order. */
+  /** Stage one row for bulk load, values in the table's column order (generated columns left out). */
   insert(table: string, row: readonly CellValue[]): void;
   /** Run a statement in the commit transaction, before any staged rows are loaded. */
   run(sql: string, params?: readonly CellValue[]): void;
@@ -89,13 +54,18 @@ export interface ProcessorInit {
 }
 
 export interface Processor<Carry = unknown> {
+  /** Lowercase word; the key in session_processor_state. Unique among the processors of a run. */
   readonly name: string;
-  /** Bumping the version retracts and reprocesses every file from offset 0. */
+  /** A positive integer. Bumping it retracts and reprocesses every file from offset 0. */
   readonly version: number;
-  /** Versioned migrations for this processor's own tables. */
-  readonly migrations: readonly Migration[];
-  /** Tables this processor bulk-loads through `tx.insert`. */
+  /** Tables this processor bulk-loads through `tx.insert`; no two processors may declare one table. */
   readonly tables: readonly OutputTable[];
+  /**
+   * Versioned migrations for this processor's own tables. Default: version 1
+   * creates the declared `tables` (`tablesMigration`). A processor with views
+   * or private tables lists its own, deriving table DDL with `createTableSql`.
+   */
+  readonly migrations?: readonly Migration[];
   /**
    * Watch mode: process a file only once it has been quiet this long.
    * 0 (the default) processes live.
@@ -109,6 +79,35 @@ export interface Processor<Carry = unknown> {
   /** Optional one-time setup once the processor's migrations ran (e.g. reading its own state). */
   init?(ctx: ProcessorInit): Promise<void>;
   process(batch: Batch<Carry>, tx: ProcessorTx): void | Promise<void>;
-  /** Remove every output this processor wrote for the file. */
-  retract(sessionFile: string, tx: ProcessorTx): void | Promise<void>;
+  /**
+   * Remove every output this processor wrote for the file. Default: delete
+   * the file's rows (`session_file = $1`) from every declared table.
+   */
+  retract?(sessionFile: string, tx: ProcessorTx): void | Promise<void>;
+}
+
+export type { ReportDefinition } from './report.js';
+
+/** Settings a processor declares, by config key (camelCase, unique across the core and all processors). */
+export type SettingsTable = Readonly<Record<string, Setting<unknown>>>;
+export type SettingValues<S extends SettingsTable> = { [K in keyof S]: S[K] extends Setting<infer T> ? T : never };
+
+/** What a `pipelines/<name>/index.ts` exports: everything the core needs to register the processor. */
+export interface ProcessorDefinition<S extends SettingsTable = SettingsTable> {
+  readonly name: string;
+  /** Flags and environment variables of this processor, merged into `run` and `watch` (see config.ts `Setting`). */
+  readonly settings?: S;
+  /**
+   * Reports served by `report <name>` and `GET /reports/<name>` (src/pipeline/report.ts), known
+   * without building the processor: the CLI lists report commands before reading any config.
+   * The processor built by `create` holds the same objects in its `reports`.
+   */
+  readonly reports?: readonly ReportDefinition[];
+  /** Build the processor from its settings (and the session root). */
+  create(settings: SettingValues<S> & { root: string }): Processor;
+}
+
+/** A processor definition, typed from its settings table. */
+export function defineProcessor<S extends SettingsTable = Record<never, never>>(d: ProcessorDefinition<S>): ProcessorDefinition<S> {
+  return d;
 }

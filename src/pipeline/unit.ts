@@ -4,7 +4,8 @@
  * processor writes to; nothing touches the database until the committer
  * applies whole units inside one transaction.
  */
-import type { CellValue, OutputTable, ProcessorTx } from './processor.js';
+import type { ProcessorTx } from './processor.js';
+import { stagedColumns, type CellValue, type OutputTable } from '../state/table.js';
 import type { Checkpoint } from '../state/checkpoint.js';
 
 export interface Statement {
@@ -36,8 +37,9 @@ export class UnitOfWork implements ProcessorTx {
   insert(table: string, row: readonly CellValue[]): void {
     const spec = this.tables.get(table);
     if (!spec) throw new Error(`processor ${this.processorName} inserted into undeclared table ${table}`);
-    if (row.length !== spec.columns.length) {
-      throw new Error(`${table}: row has ${row.length} values, table has ${spec.columns.length} columns`);
+    const width = stagedColumns(spec).length;
+    if (row.length !== width) {
+      throw new Error(`${table}: row has ${row.length} values, table has ${width} columns`);
     }
     let list = this.rows.get(table);
     if (!list) this.rows.set(table, (list = []));

@@ -5,7 +5,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { Frame } from './framing.js';
-import type { SessionLine } from '../pipeline/processor.js';
+import type { SessionLine } from './line.js';
 
 export type BadLineKind = 'invalid_json' | 'invalid_utf8' | 'not_object' | 'oversize';
 

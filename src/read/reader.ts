@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import { LineFramer, type Frame } from './framing.js';
 import { parseFrame, type BadLine } from './parse.js';
 import { probeFingerprintsSync, type Fingerprints } from './fingerprint.js';
-import { TimeSlicer } from './yield.js';
-import type { SessionLine } from '../pipeline/processor.js';
+import { TimeSlicer } from '../loop/yield.js';
+import type { SessionLine } from './line.js';
 
 export interface ReadOptions {
   /** Bytes per read() call. */

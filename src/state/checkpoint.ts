@@ -4,7 +4,7 @@
  * fingerprints) needed to decide next time whether that prefix still stands.
  */
 import type { Db } from './db.js';
-import type { OutputTable } from '../pipeline/processor.js';
+import type { CellValue, OutputTable } from './table.js';
 
 export type CheckpointStatus = 'ok' | 'retrying' | 'quarantined' | 'deleted';
 
@@ -32,26 +32,30 @@ export interface Checkpoint {
   carry: unknown;
 }
 
-/** The state table as a bulk-load target: committed set-wise like any output. */
+/**
+ * The state table, declared once: the committer loads it set-wise like any
+ * output, and its DDL is derived from this (state/schema.ts). Column names are
+ * part of the operator interface (they are queried by hand).
+ */
 export const CHECKPOINT_TABLE: OutputTable = {
   name: 'session_processor_state',
   columns: [
     { name: 'processor_name', type: 'VARCHAR' },
     { name: 'session_file', type: 'VARCHAR' },
-    { name: 'owner', type: 'VARCHAR' },
-    { name: 'offset', type: 'BIGINT' },
-    { name: 'head_hash', type: 'VARCHAR' },
-    { name: 'tail_hash', type: 'VARCHAR' },
-    { name: 'size', type: 'BIGINT' },
-    { name: 'mtime_ms', type: 'DOUBLE' },
-    { name: 'inode', type: 'BIGINT' },
-    { name: 'lines_processed', type: 'BIGINT' },
-    { name: 'items_processed', type: 'BIGINT' },
-    { name: 'bad_lines', type: 'BIGINT' },
-    { name: 'processor_version', type: 'INTEGER' },
+    { name: 'owner', type: 'VARCHAR', notNull: true },
+    { name: 'offset', type: 'BIGINT', notNull: true, default: '0' },
+    { name: 'head_hash', type: 'VARCHAR', notNull: true, default: "''" },
+    { name: 'tail_hash', type: 'VARCHAR', notNull: true, default: "''" },
+    { name: 'size', type: 'BIGINT', notNull: true, default: '0' },
+    { name: 'mtime_ms', type: 'DOUBLE', notNull: true, default: '0' },
+    { name: 'inode', type: 'BIGINT', notNull: true, default: '0' },
+    { name: 'lines_processed', type: 'BIGINT', notNull: true, default: '0' },
+    { name: 'items_processed', type: 'BIGINT', notNull: true, default: '0' },
+    { name: 'bad_lines', type: 'BIGINT', notNull: true, default: '0' },
+    { name: 'processor_version', type: 'INTEGER', notNull: true },
     { name: 'processed_at', type: 'TIMESTAMP' },
-    { name: 'status', type: 'VARCHAR' },
-    { name: 'attempts', type: 'INTEGER' },
+    { name: 'status', type: 'VARCHAR', notNull: true, default: "'ok'" },
+    { name: 'attempts', type: 'INTEGER', notNull: true, default: '0' },
     { name: 'last_error', type: 'VARCHAR' },
     { name: 'next_attempt_at', type: 'TIMESTAMP' },
     { name: 'carry', type: 'VARCHAR' },
@@ -62,21 +66,23 @@ export const CHECKPOINT_TABLE: OutputTable = {
   replace: { hashColumn: 'key_hash' },
 };
 
+/** The bad-line journal: one row per skipped line, with its offset (committed with the checkpoint). */
 export const BAD_LINES_TABLE: OutputTable = {
   name: 'session_bad_lines',
   columns: [
     { name: 'processor_name', type: 'VARCHAR' },
     { name: 'session_file', type: 'VARCHAR' },
     { name: 'offset', type: 'BIGINT' },
-    { name: 'length', type: 'BIGINT' },
-    { name: 'kind', type: 'VARCHAR' },
+    { name: 'length', type: 'BIGINT', notNull: true },
+    { name: 'kind', type: 'VARCHAR', notNull: true },
     { name: 'detail', type: 'VARCHAR' },
+    { name: 'seen_at', type: 'TIMESTAMP', notNull: true, default: 'current_timestamp', generated: true },
   ],
   key: ['processor_name', 'session_file', 'offset'],
   onConflict: 'DO NOTHING',
 };
 
-export function checkpointRow(c: Checkpoint): (string | number | boolean | null)[] {
+export function checkpointRow(c: Checkpoint): CellValue[] {
   return [
     c.processorName,
     c.sessionFile,

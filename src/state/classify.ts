@@ -9,12 +9,7 @@
  */
 import type { Checkpoint } from './checkpoint.js';
 import type { Fingerprints } from '../read/fingerprint.js';
-
-export interface FileStat {
-  size: number;
-  mtimeMs: number;
-  ino: number;
-}
+import type { FileStat } from '../discover/file-stat.js';
 
 export type ChangeKind =
   | 'new'

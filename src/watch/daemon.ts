@@ -26,7 +26,7 @@ import { directoryHints, type WatcherStatus } from './sources.js';
 import { Rescanner, type RescanResult } from './rescan.js';
 import { SeenFiles } from './seen-files.js';
 import { TraceLog } from './trace.js';
-import type { FileStat } from '../state/classify.js';
+import type { FileStat } from '../discover/file-stat.js';
 
 export interface DaemonOptions {
   config: Config;

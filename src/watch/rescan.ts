@@ -18,7 +18,7 @@
  * found gone), instead of every checkpoint being compared with the walk.
  */
 import type { Pipeline } from '../pipeline/pipeline.js';
-import type { FileStat } from '../state/classify.js';
+import type { FileStat } from '../discover/file-stat.js';
 import { isConfirmedMissing } from '../discover/walk.js';
 import { hint, type FileHint } from './hint.js';
 import { judgeFile, slotsOf } from './state-check.js';

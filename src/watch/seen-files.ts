@@ -15,7 +15,7 @@
  * rescan touches nothing but this table: reading each file's checkpoints
  * again was a fifth of an idle rescan's CPU.
  */
-import type { FileStat } from '../state/classify.js';
+import type { FileStat } from '../discover/file-stat.js';
 import { splitSessionKey } from '../discover/session-path.js';
 
 interface Seen extends FileStat {

@@ -6,7 +6,8 @@
 import fs from 'node:fs';
 import type { Processor } from '../pipeline/processor.js';
 import type { CheckpointCache, Slots } from '../pipeline/checkpoint-cache.js';
-import { classifyByStat, isUnchanged, type FileStat } from '../state/classify.js';
+import { classifyByStat, isUnchanged } from '../state/classify.js';
+import type { FileStat } from '../discover/file-stat.js';
 
 export type StatResult = { ok: true; stat: FileStat | null } | { ok: false; error: string };
 

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { LagTracker } from '../../src/ops/lag.js';
 import { computeHealth, type HealthInput } from '../../src/ops/health.js';
 import type { Checkpoint } from '../../src/state/checkpoint.js';
-import type { FileStat } from '../../src/state/classify.js';
+import type { FileStat } from '../../src/discover/file-stat.js';
 
 const P = { name: 'lines', version: 1 };
 

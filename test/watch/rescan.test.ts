@@ -4,7 +4,7 @@ import { Rescanner } from '../../src/watch/rescan.js';
 import { SeenFiles } from '../../src/watch/seen-files.js';
 import { runOnce } from '../../src/pipeline/once.js';
 import type { Pipeline } from '../../src/pipeline/pipeline.js';
-import type { FileStat } from '../../src/state/classify.js';
+import type { FileStat } from '../../src/discover/file-stat.js';
 import { line, openPipeline, sandbox, type Sandbox } from '../helpers.js';
 
 /** A rescanner over a real pipeline, recording what it hints and reports, and how often it reads checkpoints. */

@@ -4,12 +4,13 @@ import Table from 'cli-table3';
 import cliProgress from 'cli-progress';
 import { addSettings, configFrom, guard, CliError, EXIT } from '../common.js';
 import { createLogger } from '../../log.js';
-import { selectProcessors } from '../../../pipelines/index.js';
+import { selectProcessors, settingsFor } from '../../../pipelines/index.js';
 import { Pipeline } from '../../pipeline/pipeline.js';
 import { runOnce, type RunSummary } from '../../pipeline/once.js';
 import { checkRoot, rootProblem } from '../../discover/root.js';
 
-export const RUN_SETTINGS = ['root', 'db', 'processors', 'logLevel', 'maxLineBytes', 'maxAttempts', 'retryBaseMs', 'pricing', 'secretsRules', 'secretsKey'] as const;
+/** The core settings of `run`; each processor's own settings are added from its definition. */
+export const RUN_SETTINGS = ['root', 'db', 'processors', 'logLevel', 'maxLineBytes', 'maxAttempts', 'retryBaseMs'] as const;
 
 export function runCommand(): Command {
   const cmd = new Command('run')
@@ -17,11 +18,12 @@ export function runCommand(): Command {
     .option('--once', 'process what is pending and exit (the only mode of `run`; see `watch` for the daemon)')
     .option('--json', 'print the summary as one JSON object')
     .option('--no-progress', 'no progress bar, even on a TTY');
-  addSettings(cmd, RUN_SETTINGS);
+  const processorSettings = settingsFor('run');
+  addSettings(cmd, RUN_SETTINGS, processorSettings);
   cmd.action((opts) =>
     guard(async () => {
       if (!opts.once) throw new CliError('`run` needs --once (use `watch` to keep running)', EXIT.usage);
-      const config = configFrom(opts);
+      const config = configFrom(opts, processorSettings);
       const root = checkRoot(config.root);
       if (root !== 'dir') throw new CliError(rootProblem(config.root, root), EXIT.usage);
       const log = createLogger(config.logLevel);

@@ -3,10 +3,10 @@ import { Command } from 'commander';
 import { addSettings, configFrom, guard, CliError, EXIT } from '../common.js';
 import { checkRoot, rootProblem } from '../../discover/root.js';
 import { createLogger } from '../../log.js';
-import { selectProcessors } from '../../../pipelines/index.js';
-import { startDaemon, type Daemon } from '../../watch/daemon.js';
+import { selectProcessors, settingsFor } from '../../../pipelines/index.js';
+import { startDaemon } from '../../watch/daemon.js';
+import { AdminStartError, checkAdminBind, startAdmin } from '../../ops/start-admin.js';
 import { RUN_SETTINGS } from './run.js';
-import type { Config } from '../../config/config.js';
 
 export const WATCH_SETTINGS = [
   ...RUN_SETTINGS,
@@ -20,25 +20,19 @@ export const WATCH_SETTINGS = [
   'adminHost',
   'adminPort',
   'adminToken',
-  'secretsSettleMs',
   'healthStuckMs',
   'healthLagBytes',
   'healthLagFiles',
 ] as const;
 
-/** Checks other modules (the admin API) run on the config before the daemon starts; throw to refuse. */
-export const daemonPreflight: ((config: Config) => void)[] = [];
-
-/** Hooks other modules (the admin API) attach to a started daemon. */
-export const daemonPlugins: ((d: Daemon) => Promise<(() => Promise<void>) | void>)[] = [];
-
 export function watchCommand(): Command {
   const cmd = new Command('watch').description('run the daemon: keep every processor current as session files change');
-  addSettings(cmd, WATCH_SETTINGS);
+  const processorSettings = settingsFor('watch');
+  addSettings(cmd, WATCH_SETTINGS, processorSettings);
   cmd.action((opts) =>
     guard(async () => {
-      const config = configFrom(opts);
-      for (const check of daemonPreflight) check(config);
+      const config = configFrom(opts, processorSettings);
+      checkAdminBind(config);
       // A root that does not exist yet is waited for (and /health says so); a file never becomes one.
       const root = checkRoot(config.root);
       if (root === 'not-dir') throw new CliError(rootProblem(config.root, root), EXIT.usage);
@@ -46,9 +40,11 @@ export function watchCommand(): Command {
       const processors = selectProcessors(config);
       const daemon = await startDaemon({ config, processors, log });
       const closers: (() => Promise<void>)[] = [];
-      for (const plugin of daemonPlugins) {
-        const close = await plugin(daemon);
-        if (close) closers.push(close);
+      try {
+        closers.push(await startAdmin(daemon));
+      } catch (err) {
+        if (err instanceof AdminStartError) throw new CliError(err.message, EXIT.unavailable);
+        throw err;
       }
       log.info(
         { root: config.root, db: config.db, processors: processors.map((p) => `${p.name}@${p.version}`), watcher: config.watcher },

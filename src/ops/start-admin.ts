@@ -1,17 +1,24 @@
 /**
- * Attaches the admin API to `session-pipeline watch`: a preflight that refuses
- * a non-loopback bind without a token, and a daemon plugin that starts the
- * server once the daemon runs and closes it before the daemon stops.
- * Imported for its side effect by the CLI entry point.
+ * The admin API of `session-pipeline watch`, started by the command once the
+ * daemon runs (`startAdmin`), and closed before the daemon stops. Before the
+ * daemon starts, `checkAdminBind` refuses a non-loopback bind without a token.
  */
-import { daemonPlugins, daemonPreflight } from '../cli/commands/watch.js';
-import { CliError, EXIT } from '../cli/common.js';
 import type { Daemon } from '../watch/daemon.js';
 import { AuditLog } from './audit.js';
-import { checkAdminBind, createAdminApp, type AdminContext } from './admin.js';
+import { createAdminApp, type AdminContext } from './admin.js';
 import { installPoisonFault } from './faults.js';
 import { createMetrics } from './metrics.js';
 import { OpsMonitor, thresholdsFrom } from './monitor.js';
+
+export { checkAdminBind } from './admin.js';
+
+/** The admin API could not start (port in use, audit log): the daemon was stopped again. */
+export class AdminStartError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AdminStartError';
+  }
+}
 
 export async function startAdmin(daemon: Daemon): Promise<() => Promise<void>> {
   const { config, log } = daemon.opts;
@@ -47,10 +54,7 @@ export async function startAdmin(daemon: Daemon): Promise<() => Promise<void>> {
     await daemon.stop();
     const e = err as NodeJS.ErrnoException;
     const why = e.code === 'EADDRINUSE' ? 'the port is in use (another daemon?)' : e.message;
-    throw new CliError(`admin API ${stage}: ${why}`, EXIT.unavailable);
+    throw new AdminStartError(`admin API ${stage}: ${why}`);
   }
   return release;
 }
-
-daemonPreflight.push(checkAdminBind);
-daemonPlugins.push(startAdmin);

@@ -1,0 +1,79 @@
+/**
+ * A table, declared once: the committer bulk-loads by this declaration, and
+ * its DDL is derived from it (`createTableSql`), so the loader and the schema
+ * cannot drift. Used by the core's state tables and by every processor.
+ */
+import type { Migration } from './migrations.js';
+
+/** Column types the bulk loader knows how to append. */
+export type ColumnType = 'VARCHAR' | 'BIGINT' | 'INTEGER' | 'DOUBLE' | 'BOOLEAN' | 'TIMESTAMP';
+
+export interface OutputColumn {
+  name: string;
+  type: ColumnType;
+  /** NOT NULL in the DDL (key columns always are). */
+  notNull?: boolean;
+  /** A SQL default expression, e.g. `0` or `current_timestamp`. */
+  default?: string;
+  /** Filled by the database from `default`, never staged: rows leave this column out. */
+  generated?: boolean;
+}
+
+/**
+ * A table a processor bulk-loads into. Rows go through the DuckDB appender into
+ * a temporary staging table, then into the target with one set-wise
+ * `INSERT ... SELECT ... ON CONFLICT` per commit.
+ */
+export interface OutputTable {
+  name: string;
+  columns: readonly OutputColumn[];
+  /** Primary-key columns: rows staged twice in one commit are collapsed on these. */
+  key: readonly string[];
+  /**
+   * Which staged row wins when one commit stages the same key twice, as a SQL
+   * ORDER BY over the staging columns (first row wins). `_seq` is the staging
+   * order, so the default `_seq DESC` means "last write wins".
+   */
+  prefer?: string;
+  /** The conflict action against rows already in the table, e.g. `DO NOTHING`. Ignored with `replace`. */
+  onConflict?: string;
+  /**
+   * Rows replace any existing row with the same key, by DELETE + INSERT in the
+   * commit transaction. On large tables this is several times cheaper in DuckDB
+   * than `ON CONFLICT DO UPDATE`, which joins the whole table for every commit.
+   * `hashColumn` names a UBIGINT column holding `hash(<key columns>)`, which the
+   * committer fills and uses to narrow the delete to an integer join (the DDL
+   * adds it; it is not one of `columns`).
+   */
+  replace?: { hashColumn?: string };
+}
+
+/** A value for one column: numbers for BIGINT/INTEGER/DOUBLE, epoch ms for TIMESTAMP. */
+export type CellValue = string | number | boolean | null;
+
+export const quoteIdent = (id: string): string => `"${id.replace(/"/g, '""')}"`;
+
+/** The columns a row carries, in order: every column but the generated ones. */
+export function stagedColumns(t: OutputTable): readonly OutputColumn[] {
+  return t.columns.some((c) => c.generated) ? t.columns.filter((c) => !c.generated) : t.columns;
+}
+
+/** `CREATE TABLE IF NOT EXISTS` for a declared table. */
+export function createTableSql(t: OutputTable): string {
+  const cols = t.columns.map((c) => {
+    const notNull = c.notNull || t.key.includes(c.name) ? ' NOT NULL' : '';
+    const dflt = c.default !== undefined ? ` DEFAULT ${c.default}` : '';
+    return `${quoteIdent(c.name)} ${c.type}${notNull}${dflt}`;
+  });
+  if (t.replace?.hashColumn) cols.push(`${quoteIdent(t.replace.hashColumn)} UBIGINT`);
+  return `CREATE TABLE IF NOT EXISTS ${quoteIdent(t.name)} (${cols.join(', ')}, PRIMARY KEY (${t.key.map(quoteIdent).join(', ')}))`;
+}
+
+/**
+ * Version 1 of a component that only has declared tables. Later versions must
+ * hold on a database created from the current declarations too (e.g.
+ * `ADD COLUMN IF NOT EXISTS`), since version 1 always creates today's tables.
+ */
+export function tablesMigration(tables: readonly OutputTable[], description = tables.map((t) => t.name).join(', ')): Migration {
+  return { version: 1, description, up: tables.map(createTableSql) };
+}
