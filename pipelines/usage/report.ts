@@ -3,19 +3,33 @@
  * `session-pipeline report usage|events` (documented in docs/usage.md).
  */
 import type { ReadQuery } from '../../src/pipeline/report.js';
-import { eventsQuery, usageQuery, type EventGroup, type ReportFilter, type UsageGroup } from './views.js';
+import { eventsQuery, usageBreakdownQuery, usageQuery, type EventGroup, type ReportFilter, type UsageGroup } from './views.js';
 
-export interface UsageRow {
-  key: string | null;
+/** The token and cost figures of a group. */
+export interface UsageFigures {
   messages: number;
   input_tokens: number;
   output_tokens: number;
   cache_creation_tokens: number;
   cache_read_tokens: number;
+  /** input + output + cache creation + cache read. */
+  total_tokens: number;
   /** Sum over priced messages; null when every message of the group is unpriced. */
   cost_usd: number | null;
   /** Models in the group without a price, never costed at $0. */
   unpriced_models: string[];
+}
+
+export interface UsageRow extends UsageFigures {
+  key: string | null;
+  /** Models used in the group (no <synthetic>). */
+  models: string[];
+  /** `--breakdown` only: the group per model, largest cost first. */
+  breakdown?: ModelFigures[];
+}
+
+export interface ModelFigures extends UsageFigures {
+  model: string;
 }
 
 export interface EventRow {
@@ -59,29 +73,58 @@ export const EMPTY_USAGE: Report<UsageRow> = {
     output_tokens: 0,
     cache_creation_tokens: 0,
     cache_read_tokens: 0,
+    total_tokens: 0,
     cost_usd: 0,
     unpriced_models: [],
+    models: [],
   },
 };
 export const EMPTY_EVENTS: Report<EventRow> = { rows: [], totals: { key: 'total', events: 0, errors: 0, sessions: 0 } };
 
-export async function usageReport(db: ReadQuery, by: UsageGroup, filter: ReportFilter): Promise<Report<UsageRow>> {
+/** A result row's figures (USD rounded to 6 decimals). */
+export function figuresOf(r: Record<string, unknown>): UsageFigures {
+  return {
+    messages: num(r.messages),
+    input_tokens: num(r.input_tokens),
+    output_tokens: num(r.output_tokens),
+    cache_creation_tokens: num(r.cache_creation_tokens),
+    cache_read_tokens: num(r.cache_read_tokens),
+    total_tokens: num(r.total_tokens),
+    cost_usd: micro(r.cost_usd),
+    unpriced_models: (r.unpriced_models as string[] | null) ?? [],
+  };
+}
+
+export async function usageReport(db: ReadQuery, by: UsageGroup, filter: ReportFilter, breakdown = false): Promise<Report<UsageRow>> {
   const q = usageQuery(by, filter);
   const raw = await db.all<Record<string, unknown>>(q.sql, q.params);
-  return split(
+  const report = split<UsageRow>(
     raw,
     (r) => ({
       key: r.key === null ? null : String(r.key),
-      messages: num(r.messages),
-      input_tokens: num(r.input_tokens),
-      output_tokens: num(r.output_tokens),
-      cache_creation_tokens: num(r.cache_creation_tokens),
-      cache_read_tokens: num(r.cache_read_tokens),
-      cost_usd: micro(r.cost_usd),
-      unpriced_models: (r.unpriced_models as string[] | null) ?? [],
+      ...figuresOf(r),
+      models: (r.models as string[] | null) ?? [],
     }),
     EMPTY_USAGE.totals,
   );
+  if (!breakdown) return report;
+  const b = usageBreakdownQuery(by, filter);
+  const perKey = new Map<string | null, ModelFigures[]>();
+  const total: ModelFigures[] = [];
+  for (const r of await db.all<Record<string, unknown>>(b.sql, b.params)) {
+    const f: ModelFigures = { model: String(r.model), ...figuresOf(r) };
+    if (r.is_total) {
+      total.push(f);
+      continue;
+    }
+    const key = r.key === null ? null : String(r.key);
+    let list = perKey.get(key);
+    if (!list) perKey.set(key, (list = []));
+    list.push(f);
+  }
+  for (const row of report.rows) row.breakdown = perKey.get(row.key) ?? [];
+  report.totals = { ...report.totals, breakdown: total };
+  return report;
 }
 
 export async function eventsReport(db: ReadQuery, by: EventGroup, filter: ReportFilter): Promise<Report<EventRow>> {

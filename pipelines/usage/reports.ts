@@ -4,38 +4,28 @@
  * The JSON shapes are documented in docs/usage.md.
  */
 import Table from 'cli-table3';
-import { ReportParamError, type ReportDefinition, type ReportParam, type ReportParams } from '../../src/pipeline/report.js';
+import type { ReportDefinition, ReportParam, ReportParams } from '../../src/pipeline/report.js';
+import { machineTimeZone, ORDER_PARAM, SINCE_PARAM, TZ_PARAM, UNTIL_PARAM } from '../../src/pipeline/report-time.js';
 import { EVENT_GROUPS, USAGE_GROUPS, type EventGroup, type ReportFilter, type UsageGroup } from './views.js';
-import { EMPTY_EVENTS, EMPTY_USAGE, eventsReport, hasUsage, usageReport, type EventRow, type Report, type UsageRow } from './report.js';
+import { EMPTY_EVENTS, EMPTY_USAGE, eventsReport, hasUsage, usageReport, type EventRow, type Report, type UsageFigures, type UsageRow } from './report.js';
 
-/** `YYYY-MM-DD` or `YYYYMMDD`, as `YYYY-MM-DD`. */
-export function parseDate(flag: string, value: string): string {
-  const m = /^(\d{4})-?(\d{2})-?(\d{2})$/.exec(value.trim());
-  const iso = m ? `${m[1]}-${m[2]}-${m[3]}` : '';
-  if (!m || Number.isNaN(Date.parse(`${iso}T00:00:00Z`))) {
-    throw new ReportParamError(`invalid ${flag} ${JSON.stringify(value)}: expected a date, YYYY-MM-DD or YYYYMMDD`);
-  }
-  return iso;
-}
-
-function parseTz(value: string): string {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: value });
-  } catch {
-    throw new ReportParamError(`invalid --tz ${JSON.stringify(value)}: expected an IANA time zone such as UTC or Europe/Prague`);
-  }
-  return value;
-}
-
-/** The filter parameters both reports take. */
+/** The filter parameters both reports take; the zone first, as `--since today` resolves in it. */
 export const FILTER_PARAMS: readonly ReportParam[] = [
-  { name: 'since', valueName: 'date', description: 'first day to include, in --tz (YYYY-MM-DD or YYYYMMDD)', parse: (v) => parseDate('--since', v) },
-  { name: 'until', valueName: 'date', description: 'last day to include, in --tz (YYYY-MM-DD or YYYYMMDD)', parse: (v) => parseDate('--until', v) },
+  TZ_PARAM,
+  SINCE_PARAM,
+  UNTIL_PARAM,
   { name: 'owner', valueName: 'owner', description: 'only this owner (first path segment under the root)' },
-  { name: 'tz', valueName: 'zone', description: 'IANA time zone for days, weeks, months and --since/--until', default: 'UTC', parse: parseTz },
 ];
 
-export const filterOf = (p: ReportParams): ReportFilter => ({ tz: p.tz ?? 'UTC', since: p.since, until: p.until, owner: p.owner });
+export const filterOf = (p: ReportParams): ReportFilter => ({
+  tz: p.tz ?? machineTimeZone(),
+  since: p.since,
+  until: p.until,
+  owner: p.owner,
+  order: p.order === 'desc' ? 'desc' : 'asc',
+});
+
+const BREAKDOWN_PARAM: ReportParam = { name: 'breakdown', short: 'b', flag: true, description: 'split each row per model' };
 
 const LABELS: Record<UsageGroup | EventGroup, string> = {
   day: 'date',
@@ -72,7 +62,9 @@ const USAGE_FIELDS = [
   'output_tokens',
   'cache_creation_tokens',
   'cache_read_tokens',
+  'total_tokens',
   'cost_usd',
+  'models',
   'unpriced_models',
 ] as const satisfies readonly (keyof UsageRow)[];
 
@@ -80,25 +72,30 @@ const EVENT_FIELDS = ['key', 'events', 'errors', 'sessions'] as const satisfies 
 
 export function renderUsageTable(by: UsageGroup, r: Report<UsageRow>): string {
   const unpriced = r.totals.unpriced_models.length > 0;
-  const head = [LABELS[by], 'messages', 'input', 'output', 'cache create', 'cache read', 'cost (USD)'];
+  const showModels = by !== 'model';
+  const head = [LABELS[by], ...(showModels ? ['models'] : []), 'messages', 'input', 'output', 'cache create', 'cache read', 'total tokens', 'cost (USD)'];
   if (unpriced) head.push('unpriced models');
-  const colAligns = head.map((_, i) => (i === 0 || i === 7 ? 'left' : 'right') as 'left' | 'right');
+  const colAligns = head.map((h, i) => (i === 0 || (showModels && i === 1) || h === 'unpriced models' ? 'left' : 'right') as 'left' | 'right');
   const t = new Table({ head, colAligns, style: { head: [], border: [], compact: true } });
-  const cells = (row: UsageRow) => {
+  const cells = (label: string, models: string, row: UsageFigures) => {
     const c = [
-      row.key ?? '(no timestamp)',
+      label,
+      ...(showModels ? [models] : []),
       int(row.messages),
       int(row.input_tokens),
       int(row.output_tokens),
       int(row.cache_creation_tokens),
       int(row.cache_read_tokens),
+      int(row.total_tokens),
       usd(row.cost_usd) + (row.cost_usd !== null && row.unpriced_models.length > 0 ? ' *' : ''),
     ];
     if (unpriced) c.push(row.unpriced_models.join(', '));
     return c;
   };
-  for (const row of r.rows) t.push(cells(row));
-  t.push(cells({ ...r.totals, key: 'total' }));
+  for (const row of [...r.rows, { ...r.totals, key: 'total' }]) {
+    t.push(cells(row.key ?? '(no timestamp)', row.models.join(', '), row));
+    for (const m of row.breakdown ?? []) t.push(cells(`  └ ${m.model}`, '', m));
+  }
   const note = unpriced ? '* partial: the cost leaves out messages of unpriced models (their tokens are counted)\n' : '';
   return `${t.toString()}\n${note}`;
 }
@@ -117,11 +114,17 @@ const NOT_RUN = 'the usage processor has not run on this database';
 export const usageReportDef: ReportDefinition<Report<UsageRow>> = {
   name: 'usage',
   description: 'tokens and cost, each API message counted once across files',
-  params: [{ name: 'by', valueName: 'group', description: 'what to group by', choices: USAGE_GROUPS, default: 'day' }, ...FILTER_PARAMS],
-  jsonShape: '{"rows": [{"key", "messages", "input_tokens", "output_tokens", "cache_creation_tokens", "cache_read_tokens", "cost_usd", "unpriced_models"}], "totals": {...}}',
+  params: [
+    { name: 'by', valueName: 'group', description: 'what to group by', choices: USAGE_GROUPS, default: 'day' },
+    ...FILTER_PARAMS,
+    ORDER_PARAM,
+    BREAKDOWN_PARAM,
+  ],
+  jsonShape:
+    '{"rows": [{"key", "messages", "input_tokens", "output_tokens", "cache_creation_tokens", "cache_read_tokens", "total_tokens", "cost_usd", "unpriced_models", "models", "breakdown"?: [{"model", ...}]}], "totals": {...}}',
   async run(q, p) {
     if (!(await hasUsage(q))) return { result: EMPTY_USAGE, notice: NOT_RUN };
-    return { result: await usageReport(q, p.by as UsageGroup, filterOf(p)) };
+    return { result: await usageReport(q, p.by as UsageGroup, filterOf(p), p.breakdown === 'true') };
   },
   table: (r, p) => renderUsageTable(p.by as UsageGroup, r),
   csv: (r) => renderCsv(USAGE_FIELDS, r.rows),

@@ -15,6 +15,7 @@
  */
 import { ACTIVE_VERSION_VIEW } from './price-versions.js';
 import { LONG_CONTEXT_THRESHOLD } from './pricing.js';
+import { whenRange } from '../../src/pipeline/report-time.js';
 
 /** A session's key: the parent session's file, which subagent files join. */
 export const SESSION_KEY = `owner || '/' || session_id || '.jsonl'`;
@@ -180,12 +181,14 @@ export const EVENT_GROUPS = ['tool', 'skill', 'mcp', 'subagent', 'command'] as c
 export type EventGroup = (typeof EVENT_GROUPS)[number];
 
 export interface ReportFilter {
-  /** IANA time zone for day/week/month buckets and --since/--until. */
+  /** IANA time zone for day/week/month buckets and --since/--until days. */
   tz: string;
-  /** Inclusive local dates, YYYY-MM-DD. */
+  /** Canonical bounds (src/pipeline/report-time.ts): a day YYYY-MM-DD (inclusive, in `tz`) or an ISO instant. */
   since?: string;
   until?: string;
   owner?: string;
+  /** Row order by key; ascending by default, as in ccusage. */
+  order?: 'asc' | 'desc';
 }
 
 export interface Query {
@@ -214,11 +217,15 @@ class Params {
 
 function filters(f: ReportFilter, p: Params): string[] {
   const where: string[] = [];
-  if (f.since) where.push(`CAST(${p.localTs()} AS DATE) >= CAST(${p.add(f.since)} AS DATE)`);
-  if (f.until) where.push(`CAST(${p.localTs()} AS DATE) <= CAST(${p.add(f.until)} AS DATE)`);
+  const r = whenRange(f.since, f.until, f.tz);
+  if (r.since !== undefined) where.push(`ts >= epoch_ms(${p.add(r.since)}::BIGINT)`);
+  if (r.until !== undefined) where.push(`ts < epoch_ms(${p.add(r.until)}::BIGINT)`);
   if (f.owner) where.push(`owner = ${p.add(f.owner)}`);
   return where;
 }
+
+/** The models of a group, as ccusage lists them (no <synthetic>). */
+const MODELS = `coalesce(list(DISTINCT model ORDER BY model) FILTER (WHERE NOT synthetic AND model IS NOT NULL), []) AS models`;
 
 const USAGE_KEYS: Record<UsageGroup, (p: Params) => string> = {
   day: (p) => `strftime(${p.localTs()}, '%Y-%m-%d')`,
@@ -239,11 +246,26 @@ export function usageQuery(by: UsageGroup, f: ReportFilter): Query {
   const where = filters(f, p);
   if (by === 'model') where.push('NOT synthetic');
   return {
-    sql: `SELECT ${key} AS key, grouping(key) = 1 AS is_total, ${USAGE_AGGREGATES}
+    sql: `SELECT ${key} AS key, grouping(key) = 1 AS is_total, ${USAGE_AGGREGATES}, ${MODELS}
 FROM usage_messages_dedup
 ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
 GROUP BY GROUPING SETS ((key), ())
-ORDER BY is_total, key NULLS FIRST`,
+ORDER BY is_total, key ${f.order === 'desc' ? 'DESC NULLS LAST' : 'NULLS FIRST'}`,
+    params: p.values,
+  };
+}
+
+/** `--breakdown`: the same groups split per model (`<synthetic>` left out, as in the model grouping). */
+export function usageBreakdownQuery(by: UsageGroup, f: ReportFilter): Query {
+  const p = new Params(f.tz);
+  const key = USAGE_KEYS[by](p);
+  const where = [...filters(f, p), 'NOT synthetic'];
+  return {
+    sql: `SELECT ${key} AS key, grouping(key) = 1 AS is_total, ${unknownModel} AS model, ${USAGE_AGGREGATES}
+FROM usage_messages_dedup
+WHERE ${where.join(' AND ')}
+GROUP BY GROUPING SETS ((key, model), (model))
+ORDER BY is_total, key, cost_usd DESC NULLS LAST, model`,
     params: p.values,
   };
 }

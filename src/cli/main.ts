@@ -13,10 +13,17 @@ import { traceArgv } from './commands/trace-args.js';
 type Loader = () => Promise<Command[]>;
 
 const ops: Loader = async () => (await import('./commands/ops.js')).opsCommands();
+const shortcuts: Loader = async () => (await import('./commands/report.js')).shortcutCommands();
 const LOADERS: Record<string, Loader> = {
   run: async () => [(await import('./commands/run.js')).runCommand()],
   watch: async () => [(await import('./commands/watch.js')).watchCommand()],
   report: async () => [(await import('./commands/report.js')).reportCommand()],
+  // ccusage's top-level shortcuts: daily, weekly, monthly, session, blocks.
+  daily: shortcuts,
+  weekly: shortcuts,
+  monthly: shortcuts,
+  session: shortcuts,
+  blocks: shortcuts,
   export: async () => [(await import('./commands/export.js')).exportCommand()],
   sql: async () => [(await import('./commands/sql.js')).sqlCommand()],
   status: ops,

@@ -27,12 +27,19 @@ export interface ReportParam {
   readonly valueName?: string;
   readonly choices?: readonly string[];
   readonly default?: string;
+  /** A one-letter CLI flag (`s` for `-s`), as ccusage spells it. */
+  readonly short?: string;
+  /** Other names, for the CLI (`--timezone`) and the query string. */
+  readonly aliases?: readonly string[];
+  /** A switch without a value (`--breakdown`): canonical `"true"` when given. */
+  readonly flag?: boolean;
   /**
    * The user's text to its canonical text, resolving anything relative to
-   * `now` (`7d` becomes a date-time), so the daemon and the CLI compute the
-   * same thing. Must accept its own output unchanged. Throw `ReportParamError`.
+   * `now` (`7d` becomes a date-time) and to the parameters declared before it
+   * (`today` in `--tz`), so the daemon and the CLI compute the same thing.
+   * Must accept its own output unchanged. Throw `ReportParamError`.
    */
-  parse?(raw: string, now: number): string;
+  parse?(raw: string, now: number, earlier: ReportParams): string;
 }
 
 /** Canonical parameter values by name; absent when not given and without a default. */
@@ -70,20 +77,26 @@ export function formatsOf(def: ReportDefinition): ReportFormat[] {
  * filled, choices checked, `parse` applied. Unknown names are refused.
  */
 export function resolveParams(def: ReportDefinition, raw: Readonly<Record<string, unknown>>, now = Date.now()): Record<string, string | undefined> {
-  const known = new Set(def.params.map((p) => p.name));
+  const known = new Map<string, string>();
+  for (const p of def.params) for (const n of [p.name, ...(p.aliases ?? [])]) known.set(n, p.name);
+  const given = new Map<string, unknown>();
   for (const k of Object.keys(raw)) {
-    if (!known.has(k) && raw[k] !== undefined) {
-      throw new ReportParamError(`report ${def.name} has no parameter "${k}" (it takes: ${[...known].join(', ') || 'none'})`);
+    if (raw[k] === undefined) continue;
+    const name = known.get(k);
+    if (name === undefined) {
+      throw new ReportParamError(`report ${def.name} has no parameter "${k}" (it takes: ${def.params.map((p) => p.name).join(', ') || 'none'})`);
     }
+    if (given.has(name) && k !== name) continue; // the canonical name wins over an alias
+    given.set(name, raw[k]);
   }
   const out: Record<string, string | undefined> = {};
   for (const p of def.params) {
-    const given = raw[p.name];
-    let v = given === undefined || given === null ? p.default : String(given);
+    const g = given.get(p.name);
+    let v = g === undefined || g === null || g === false || (p.flag && g === 'false') ? p.default : p.flag ? 'true' : String(g);
     if (v !== undefined && p.choices && !p.choices.includes(v)) {
       throw new ReportParamError(`invalid --${p.name} ${JSON.stringify(v)}: expected one of ${p.choices.join(', ')}`);
     }
-    if (v !== undefined && p.parse) v = p.parse(v, now);
+    if (v !== undefined && p.parse) v = p.parse(v, now, out);
     out[p.name] = v;
   }
   return out;

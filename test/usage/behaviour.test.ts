@@ -165,8 +165,10 @@ describe('cost', () => {
         output_tokens: 100,
         cache_creation_tokens: 0,
         cache_read_tokens: 0,
+        total_tokens: 1100,
         cost_usd: 0.0045,
         unpriced_models: [],
+        models: ['claude-sonnet-4-20250514'],
       },
       {
         key: 'mystery-model-9',
@@ -175,8 +177,10 @@ describe('cost', () => {
         output_tokens: 100,
         cache_creation_tokens: 0,
         cache_read_tokens: 0,
+        total_tokens: 1100,
         cost_usd: null,
         unpriced_models: ['mystery-model-9'],
+        models: ['mystery-model-9'],
       },
     ]);
     expect(byModel.totals).toMatchObject({ messages: 2, input_tokens: 2000, cost_usd: 0.0045, unpriced_models: ['mystery-model-9'] });
@@ -345,14 +349,48 @@ describe('report filters', () => {
     expect((await usage('owner', { owner: 'bob' })).rows.map((r) => r.key)).toEqual(['bob']);
   });
 
+  it('takes ccusage conventions: shortcuts, short flags, --timezone, the machine zone, --order, --breakdown', async () => {
+    sb.write('alice/a.jsonl', assistant({ id: 'm1', req: 'r1', ts: '2025-06-30T23:30:00Z', usage: u(1, 0) }));
+    sb.write(
+      'bob/b.jsonl',
+      assistant({ id: 'm2', req: 'r2', ts: '2025-07-08T12:00:00Z', usage: u(2, 0) }) +
+        assistant({ id: 'm3', req: 'r3', ts: '2025-07-08T12:01:00Z', model: 'claude-opus-4-1', usage: u(3, 0) }),
+    );
+    await run();
+    const json = async (args: string[], env: NodeJS.ProcessEnv = {}) => {
+      const r = await runCli([...args, '--db', sb.db], env);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout);
+    };
+    const keys = (r: { rows: { key: string }[] }) => r.rows.map((row) => row.key);
+    // The machine's zone by default (TZ), not UTC: 23:30Z is July 1 in Prague.
+    expect(keys(await json(['daily', '-j'], { TZ: 'Europe/Prague' }))).toEqual(['2025-07-01', '2025-07-08']);
+    expect(keys(await json(['daily', '-j', '--timezone', 'UTC'], { TZ: 'Europe/Prague' }))[0]).toBe('2025-06-30');
+    expect(keys(await json(['daily', '-j', '-z', 'UTC', '-o', 'desc']))).toEqual(['2025-07-08', '2025-06-30']);
+    expect((await json(['daily', '-j', '-z', 'UTC', '-s', '20250701', '-u', '2025-07-08'])).totals.messages).toBe(2);
+    expect(keys(await json(['monthly', '-j', '-z', 'UTC']))).toEqual(['2025-06', '2025-07']);
+    expect(keys(await json(['weekly', '-j', '-z', 'UTC']))).toEqual(['2025-06-30', '2025-07-07']);
+    expect(keys(await json(['session', '-j']))).toEqual(['alice/a.jsonl', 'bob/b.jsonl']);
+    const broken = await json(['report', 'usage', '--by', 'owner', '--breakdown', '--json']);
+    expect(broken.rows[1]).toMatchObject({ key: 'bob', total_tokens: 5, models: ['claude-opus-4-1', 'claude-sonnet-4-20250514'] });
+    expect(broken.rows[1].breakdown.map((b: { model: string; input_tokens: number }) => [b.model, b.input_tokens])).toEqual([
+      ['claude-opus-4-1', 3],
+      ['claude-sonnet-4-20250514', 2],
+    ]);
+    expect(broken.totals.breakdown.map((b: { model: string }) => b.model)).toEqual(['claude-opus-4-1', 'claude-sonnet-4-20250514']);
+    const table = await runCli(['daily', '--breakdown', '-z', 'UTC', '--db', sb.db]);
+    expect(table.stdout).toMatch(/models .* total tokens/);
+    expect(table.stdout).toMatch(/└ claude-opus-4-1/);
+  }, 300_000); // eleven CLI processes
+
   it('prints CSV and a table with totals', async () => {
     sb.write('o/s.jsonl', assistant({ id: 'm1', req: 'r1', ts: '2025-07-01T10:00:00Z', usage: u(1, 2), model: 'odd,"model"' }));
     await run();
     const csv = await runCli(['report', 'usage', '--by', 'model', '--csv', '--db', sb.db]);
     expect(csv.code, csv.stderr).toBe(0);
     expect(csv.stdout).toBe(
-      'key,messages,input_tokens,output_tokens,cache_creation_tokens,cache_read_tokens,cost_usd,unpriced_models\n' +
-        '"odd,""model""",1,1,2,0,0,,"odd,""model"""\n',
+      'key,messages,input_tokens,output_tokens,cache_creation_tokens,cache_read_tokens,total_tokens,cost_usd,models,unpriced_models\n' +
+        '"odd,""model""",1,1,2,0,0,3,,"odd,""model""","odd,""model"""\n',
     );
     const table = await runCli(['report', 'usage', '--db', sb.db]);
     expect(table.stdout).toMatch(/2025-07-01 .* unpriced/);
@@ -363,7 +401,7 @@ describe('report filters', () => {
     sb.write('o/s.jsonl', assistant({ id: 'm1', req: 'r1', ts: '2025-07-01T10:00:00Z', usage: u(1, 2) }));
     const empty = path.join(sb.dir, 'lines-only.duckdb');
     await runOnceIn({ ...sb, db: empty }, undefined);
-    expect((await runCli(['report', 'usage', '--since', 'yesterday', '--db', empty])).code).toBe(2);
+    expect((await runCli(['report', 'usage', '--since', 'last tuesday', '--db', empty])).code).toBe(2);
     expect((await runCli(['report', 'usage', '--tz', 'Mars/Olympus', '--db', empty])).code).toBe(2);
     expect((await runCli(['report', 'usage', '--db', path.join(sb.dir, 'none.duckdb')])).code).toBe(4);
     const none = await runCli(['report', 'events', '--json', '--db', empty]);

@@ -89,8 +89,10 @@ describe('(c) run --once killed and restarted', () => {
       'output_tokens',
       'cache_creation_tokens',
       'cache_read_tokens',
+      'total_tokens',
       'cost_usd',
       'unpriced_models',
+      'models',
     ]);
 
     const out = path.join(sb.dir, 'export');
