@@ -76,7 +76,9 @@ describe('(c) run --once killed and restarted', () => {
       output_tokens: corpus.output,
       cache_creation_tokens: corpus.cache_creation,
       cache_read_tokens: corpus.cache_read,
+      total_tokens: corpus.input + corpus.output + corpus.cache_creation + corpus.cache_read,
       cost_usd: expect.any(Number),
+      models: ['claude-3-sonnet-20240229', 'claude-sonnet-4', 'claude-sonnet-4-20250514'],
       // The complete bundled table prices claude-3-sonnet-20240229 (the 21-entry one did not).
       unpriced_models: [],
     });
