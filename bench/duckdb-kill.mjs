@@ -24,6 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
 
 const SELF = fileURLToPath(import.meta.url);
 let lastAim = null;
@@ -36,6 +37,7 @@ async function child(o) {
   const { DuckDBInstance } = await import('@duckdb/node-api');
   const say = (s) => fs.writeSync(1, s + '\n');
   let inst;
+  say('START');
   try {
     inst = await DuckDBInstance.create(o.db, o.threshold ? { checkpoint_threshold: o.threshold } : {});
   } catch (e) {
@@ -147,13 +149,16 @@ async function parent() {
   const N = Number(values.iterations);
   const dir = fs.mkdtempSync(path.join(values.dir, 'duckdb-kill-'));
   const db = path.join(dir, 'k.duckdb');
-  const aims = values.aim === 'mix' ? ['any', 'checkpoint', 'commit', 'close'] : values.aim.split(',');
+  // `open` twice: a kill during open lands in WAL replay and the checkpoint that follows it.
+  const aims = values.aim === 'mix' ? ['any', 'checkpoint', 'commit', 'close', 'open', 'open'] : values.aim.split(',');
   const rand = prng(Number(values.seed));
   const t = { iterations: 0, killed: 0, closedClean: 0, corrupt: 0, mismatched: 0, byAim: {}, firstCorrupt: null, started: Date.now() };
   const fresh = () => {
     for (const f of [db, `${db}.wal`]) fs.rmSync(f, { force: true });
   };
   fresh();
+  // Time from START to OPENED (WAL replay, its checkpoint, the verifying read), smoothed: `open` aims inside it.
+  let openMs = 50;
   for (let it = 0; it < N; it++) {
     if (it % Number(values['fresh-every']) === 0) fresh();
     const aim = aims[rand(aims.length)];
@@ -164,10 +169,11 @@ async function parent() {
       seed: rand(1e9),
       rows: Number(values.rows),
       pad: Number(values.pad),
-      checkpointEvery: Number(values['checkpoint-every']),
+      checkpointEvery: rand(3) === 0 ? 0 : Number(values['checkpoint-every']),
       closeAfter: aim === 'close' ? 1 + rand(6) : 0,
     };
-    const r = await once(o, aim, rand);
+    const r = await once(o, aim, rand, openMs);
+    if (r.openMs !== null) openMs = Math.max(1, Math.round(0.8 * openMs + 0.2 * r.openMs));
     t.iterations++;
     t.byAim[aim] = (t.byAim[aim] ?? 0) + 1;
     if (r.killed) t.killed++;
@@ -183,15 +189,15 @@ async function parent() {
       fresh();
     }
     lastAim = aim;
-    if ((it + 1) % 100 === 0) process.stdout.write(JSON.stringify({ ...t, seconds: Math.round((Date.now() - t.started) / 1000) }) + '\n');
+    if ((it + 1) % 100 === 0) process.stdout.write(JSON.stringify({ ...t, openMs, seconds: Math.round((Date.now() - t.started) / 1000) }) + '\n');
   }
-  process.stdout.write(`summary ${JSON.stringify({ ...t, seconds: Math.round((Date.now() - t.started) / 1000), aims, threshold: values.threshold || 'default', set: values.set })}\n`);
+  process.stdout.write(`summary ${JSON.stringify({ ...t, openMs, seconds: Math.round((Date.now() - t.started) / 1000), aims, threshold: values.threshold || 'default', set: values.set })}\n`);
   if (!t.firstCorrupt) fs.rmSync(dir, { recursive: true, force: true });
   process.exit(t.corrupt > 0 ? 1 : 0);
 }
 
 
-function once(o, aim, rand) {
+function once(o, aim, rand, openMs) {
   return new Promise((resolve) => {
     const c = spawn(process.execPath, [SELF, '--child', JSON.stringify(o)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -204,9 +210,14 @@ function once(o, aim, rand) {
       if (timer) return;
       timer = ms <= 0 ? (c.kill('SIGKILL'), 1) : setTimeout(() => c.kill('SIGKILL'), ms);
     };
+    let startedAt = 0;
+    let openedIn = null;
     c.stdout.on('data', (d) => {
       const s = d.toString();
       out += s;
+      if (s.includes('START')) startedAt = performance.now();
+      if (s.includes('OPENED') && startedAt) openedIn = performance.now() - startedAt;
+      if (aim === 'open' && s.includes('START')) kill(rand(openMs + 1));
       if (timer) return;
       if (aim === 'any' && s.includes('OPENED')) kill(rand(400));
       else if (aim === 'commit' && s.includes('COMMIT') && ++seen.commit > skip) kill(rand(3));
@@ -228,6 +239,7 @@ function once(o, aim, rand) {
         clean: code === 0,
         corrupt,
         mismatch: opened ? Number(opened[3]) > 0 : false,
+        openMs: openedIn,
       });
     });
   });

@@ -26,3 +26,8 @@ export const selectProcessors = (config: Config) => select(DEFINITIONS, config);
 export function builtInReports(): Map<string, ReportDefinition> {
   return reportRegistry(DEFINITIONS);
 }
+
+/** Every relation the built-in processors export (`session-pipeline export`), in their order. */
+export function builtInExports(): string[] {
+  return DEFINITIONS.flatMap((d) => d.exports ?? []);
+}

@@ -36,6 +36,7 @@ import { isLongContext, loadPriceTable, type PriceTable } from './pricing.js';
 import { EVENTS, FILE_TABLES, FILES, MESSAGES, PRICE_MODELS, TABLES, TOOL_RESULTS } from './tables.js';
 import { USAGE_MIGRATIONS } from './migrations.js';
 import { USAGE_REPORTS } from './reports.js';
+import { EXPORTED } from './views.js';
 import { activatePrices } from './price-versions.js';
 
 /**
@@ -114,6 +115,7 @@ export default defineProcessor({
   name: 'usage',
   settings: USAGE_SETTINGS,
   reports: USAGE_REPORTS,
+  exports: EXPORTED,
   create: (s) => createUsageProcessor({ pricing: s.pricing }),
 });
 

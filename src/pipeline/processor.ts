@@ -103,6 +103,8 @@ export interface ProcessorDefinition<S extends SettingsTable = SettingsTable> {
    * The processor built by `create` holds the same objects in its `reports`.
    */
   readonly reports?: readonly ReportDefinition[];
+  /** Tables and views `export` writes, one file each (tables first). */
+  readonly exports?: readonly string[];
   /** Build the processor from its settings (and the session root). */
   create(settings: SettingValues<S> & { root: string }): Processor;
 }

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import Table from 'cli-table3';
 import { addSettings, guard, CliError, EXIT } from '../common.js';
-import { EXPORTED } from '../../../pipelines/usage/views.js';
+import { builtInExports } from '../../../pipelines/index.js';
 import { ExportWriter, type ExportFormat, type Exported } from '../export-writer.js';
 import { openReadTarget, READ_SETTINGS } from '../read-target.js';
 
@@ -36,7 +36,7 @@ export function exportCommand(): Command {
         fs.mkdirSync(dir, { recursive: true });
         const writer = await ExportWriter.open(dir, format);
         try {
-          await target.export(EXPORTED, (e) => writer.accept(e));
+          await target.export(builtInExports(), (e) => writer.accept(e));
         } finally {
           writer.close();
         }
