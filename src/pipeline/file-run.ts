@@ -1,8 +1,9 @@
 /**
- * One pass over one session file for a set of processors: classify each
- * processor's checkpoint, read the file once from the lowest offset any of
- * them needs, fan each batch out to the processors, and stage one unit of
- * work per (processor, batch) with the checkpoint it reaches.
+ * One pass over one session file for a set of processors: plan each
+ * processor's work from its checkpoint (run-plan.ts), read the file once from
+ * the lowest offset any of them needs, fan each batch out to the processors,
+ * and stage one unit of work per (processor, batch) with the checkpoint it
+ * reaches; then wait for the commits and record failures.
  *
  * Reading is shared (each line is read and parsed once, whatever the number
  * of processors); progress is not (each processor has its own offset,
@@ -15,7 +16,7 @@ import type { Processor, OutputTable } from './processor.js';
 import { UnitOfWork } from './unit.js';
 import { retractFile } from './registration.js';
 import { isStorageError, type Committer } from './commit.js';
-import { classifyByProbe, classifyByStat, needsWork, type ChangeKind, type Decision } from '../state/classify.js';
+import type { ChangeKind } from '../state/classify.js';
 import type { FileStat } from '../discover/file-stat.js';
 import type { Checkpoint } from '../state/checkpoint.js';
 import { BAD_LINES_TABLE } from '../state/checkpoint.js';
@@ -25,6 +26,7 @@ import { afterFailure, type RetryPolicy } from './backoff.js';
 import type { CheckpointCache } from './checkpoint-cache.js';
 import type { BadLine } from '../read/parse.js';
 import { TimeSlicer } from '../loop/yield.js';
+import { classifyAll, planRun, type PlanStep, type RunPlan } from './run-plan.js';
 
 /** The event-loop turn budget is shared by all slicers; this one gates processor calls. */
 const slicer = new TimeSlicer();
@@ -47,11 +49,19 @@ export interface RunContext {
   onStage?: (e: StageEvent) => void;
 }
 
-export type StageEvent =
+/** The trace a run belongs to (the hint that started it), handed down so each stage event carries it. */
+export interface RunTrace {
+  traceId: string;
+  /** Epoch ms when the hint was raised. */
+  at: number;
+}
+
+export type StageEvent = (
   | { stage: 'read'; sessionFile: string; processors: string[]; bytes: number; lines: number }
   | { stage: 'processed'; sessionFile: string; processor: string; items: number; lines: number }
   | { stage: 'committed'; sessionFile: string; processor: string; offset: number }
-  | { stage: 'error'; sessionFile: string; processor?: string; error: string };
+  | { stage: 'error'; sessionFile: string; processor?: string; error: string }
+) & { trace?: RunTrace };
 
 export interface ProcessorOutcome {
   kind: ChangeKind | 'error';
@@ -68,9 +78,12 @@ export interface ProcessorOutcome {
   offset: number;
 }
 
+/** One processor's part of a run, as staged. */
 interface Work {
   p: Processor;
-  decision: Decision;
+  step: PlanStep['kind'];
+  /** Where this processor's reading starts. */
+  from: number;
   /** Last checkpoint known committed (or staged in order before the current unit). */
   base: Checkpoint | undefined;
   /** The checkpoint as of the latest staged unit. */
@@ -82,8 +95,30 @@ interface Work {
   /** The failure was a commit that did not go through, not the processor throwing. */
   commitFailed?: boolean;
   retractPending: boolean;
-  /** Work that needs no read (a deleted file's checkpoint). */
-  readless?: boolean;
+}
+
+/** A run once every batch is staged: each processor's work, waiting for its commits (finishRun). */
+export interface StagedRun {
+  readonly sessionFile: string;
+  /** One entry per processor of the run, in the order given. */
+  readonly work: Work[];
+  /** An I/O error cut the read short: what was staged stands, the rest waits for the next pass. */
+  ioError: string | null;
+}
+
+function newWork(p: Processor, step: PlanStep['kind'], cp: Checkpoint | undefined, outcome: ProcessorOutcome): Work {
+  return {
+    p,
+    step,
+    from: 0,
+    base: cp,
+    current: cp!,
+    carry: undefined,
+    outcome,
+    pending: [],
+    failed: null,
+    retractPending: false,
+  };
 }
 
 const emptyOutcome = (kind: ProcessorOutcome['kind'], offset: number): ProcessorOutcome => ({
@@ -101,45 +136,37 @@ function isIoError(err: unknown): boolean {
 }
 
 /**
- * Stage one pass over a file. Returns once every batch is staged (read and
- * processed); `done` settles once they are committed and any failure is
- * recorded. Callers that run many files keep going and await `done` later,
- * so many files share one transaction.
+ * One pass over a file, in three phases: plan (classify, and probe where the stat cannot tell),
+ * read and fan out (stage units), finish (wait for the commits, record failures). Returns once
+ * every batch is staged; `done` settles once they are committed. Callers that run many files keep
+ * going and await `done` later, so many files share one transaction.
  */
 export async function runFile(
   ctx: RunContext,
   target: FileTarget,
   processors: readonly Processor[],
   stat: FileStat | null,
+  trace?: RunTrace,
 ): Promise<{ done: Promise<Map<string, ProcessorOutcome>> }> {
   // Many runs start in the same turn when a commit frees their queue slots; each would probe
   // and read its first chunk before any slicer looked at the clock.
   if (slicer.due()) await slicer.yield();
-  const staged = await stageFile(ctx, target, processors, stat);
-  return { done: staged instanceof Map ? Promise.resolve(staged) : staged() };
+  const planned = planFile(ctx, target, processors, stat);
+  const staged = 'plan' in planned ? await stageRun(ctx, target, planned.plan, trace) : planned.failed;
+  return { done: finishRun(ctx, staged) };
 }
 
-async function stageFile(
+/** Phase 1: the run's plan, probing the fingerprints the stat alone cannot decide. */
+export function planFile(
   ctx: RunContext,
   target: FileTarget,
   processors: readonly Processor[],
   stat: FileStat | null,
-): Promise<Map<string, ProcessorOutcome> | (() => Promise<Map<string, ProcessorOutcome>>)> {
-  const now = ctx.now ?? Date.now;
+): { plan: RunPlan } | { failed: StagedRun } {
   const file = target.ref.sessionFile;
-  const out = new Map<string, ProcessorOutcome>();
-  const stage = ctx.onStage ?? (() => undefined);
-
-  // 1. Classify from stat; collect the offsets whose fingerprints must be probed.
-  const first: { p: Processor; cp: Checkpoint | undefined; d: ReturnType<typeof classifyByStat> }[] = [];
-  for (const p of processors) {
-    const cp = ctx.checkpoints.get(p.name, file);
-    first.push({ p, cp, d: classifyByStat(cp, p.version, stat, now()) });
-  }
-  const probeOffsets = new Set<number>();
-  for (const f of first) if (f.d.kind === 'probe') probeOffsets.add(f.cp!.offset);
+  const { classified, probeOffsets } = classifyAll(processors, (p) => ctx.checkpoints.get(p.name, file), stat, (ctx.now ?? Date.now)());
   const probes = new Map<number, Fingerprints | null>();
-  if (probeOffsets.size > 0) {
+  if (probeOffsets.length > 0) {
     try {
       const fd = fs.openSync(target.absPath, 'r');
       try {
@@ -148,78 +175,54 @@ async function stageFile(
         fs.closeSync(fd);
       }
     } catch (err) {
-      return ioFailure(ctx, file, processors, err);
+      if (!isIoError(err)) throw err;
+      ctx.onStage?.({ stage: 'error', sessionFile: file, error: (err as Error).message });
+      // The file's state is unknown this time: every processor reports the I/O error, nothing changes.
+      const work = classified.map(({ p, cp }) => newWork(p, 'skip', cp, emptyOutcome('error', cp?.offset ?? 0)));
+      for (const w of work) Object.assign(w.outcome, { ioError: true, error: (err as Error).message });
+      return { failed: { sessionFile: file, work, ioError: null } };
     }
   }
+  return { plan: planRun(target.ref, stat, classified, probes) };
+}
 
-  // 2. Final decisions; deleted files only get their checkpoint marked.
-  const work: Work[] = [];
-  for (const { p, cp, d } of first) {
-    const decision = d.kind === 'probe' ? classifyByProbe(cp!, stat!, probes.get(cp!.offset) ?? null) : d;
-    if (!needsWork(decision, stat)) {
-      out.set(p.name, emptyOutcome(decision.kind, cp?.offset ?? 0));
-      continue;
-    }
-    if (decision.kind === 'deleted') {
-      const unit = new UnitOfWork(p.name, file, tablesOf(p));
-      unit.checkpoint = { ...cp!, status: 'deleted' };
+/**
+ * Phase 2: mark deleted files, then one read from the lowest offset any processor needs, each
+ * batch fanned out to the processors it concerns. Each processor stages its own units with its
+ * own checkpoint; one that throws stops alone.
+ */
+export async function stageRun(ctx: RunContext, target: FileTarget, plan: RunPlan, trace?: RunTrace): Promise<StagedRun> {
+  const now = ctx.now ?? Date.now;
+  const file = target.ref.sessionFile;
+  const stage = ctx.onStage ?? (() => undefined);
+  const staged: StagedRun = { sessionFile: file, work: [], ioError: null };
+  const readers: Work[] = [];
+  for (const s of plan.steps) {
+    if (s.kind === 'skip') {
+      staged.work.push(newWork(s.p, 'skip', s.cp, emptyOutcome(s.decision.kind, s.cp?.offset ?? 0)));
+    } else if (s.kind === 'mark-deleted') {
+      const w = newWork(s.p, 'mark-deleted', s.cp, emptyOutcome('deleted', s.cp.offset));
+      const unit = new UnitOfWork(s.p.name, file, tablesOf(s.p));
+      unit.checkpoint = s.next;
       const { committed } = await ctx.committer.enqueue(unit);
-      const next = unit.checkpoint;
-      work.push({
-        p,
-        decision,
-        base: cp,
-        current: next,
-        carry: undefined,
-        outcome: emptyOutcome('deleted', cp!.offset),
-        pending: [committed.then(() => ctx.checkpoints.set(next))],
-        failed: null,
-        retractPending: false,
-        readless: true,
-      });
-      continue;
+      w.current = s.next;
+      w.pending.push(committed.then(() => ctx.checkpoints.set(s.next)));
+      staged.work.push(w);
+    } else {
+      const w = newWork(s.p, 'read', s.cp, emptyOutcome(s.decision.kind, s.decision.from));
+      w.from = s.decision.from;
+      w.current = s.start;
+      w.carry = s.start.carry;
+      w.retractPending = s.decision.retract;
+      staged.work.push(w);
+      readers.push(w);
     }
-    const base = decision.retract ? undefined : cp;
-    const start: Checkpoint = {
-      processorName: p.name,
-      sessionFile: file,
-      owner: target.ref.owner,
-      offset: decision.from,
-      headHash: base?.headHash ?? '',
-      tailHash: base?.tailHash ?? '',
-      size: base?.size ?? 0,
-      mtimeMs: base?.mtimeMs ?? 0,
-      inode: base?.inode ?? 0,
-      linesProcessed: base?.linesProcessed ?? 0,
-      itemsProcessed: base?.itemsProcessed ?? 0,
-      badLines: base?.badLines ?? 0,
-      processorVersion: p.version,
-      processedAt: base?.processedAt ?? null,
-      status: 'ok',
-      attempts: cp?.attempts ?? 0,
-      lastError: null,
-      nextAttemptAt: null,
-      carry: base?.carry,
-    };
-    work.push({
-      p,
-      decision,
-      base: cp,
-      current: start,
-      carry: base?.carry,
-      outcome: emptyOutcome(decision.kind, decision.from),
-      pending: [],
-      failed: null,
-      retractPending: decision.retract,
-    });
   }
-  if (work.length === 0) return out;
-  const readers = work.filter((w) => !w.readless);
+  const stat = plan.stat;
+  if (plan.readFrom === null || !stat) return staged;
 
-  // 3. One read from the lowest offset, fanned out.
   try {
-    const from = Math.min(...readers.map((w) => w.decision.from));
-    if (readers.length > 0 && stat) for await (const batch of readBatches(target.absPath, from, stat.size, ctx.readOptions)) {
+    for await (const batch of readBatches(target.absPath, plan.readFrom, stat.size, ctx.readOptions)) {
       const active = readers.filter((w) => !w.failed);
       if (active.length === 0) break;
       stage({
@@ -228,10 +231,11 @@ async function stageFile(
         processors: active.map((w) => w.p.name),
         bytes: batch.bytesRead,
         lines: batch.lines.length,
+        trace,
       });
       if (ctx.onBadLine) for (const b of batch.bad) ctx.onBadLine(file, b);
       for (const w of active) {
-        const start = w.decision.from;
+        const start = w.from;
         // A batch entirely before this processor's offset is not its business, unless it is the last
         // batch (every pass ends with a checkpoint, so size/mtime are recorded).
         if (batch.toOffset <= start && !batch.last) continue;
@@ -262,7 +266,7 @@ async function stageFile(
           }
         } catch (err) {
           w.failed = err as Error;
-          stage({ stage: 'error', sessionFile: file, processor: w.p.name, error: (err as Error).message });
+          stage({ stage: 'error', sessionFile: file, processor: w.p.name, error: (err as Error).message, trace });
           continue;
         }
         for (const b of bad) {
@@ -277,9 +281,9 @@ async function stageFile(
           headHash: batch.fingerprints.headHash,
           tailHash: batch.fingerprints.tailHash,
           // An intermediate batch must not look "as seen": the rest of the file is still unread.
-          size: batch.last ? stat!.size : -1,
-          mtimeMs: batch.last ? stat!.mtimeMs : -1,
-          inode: stat!.ino,
+          size: batch.last ? stat.size : -1,
+          mtimeMs: batch.last ? stat.mtimeMs : -1,
+          inode: stat.ino,
           linesProcessed: w.current.linesProcessed + lines.length,
           itemsProcessed: w.current.itemsProcessed + unit.items,
           badLines: w.current.badLines + bad.length,
@@ -294,14 +298,14 @@ async function stageFile(
         w.outcome.badLines += bad.length;
         w.outcome.bytesRead += bytes;
         w.outcome.offset = offset;
-        stage({ stage: 'processed', sessionFile: file, processor: w.p.name, items: unit.items, lines: lines.length });
+        stage({ stage: 'processed', sessionFile: file, processor: w.p.name, items: unit.items, lines: lines.length, trace });
         const cp = w.current;
         const { committed } = await ctx.committer.enqueue(unit);
         w.pending.push(
           committed.then(() => {
             w.base = cp;
             ctx.checkpoints.set(cp);
-            stage({ stage: 'committed', sessionFile: file, processor: w.p.name, offset: cp.offset });
+            stage({ stage: 'committed', sessionFile: file, processor: w.p.name, offset: cp.offset, trace });
           }),
         );
       }
@@ -310,28 +314,27 @@ async function stageFile(
     if (!isIoError(err)) throw err;
     // The file vanished or became unreadable mid-read: what was staged stands; the rest waits for
     // the next pass. An I/O error never counts against the processor.
-    stage({ stage: 'error', sessionFile: file, error: (err as Error).message });
-    return async () => {
-      await settle(work);
-      for (const w of work) {
-        out.set(w.p.name, { ...w.outcome, kind: 'error', ioError: true, error: (err as Error).message });
-      }
-      return out;
-    };
+    stage({ stage: 'error', sessionFile: file, error: (err as Error).message, trace });
+    staged.ioError = (err as Error).message;
   }
-  return () => finish(ctx, file, work, out);
+  return staged;
 }
 
-/** 4. Wait for commits; record failures with backoff. */
-async function finish(
-  ctx: RunContext,
-  file: string,
-  work: Work[],
-  out: Map<string, ProcessorOutcome>,
-): Promise<Map<string, ProcessorOutcome>> {
+/** Phase 3: wait for the commits; record failures with backoff. One outcome per processor. */
+export async function finishRun(ctx: RunContext, staged: StagedRun): Promise<Map<string, ProcessorOutcome>> {
   const now = ctx.now ?? Date.now;
-  await settle(work);
-  for (const w of work) {
+  const file = staged.sessionFile;
+  const out = new Map<string, ProcessorOutcome>();
+  await settle(staged.work);
+  for (const w of staged.work) {
+    if (w.step === 'skip') {
+      out.set(w.p.name, w.outcome);
+      continue;
+    }
+    if (staged.ioError !== null) {
+      out.set(w.p.name, { ...w.outcome, kind: 'error', ioError: true, error: staged.ioError });
+      continue;
+    }
     if (!w.failed) {
       out.set(w.p.name, w.outcome);
       continue;
@@ -369,6 +372,7 @@ async function finish(
 
 async function settle(work: Work[]): Promise<void> {
   for (const w of work) {
+    if (w.pending.length === 0) continue;
     const results = await Promise.allSettled(w.pending);
     w.pending = [];
     for (const r of results) {
@@ -378,22 +382,6 @@ async function settle(work: Work[]): Promise<void> {
       }
     }
   }
-}
-
-function ioFailure(
-  ctx: RunContext,
-  file: string,
-  processors: readonly Processor[],
-  err: unknown,
-): Map<string, ProcessorOutcome> {
-  if (!isIoError(err)) throw err;
-  ctx.onStage?.({ stage: 'error', sessionFile: file, error: (err as Error).message });
-  const out = new Map<string, ProcessorOutcome>();
-  for (const p of processors) {
-    const cp = ctx.checkpoints.get(p.name, file);
-    out.set(p.name, { ...emptyOutcome('error', cp?.offset ?? 0), ioError: true, error: (err as Error).message });
-  }
-  return out;
 }
 
 const tableCache = new WeakMap<Processor, Map<string, OutputTable>>();

@@ -13,7 +13,7 @@ import { Committer, DEFAULT_COMMITTER, type CommitterOptions } from './commit.js
 import { CheckpointCache } from './checkpoint-cache.js';
 import type { Processor } from './processor.js';
 import { migrationsOf, validateProcessors } from './registration.js';
-import { runFile, type FileTarget, type ProcessorOutcome, type RunContext, type StageEvent } from './file-run.js';
+import { runFile, type FileTarget, type ProcessorOutcome, type RunContext, type RunTrace, type StageEvent } from './file-run.js';
 import { DEFAULT_READ, type ReadOptions } from '../read/reader.js';
 import type { RetryPolicy } from './backoff.js';
 import { walkRoot, visitRoot, isConfirmedMissing, type FileVisitor, type WalkResult, type WalkSummary } from '../discover/walk.js';
@@ -140,8 +140,9 @@ export class Pipeline {
     target: FileTarget,
     stat: FileStat | null,
     processors: readonly Processor[] = this.opts.processors,
+    trace?: RunTrace,
   ): Promise<{ done: Promise<Map<string, ProcessorOutcome>> }> {
-    const { done } = await runFile(this.ctx, target, processors, stat);
+    const { done } = await runFile(this.ctx, target, processors, stat, trace);
     const file = target.ref.sessionFile;
     return {
       done: done.then((out) => {

@@ -5,18 +5,24 @@
  *     -> hints$                       one stream of {sessionFile, reason, traceId}
  *     -> debouncePerKey               per file: quiet 250 ms, max-wait 2 s
  *     -> state check                  one stat vs checkpoints; unchanged files stop here
- *     -> per processor:
- *          settle gate                (processors with settleMs wait for quiet files)
- *          singleFlightPerKey         bounded concurrency, one run per (processor, file)
- *          runFile -> committer       outputs + checkpoint in one grouped transaction
- *     -> merged outcomes              logging, requeue when the file moved meanwhile
+ *     -> settle gate                  processors with settleMs wait for quiet files
+ *     -> singleFlightPerKey           bounded concurrency, one run per file for all its
+ *                                     pending processors (one read and parse for all)
+ *     -> runFile -> committer         outputs + checkpoints in one grouped transaction
+ *     -> outcomes                     per processor: logging, retries; requeue when the
+ *                                     file moved meanwhile
+ *
+ * One run per file, not per (processor, file): with one flow per processor,
+ * each live processor read and parsed every appended line again (measured
+ * with two live processors: ~half the daemon's CPU under live load went to
+ * the second read, parse and stat round).
  */
 import { EventEmitter } from 'node:events';
-import { Subject, Subscription, filter, merge, mergeMap, share, type Observable } from 'rxjs';
+import { Subject, Subscription, filter, map, merge, mergeMap, share, type Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import { Pipeline } from '../pipeline/pipeline.js';
 import type { Processor } from '../pipeline/processor.js';
-import type { ProcessorOutcome } from '../pipeline/file-run.js';
+import type { ProcessorOutcome, StageEvent } from '../pipeline/file-run.js';
 import type { Config } from '../config/config.js';
 import { hint, type FileHint } from './hint.js';
 import { debouncePerKey } from './debounce.js';
@@ -39,7 +45,8 @@ export interface DaemonOptions {
 interface Checked {
   hint: FileHint;
   stat: FileStat | null;
-  pending: Set<string>;
+  /** The processors with work for this file, in pipeline order. */
+  pending: Processor[];
 }
 
 export interface ProcessorRun {
@@ -67,8 +74,11 @@ export class Daemon extends EventEmitter {
   private readonly subs = new Subscription();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly settleTimers = new Map<string, NodeJS.Timeout>();
-  private readonly active = new Map<string, { traceId: string; at: number }>();
-  private readonly queues: Record<string, SingleFlightStats> = {};
+  /** Runs in flight per processor (a file's run counts for each processor in it). */
+  private readonly running: Record<string, number> = {};
+  /** Files waiting for a run, with the processors they wait for (at most one pending run per file). */
+  private readonly waiting = new Map<string, Processor[]>();
+  private readonly flight: SingleFlightStats = { running: 0, queued: 0 };
   private stopping = false;
   private stopped: Promise<void> | null = null;
   private rescanning: Promise<RescanResult> | null = null;
@@ -172,9 +182,9 @@ export class Daemon extends EventEmitter {
       share(),
     );
 
-    const perProcessor = this.pipeline.processors.map((p) => this.processorStream(p, checked));
+    for (const p of this.pipeline.processors) this.running[p.name] = 0;
     this.subs.add(
-      merge(...perProcessor).subscribe({
+      this.fileRuns(checked).subscribe({
         next: (o) => this.afterRun(o),
         error: (err) => this.log.fatal({ err }, 'processing stream failed'),
       }),
@@ -205,39 +215,56 @@ export class Daemon extends EventEmitter {
       skipped,
       size: st.stat?.size ?? null,
     });
-    return pending.length ? { hint: h, stat: st.stat, pending: new Set(pending.map((p) => p.name)) } : null;
+    return pending.length ? { hint: h, stat: st.stat, pending } : null;
   }
 
   private noteStat(sessionFile: string, stat: FileStat | null): void {
     if (this.fileStats.note(sessionFile, stat)) this.emit('stat', sessionFile, stat);
   }
 
-  /** One processor's observable: its settle policy, then single-flight runs per file. */
-  private processorStream(p: Processor, checked: Observable<Checked>): Observable<Outcome<Checked, ProcessorRun>> {
-    const stats: SingleFlightStats = { running: 0, queued: 0 };
-    this.queues[p.name] = stats;
-    const settleMs = p.settleMs ?? 0;
+  /** The settle gate, then single-flight runs per file, each for all the file's ready processors. */
+  private fileRuns(checked: Observable<Checked>): Observable<Outcome<Checked, ProcessorRun[]>> {
     return checked.pipe(
-      filter((c) => c.pending.has(p.name)),
+      map((c) => ({ ...c, pending: this.settled(c.pending, c.hint, c.stat) })),
       filter((c) => {
-        if (settleMs <= 0 || !c.stat) return true;
-        const quietFor = Date.now() - c.stat.mtimeMs;
-        if (quietFor >= settleMs) return true;
-        this.scheduleSettle(p.name, c.hint.sessionFile, settleMs - quietFor + 5);
-        this.trace.record('state-check', c.hint.sessionFile, c.hint.traceId, c.hint.at, {
-          processor: p.name,
-          decision: 'wait',
-          why: `settle: quiet ${Math.round(quietFor)} of ${settleMs} ms`,
-        });
-        return false;
+        if (c.pending.length === 0) return false;
+        this.wait(c.hint.sessionFile, c.pending);
+        return true;
       }),
       singleFlightPerKey(
         (c) => c.hint.sessionFile,
         this.opts.config.concurrency,
-        (c) => this.runOne(p, c),
-        stats,
+        (c) => this.runOne(c),
+        this.flight,
+        // A file waiting for its run gathers every processor asked for meanwhile.
+        (a, b) => ({ ...b, hint: a.hint, pending: union(this.pipeline.processors, a.pending, b.pending) }),
       ),
     );
+  }
+
+  /** The processors whose settle policy lets them run on this stat; the others get a timer. */
+  private settled(processors: readonly Processor[], h: FileHint, stat: FileStat | null): Processor[] {
+    const ready: Processor[] = [];
+    for (const p of processors) {
+      const settleMs = p.settleMs ?? 0;
+      const quietFor = settleMs > 0 && stat ? Date.now() - stat.mtimeMs : Infinity;
+      if (quietFor >= settleMs) {
+        ready.push(p);
+        continue;
+      }
+      this.scheduleSettle(p.name, h.sessionFile, settleMs - quietFor + 5);
+      this.trace.record('state-check', h.sessionFile, h.traceId, h.at, {
+        processor: p.name,
+        decision: 'wait',
+        why: `settle: quiet ${Math.round(quietFor)} of ${settleMs} ms`,
+      });
+    }
+    return ready;
+  }
+
+  private wait(sessionFile: string, processors: readonly Processor[]): void {
+    const prev = this.waiting.get(sessionFile);
+    this.waiting.set(sessionFile, prev ? union(this.pipeline.processors, prev, processors) : [...processors]);
   }
 
   private scheduleSettle(processor: string, sessionFile: string, delayMs: number): void {
@@ -250,23 +277,31 @@ export class Daemon extends EventEmitter {
     this.settleTimers.set(key, t);
   }
 
-  private async runOne(p: Processor, c: Checked): Promise<ProcessorRun> {
+  private async runOne(c: Checked): Promise<ProcessorRun[]> {
     const file = c.hint.sessionFile;
-    const run: ProcessorRun = { processor: p.name, sessionFile: file, traceId: c.hint.traceId, outcome: null };
-    if (this.stopping) return run;
+    this.waiting.delete(file);
+    const trace = { traceId: c.hint.traceId, at: c.hint.at };
+    const runs = (ps: readonly Processor[]) =>
+      ps.map((p): ProcessorRun => ({ processor: p.name, sessionFile: file, traceId: trace.traceId, outcome: null }));
+    if (this.stopping) return runs(c.pending);
     const target = this.pipeline.target(file)!;
     // Fresh stat: the file may have moved while this run waited in the queue.
     const st = await statSessionFile(target.absPath);
-    if (!st.ok) return run;
+    if (!st.ok) return runs(c.pending);
     this.noteStat(file, st.stat);
-    this.trace.record('dispatched', file, c.hint.traceId, c.hint.at, { processor: p.name, size: st.stat?.size ?? null });
-    const activeKey = `${p.name}\u0000${file}`;
-    this.active.set(activeKey, { traceId: c.hint.traceId, at: c.hint.at });
+    // A settle processor queued on an older stat must not run on a file that moved since.
+    const processors = this.settled(c.pending, c.hint, st.stat);
+    if (processors.length === 0) return [];
+    const names = processors.map((p) => p.name);
+    this.trace.record('dispatched', file, trace.traceId, trace.at, { processors: names, size: st.stat?.size ?? null });
+    const out = runs(processors);
+    for (const n of names) this.running[n]++;
     try {
-      const { done } = await this.pipeline.runFile(target, st.stat, [p]);
-      run.outcome = (await done).get(p.name) ?? null;
+      const { done } = await this.pipeline.runFile(target, st.stat, processors, trace);
+      const outcomes = await done;
+      for (const r of out) r.outcome = outcomes.get(r.processor) ?? null;
     } finally {
-      this.active.delete(activeKey);
+      for (const n of names) this.running[n]--;
     }
     // Events are hints, not truth: they can be dropped or coalesced (inotify queue overflow, a
     // change during this run), so look again now.
@@ -281,20 +316,24 @@ export class Daemon extends EventEmitter {
         after.stat.mtimeMs !== st.stat.mtimeMs ||
         after.stat.ino !== st.stat.ino)
     ) {
-      this.trace.record('requeued', file, c.hint.traceId, c.hint.at, { processor: p.name, size: after.stat.size });
+      this.trace.record('requeued', file, trace.traceId, trace.at, { processors: names, size: after.stat.size });
       this.emitHint(hint(file, 'requeue'));
     }
-    return run;
+    return out;
   }
 
-  private afterRun(o: Outcome<Checked, ProcessorRun>): void {
+  private afterRun(o: Outcome<Checked, ProcessorRun[]>): void {
     if (!o.ok) {
       this.trace.record('error', o.input.hint.sessionFile, o.input.hint.traceId, o.input.hint.at, { error: o.error.message });
       this.log.error({ err: o.error.message, sessionFile: o.input.hint.sessionFile }, 'run failed');
       return;
     }
-    const { processor, sessionFile, outcome } = o.result;
-    this.emit('run', o.result);
+    for (const r of o.result) this.afterProcessorRun(r);
+  }
+
+  private afterProcessorRun(run: ProcessorRun): void {
+    const { processor, sessionFile, outcome } = run;
+    this.emit('run', run);
     if (!outcome || outcome.kind !== 'error' || outcome.ioError) return;
     // A processor failure: come back when the backoff is due.
     const cp = this.pipeline.checkpoints.get(processor, sessionFile);
@@ -307,13 +346,11 @@ export class Daemon extends EventEmitter {
     }
   }
 
-  private onStage(e: import('../pipeline/file-run.js').StageEvent): void {
-    const processor = 'processor' in e ? e.processor : 'processors' in e ? e.processors[0] : undefined;
-    const a = processor ? this.active.get(`${processor}\u0000${e.sessionFile}`) : undefined;
-    if (!a) return;
-    const { stage, sessionFile, ...detail } = e;
-    this.trace.record(stage, sessionFile, a.traceId, a.at, detail);
-    if (stage === 'committed') this.emit('committed', { ...e, latencyMs: Date.now() - a.at });
+  private onStage(e: StageEvent): void {
+    const { stage, sessionFile, trace: t, ...detail } = e;
+    if (!t) return;
+    this.trace.record(stage, sessionFile, t.traceId, t.at, detail);
+    if (stage === 'committed') this.emit('committed', { ...detail, sessionFile, stage, latencyMs: Date.now() - t.at });
   }
 
   emitHint(h: FileHint): void {
@@ -348,18 +385,27 @@ export class Daemon extends EventEmitter {
       startedAt: this.startedAt,
       watcher: { ...this.watcher },
       lastRescan: this.lastRescan,
-      queues: Object.fromEntries(Object.entries(this.queues).map(([k, v]) => [k, { ...v }])),
+      queues: this.queueStats(),
       hintsPending: Math.max(0, this.hintsInDebounce),
       rescanning: this.rescanning !== null,
       stopping: this.stopping,
     };
   }
 
+  /** Per processor: runs in flight that include it, and files waiting for a run that would. */
+  private queueStats(): Record<string, SingleFlightStats> {
+    const out: Record<string, SingleFlightStats> = {};
+    for (const p of this.pipeline.processors) out[p.name] = { running: this.running[p.name] ?? 0, queued: 0 };
+    for (const ps of this.waiting.values()) for (const p of ps) out[p.name].queued++;
+    return out;
+  }
+
   /** Whether nothing is queued, running or staged. */
   isIdle(): boolean {
     return (
       this.hintsInDebounce <= 0 &&
-      Object.values(this.queues).every((q) => q.running === 0 && q.queued === 0) &&
+      this.flight.running === 0 &&
+      this.flight.queued === 0 &&
       this.pipeline.committer.pendingUnits === 0 &&
       this.rescanning === null
     );
@@ -380,10 +426,10 @@ export class Daemon extends EventEmitter {
       this.timers.clear();
       this.settleTimers.clear();
       const deadline = t0 + drainTimeoutMs;
-      while (Date.now() < deadline && Object.values(this.queues).some((q) => q.running > 0)) {
+      while (Date.now() < deadline && this.flight.running > 0) {
         await new Promise((r) => setTimeout(r, 10));
       }
-      const drained = Object.values(this.queues).every((q) => q.running === 0);
+      const drained = this.flight.running === 0;
       this.subs.unsubscribe();
       this.rescanner.close();
       this.hints$.complete();
@@ -401,4 +447,9 @@ export class Daemon extends EventEmitter {
 
 export function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   return Daemon.start(opts);
+}
+
+/** The processors in either list, in pipeline order. */
+function union(all: readonly Processor[], a: readonly Processor[], b: readonly Processor[]): Processor[] {
+  return all.filter((p) => a.includes(p) || b.includes(p));
 }
