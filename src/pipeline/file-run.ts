@@ -10,6 +10,7 @@
  * failures and retries).
  */
 import fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { SessionFileRef } from '../discover/session-path.js';
 import type { Processor, OutputTable } from './processor.js';
@@ -58,7 +59,7 @@ export interface RunTrace {
 
 export type StageEvent = (
   | { stage: 'read'; sessionFile: string; processors: string[]; bytes: number; lines: number }
-  | { stage: 'processed'; sessionFile: string; processor: string; items: number; lines: number }
+  | { stage: 'processed'; sessionFile: string; processor: string; items: number; lines: number; bytes: number; ms: number }
   | { stage: 'committed'; sessionFile: string; processor: string; offset: number }
   | { stage: 'error'; sessionFile: string; processor?: string; error: string }
 ) & { trace?: RunTrace };
@@ -245,6 +246,7 @@ export async function stageRun(ctx: RunContext, target: FileTarget, plan: RunPla
         // Runs released together (a commit resolving everyone's backpressure wait) would each run a
         // process() call back to back in one loop turn: 100-200 ms stalls of the admin API.
         if (slicer.due()) await slicer.yield();
+        const t0 = performance.now();
         try {
           if (w.retractPending) {
             unit.retracts = true;
@@ -298,7 +300,8 @@ export async function stageRun(ctx: RunContext, target: FileTarget, plan: RunPla
         w.outcome.badLines += bad.length;
         w.outcome.bytesRead += bytes;
         w.outcome.offset = offset;
-        stage({ stage: 'processed', sessionFile: file, processor: w.p.name, items: unit.items, lines: lines.length, trace });
+        const ms = performance.now() - t0;
+        stage({ stage: 'processed', sessionFile: file, processor: w.p.name, items: unit.items, lines: lines.length, bytes, ms, trace });
         const cp = w.current;
         const { committed } = await ctx.committer.enqueue(unit);
         w.pending.push(

@@ -6,8 +6,9 @@
  *     -> debouncePerKey               per file: quiet 250 ms, max-wait 2 s
  *     -> state check                  one stat vs checkpoints; unchanged files stop here
  *     -> settle gate                  processors with settleMs wait for quiet files
- *     -> singleFlightPerKey           bounded concurrency, one run per file for all its
- *                                     pending processors (one read and parse for all)
+ *     -> fileLanes                    bounded concurrency; one run per file for all its
+ *                                     processors due together (one read and parse), never
+ *                                     two runs of one (processor, file) at once
  *     -> runFile -> committer         outputs + checkpoints in one grouped transaction
  *     -> outcomes                     per processor: logging, retries; requeue when the
  *                                     file moved meanwhile
@@ -22,11 +23,13 @@ import { Subject, Subscription, filter, map, merge, mergeMap, share, type Observ
 import type { Logger } from 'pino';
 import { Pipeline } from '../pipeline/pipeline.js';
 import type { Processor } from '../pipeline/processor.js';
-import type { ProcessorOutcome, StageEvent } from '../pipeline/file-run.js';
+import type { ProcessorOutcome, RunTrace, StageEvent } from '../pipeline/file-run.js';
 import type { Config } from '../config/config.js';
 import { hint, type FileHint } from './hint.js';
 import { debouncePerKey } from './debounce.js';
-import { singleFlightPerKey, type Outcome, type SingleFlightStats } from './single-flight.js';
+import type { Outcome, SingleFlightStats } from './single-flight.js';
+import { fileLanes, type LaneStats } from './file-lanes.js';
+import { ProcessorPace, shareGroups } from './share.js';
 import { pendingProcessors, statSessionFile } from './state-check.js';
 import { directoryHints, type WatcherStatus } from './sources.js';
 import { Rescanner, type RescanResult } from './rescan.js';
@@ -74,11 +77,10 @@ export class Daemon extends EventEmitter {
   private readonly subs = new Subscription();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly settleTimers = new Map<string, NodeJS.Timeout>();
-  /** Runs in flight per processor (a file's run counts for each processor in it). */
-  private readonly running: Record<string, number> = {};
-  /** Files waiting for a run, with the processors they wait for (at most one pending run per file). */
-  private readonly waiting = new Map<string, Processor[]>();
-  private readonly flight: SingleFlightStats = { running: 0, queued: 0 };
+  /** The scheduler's counts: runs in flight and files waiting, per processor and in all. */
+  private readonly lanes: LaneStats = { lanes: {}, runs: 0, waiting: 0 };
+  /** How fast each processor has been going, to decide which may share a read. */
+  private readonly pace = new ProcessorPace();
   private stopping = false;
   private stopped: Promise<void> | null = null;
   private rescanning: Promise<RescanResult> | null = null;
@@ -182,7 +184,6 @@ export class Daemon extends EventEmitter {
       share(),
     );
 
-    for (const p of this.pipeline.processors) this.running[p.name] = 0;
     this.subs.add(
       this.fileRuns(checked).subscribe({
         next: (o) => this.afterRun(o),
@@ -222,22 +223,21 @@ export class Daemon extends EventEmitter {
     if (this.fileStats.note(sessionFile, stat)) this.emit('stat', sessionFile, stat);
   }
 
-  /** The settle gate, then single-flight runs per file, each for all the file's ready processors. */
+  /** The settle gate, then runs per file, each for all the file's processors due together. */
   private fileRuns(checked: Observable<Checked>): Observable<Outcome<Checked, ProcessorRun[]>> {
+    const byName = new Map(this.pipeline.processors.map((p) => [p.name, p]));
+    for (const p of this.pipeline.processors) this.lanes.lanes[p.name] = { running: 0, queued: 0 };
     return checked.pipe(
       map((c) => ({ ...c, pending: this.settled(c.pending, c.hint, c.stat) })),
-      filter((c) => {
-        if (c.pending.length === 0) return false;
-        this.wait(c.hint.sessionFile, c.pending);
-        return true;
-      }),
-      singleFlightPerKey(
+      filter((c) => c.pending.length > 0),
+      fileLanes(
         (c) => c.hint.sessionFile,
+        (c) => c.pending.map((p) => p.name),
         this.opts.config.concurrency,
-        (c) => this.runOne(c),
-        this.flight,
-        // A file waiting for its run gathers every processor asked for meanwhile.
-        (a, b) => ({ ...b, hint: a.hint, pending: union(this.pipeline.processors, a.pending, b.pending) }),
+        (c, names, release) => this.runOne(c, names.map((n) => byName.get(n)!), release),
+        // A file waiting for its run keeps its oldest trace (and start time).
+        (a, b) => ({ ...b, hint: a.hint }),
+        this.lanes,
       ),
     );
   }
@@ -262,11 +262,6 @@ export class Daemon extends EventEmitter {
     return ready;
   }
 
-  private wait(sessionFile: string, processors: readonly Processor[]): void {
-    const prev = this.waiting.get(sessionFile);
-    this.waiting.set(sessionFile, prev ? union(this.pipeline.processors, prev, processors) : [...processors]);
-  }
-
   private scheduleSettle(processor: string, sessionFile: string, delayMs: number): void {
     const key = `${processor}\u0000${sessionFile}`;
     if (this.settleTimers.has(key)) return;
@@ -277,49 +272,46 @@ export class Daemon extends EventEmitter {
     this.settleTimers.set(key, t);
   }
 
-  private async runOne(c: Checked): Promise<ProcessorRun[]> {
+  private async runOne(c: Checked, due: readonly Processor[], release: (names: readonly string[]) => void): Promise<ProcessorRun[]> {
     const file = c.hint.sessionFile;
-    this.waiting.delete(file);
     const trace = { traceId: c.hint.traceId, at: c.hint.at };
     const runs = (ps: readonly Processor[]) =>
       ps.map((p): ProcessorRun => ({ processor: p.name, sessionFile: file, traceId: trace.traceId, outcome: null }));
-    if (this.stopping) return runs(c.pending);
+    if (this.stopping) return runs(due);
     const target = this.pipeline.target(file)!;
     // Fresh stat: the file may have moved while this run waited in the queue.
     const st = await statSessionFile(target.absPath);
-    if (!st.ok) return runs(c.pending);
+    if (!st.ok) return runs(due);
     this.noteStat(file, st.stat);
     // A settle processor queued on an older stat must not run on a file that moved since.
-    const processors = this.settled(c.pending, c.hint, st.stat);
+    const processors = this.settled(due, c.hint, st.stat);
     if (processors.length === 0) return [];
-    const names = processors.map((p) => p.name);
-    this.trace.record('dispatched', file, trace.traceId, trace.at, { processors: names, size: st.stat?.size ?? null });
-    const out = runs(processors);
-    for (const n of names) this.running[n]++;
-    try {
-      const { done } = await this.pipeline.runFile(target, st.stat, processors, trace);
-      const outcomes = await done;
-      for (const r of out) r.outcome = outcomes.get(r.processor) ?? null;
-    } finally {
-      for (const n of names) this.running[n]--;
-    }
-    // Events are hints, not truth: they can be dropped or coalesced (inotify queue overflow, a
-    // change during this run), so look again now.
-    const after = await statSessionFile(target.absPath);
-    if (after.ok && !this.stopping) this.noteStat(file, after.stat);
-    if (
-      !this.stopping &&
-      after.ok &&
-      after.stat &&
-      (!st.stat ||
-        after.stat.size !== st.stat.size ||
-        after.stat.mtimeMs !== st.stat.mtimeMs ||
-        after.stat.ino !== st.stat.ino)
-    ) {
-      this.trace.record('requeued', file, trace.traceId, trace.at, { processors: names, size: after.stat.size });
+    const groups = shareGroups(processors, (p) => this.pipeline.checkpoints.get(p.name, file), st.stat, this.pace);
+    const out = await Promise.all(
+      groups.map(async (group) => {
+        const names = group.map((p) => p.name);
+        this.trace.record('dispatched', file, trace.traceId, trace.at, { processors: names, size: st.stat?.size ?? null });
+        const { done } = await this.pipeline.runFile(target, st.stat, group, trace);
+        const outcomes = await done;
+        release(names);
+        // Events are hints, not truth: they can be dropped or coalesced (inotify queue overflow, a
+        // change during this run), so look again now.
+        await this.requeueIfMoved(file, target.absPath, st.stat, trace, names);
+        return runs(group).map((r) => ({ ...r, outcome: outcomes.get(r.processor) ?? null }));
+      }),
+    );
+    return out.flat();
+  }
+
+  private async requeueIfMoved(file: string, absPath: string, before: FileStat | null, trace: RunTrace, names: string[]): Promise<void> {
+    const after = await statSessionFile(absPath);
+    if (this.stopping || !after.ok) return;
+    this.noteStat(file, after.stat);
+    const s = after.stat;
+    if (s && (!before || s.size !== before.size || s.mtimeMs !== before.mtimeMs || s.ino !== before.ino)) {
+      this.trace.record('requeued', file, trace.traceId, trace.at, { processors: names, size: s.size });
       this.emitHint(hint(file, 'requeue'));
     }
-    return out;
   }
 
   private afterRun(o: Outcome<Checked, ProcessorRun[]>): void {
@@ -347,6 +339,7 @@ export class Daemon extends EventEmitter {
   }
 
   private onStage(e: StageEvent): void {
+    if (e.stage === 'processed') this.pace.note(e.processor, e.bytes, e.ms);
     const { stage, sessionFile, trace: t, ...detail } = e;
     if (!t) return;
     this.trace.record(stage, sessionFile, t.traceId, t.at, detail);
@@ -385,27 +378,19 @@ export class Daemon extends EventEmitter {
       startedAt: this.startedAt,
       watcher: { ...this.watcher },
       lastRescan: this.lastRescan,
-      queues: this.queueStats(),
+      queues: Object.fromEntries(Object.entries(this.lanes.lanes).map(([k, v]) => [k, { ...v }])),
       hintsPending: Math.max(0, this.hintsInDebounce),
       rescanning: this.rescanning !== null,
       stopping: this.stopping,
     };
   }
 
-  /** Per processor: runs in flight that include it, and files waiting for a run that would. */
-  private queueStats(): Record<string, SingleFlightStats> {
-    const out: Record<string, SingleFlightStats> = {};
-    for (const p of this.pipeline.processors) out[p.name] = { running: this.running[p.name] ?? 0, queued: 0 };
-    for (const ps of this.waiting.values()) for (const p of ps) out[p.name].queued++;
-    return out;
-  }
-
   /** Whether nothing is queued, running or staged. */
   isIdle(): boolean {
     return (
       this.hintsInDebounce <= 0 &&
-      this.flight.running === 0 &&
-      this.flight.queued === 0 &&
+      this.lanes.runs === 0 &&
+      this.lanes.waiting === 0 &&
       this.pipeline.committer.pendingUnits === 0 &&
       this.rescanning === null
     );
@@ -426,10 +411,10 @@ export class Daemon extends EventEmitter {
       this.timers.clear();
       this.settleTimers.clear();
       const deadline = t0 + drainTimeoutMs;
-      while (Date.now() < deadline && this.flight.running > 0) {
+      while (Date.now() < deadline && this.lanes.runs > 0) {
         await new Promise((r) => setTimeout(r, 10));
       }
-      const drained = this.flight.running === 0;
+      const drained = this.lanes.runs === 0;
       this.subs.unsubscribe();
       this.rescanner.close();
       this.hints$.complete();
@@ -449,7 +434,4 @@ export function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   return Daemon.start(opts);
 }
 
-/** The processors in either list, in pipeline order. */
-function union(all: readonly Processor[], a: readonly Processor[], b: readonly Processor[]): Processor[] {
-  return all.filter((p) => a.includes(p) || b.includes(p));
-}
+

@@ -3,9 +3,8 @@
  * RxJS operator.
  *
  * A value for a key that is already running marks the key dirty (keeping the
- * latest value, or `merge` of the pending and the new one) instead of starting
- * a second run; when the run ends, a dirty key runs once more. A value for a
- * key already queued is merged the same way. Queued keys are served FIFO, so one busy file cannot
+ * latest value) instead of starting a second run; when the run ends, a dirty
+ * key runs once more. Queued keys are served FIFO, so one busy file cannot
  * starve the others. A failing run is reported as a value, never as a stream
  * error: one poison file must not complete the stream for everyone.
  */
@@ -23,7 +22,6 @@ export function singleFlightPerKey<T, R>(
   concurrency: number,
   work: (value: T) => Promise<R>,
   stats?: SingleFlightStats,
-  merge: (pending: T, next: T) => T = (_p, n) => n,
 ): OperatorFunction<T, Outcome<T, R>> {
   return (source) =>
     new Observable<Outcome<T, R>>((subscriber) => {
@@ -70,9 +68,8 @@ export function singleFlightPerKey<T, R>(
       const sub = source.subscribe({
         next(value) {
           const key = keyOf(value);
-          const into = running.has(key) ? dirty : queue;
-          const prev = into.get(key);
-          into.set(key, prev === undefined ? value : merge(prev, value));
+          if (running.has(key)) dirty.set(key, value);
+          else queue.set(key, value);
           pump();
         },
         error(err) {

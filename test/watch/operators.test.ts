@@ -6,6 +6,7 @@ import { Subject, lastValueFrom, toArray } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { debouncePerKey } from '../../src/watch/debounce.js';
 import { singleFlightPerKey, type SingleFlightStats } from '../../src/watch/single-flight.js';
+import { fileLanes, type LaneStats } from '../../src/watch/file-lanes.js';
 
 const scheduler = () => new TestScheduler((a, b) => expect(a).toEqual(b));
 
@@ -146,5 +147,114 @@ describe('singleFlightPerKey', () => {
     expect(out.filter((o) => !o.ok).map((o) => !o.ok && o.error.message)).toEqual(['boom']);
     expect(out.filter((o) => o.ok).length).toBe(4);
     expect(stats).toEqual({ running: 0, queued: 0 });
+  });
+});
+
+describe('fileLanes', () => {
+  const deferred = () => {
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    return { promise, resolve };
+  };
+  const tick = () => new Promise((r) => setTimeout(r, 0));
+  type Req = { file: string; lanes: string[]; n: number };
+
+  it('runs the lanes due together in one run, and never one (lane, key) twice at once', async () => {
+    const src = new Subject<Req>();
+    const stats: LaneStats = { lanes: {}, runs: 0, waiting: 0 };
+    const runs: { file: string; lanes: string[]; n: number }[] = [];
+    const gates: ReturnType<typeof deferred>[] = [];
+    const done = lastValueFrom(
+      src.pipe(
+        fileLanes(
+          (r) => r.file,
+          (r) => r.lanes,
+          4,
+          async (r, lanes) => {
+            runs.push({ file: r.file, lanes, n: r.n });
+            const g = deferred();
+            gates.push(g);
+            await g.promise;
+            return lanes.join('+');
+          },
+          (a, b) => ({ ...b, n: Math.min(a.n, b.n) }),
+          stats,
+        ),
+        toArray(),
+      ),
+    );
+    src.next({ file: 'f', lanes: ['fast', 'slow'], n: 1 });
+    await tick();
+    expect(runs).toEqual([{ file: 'f', lanes: ['fast', 'slow'], n: 1 }]);
+    // Both lanes are busy on f: new requests wait, merged into one.
+    src.next({ file: 'f', lanes: ['fast', 'slow'], n: 2 });
+    src.next({ file: 'f', lanes: ['fast'], n: 3 });
+    await tick();
+    expect(runs).toHaveLength(1);
+    expect(stats.lanes.fast).toEqual({ running: 1, queued: 1 });
+    expect(stats.waiting).toBe(1);
+    gates[0].resolve();
+    await tick();
+    await tick();
+    expect(runs[1]).toEqual({ file: 'f', lanes: ['fast', 'slow'], n: 2 });
+    // Only fast is asked for again while slow is still running on f: fast runs alone, at once.
+    gates[1].resolve();
+    await tick();
+    await tick();
+    src.next({ file: 'f', lanes: ['slow'], n: 4 });
+    await tick();
+    expect(runs).toHaveLength(3);
+    expect(runs[2].lanes).toEqual(['slow']);
+    src.next({ file: 'f', lanes: ['fast', 'slow'], n: 5 });
+    await tick();
+    // slow is running on f, fast is not: fast starts now, slow waits for its own run to end.
+    expect(runs[3]).toEqual({ file: 'f', lanes: ['fast'], n: 5 });
+    expect(stats.lanes.slow).toEqual({ running: 1, queued: 1 });
+    gates[2].resolve();
+    await tick();
+    await tick();
+    expect(runs[4]).toEqual({ file: 'f', lanes: ['slow'], n: 5 });
+    for (const g of gates) g.resolve();
+    await tick();
+    src.complete();
+    const out = await done;
+    expect(out.every((o) => o.ok)).toBe(true);
+    expect(stats).toEqual({ lanes: { fast: { running: 0, queued: 0 }, slow: { running: 0, queued: 0 } }, runs: 0, waiting: 0 });
+  });
+
+  it('bounds runs per lane, serves keys FIFO, and reports a throwing run as a value', async () => {
+    const src = new Subject<Req>();
+    const stats: LaneStats = { lanes: {}, runs: 0, waiting: 0 };
+    const order: string[] = [];
+    let inFlight = 0;
+    let peak = 0;
+    const done = lastValueFrom(
+      src.pipe(
+        fileLanes(
+          (r) => r.file,
+          (r) => r.lanes,
+          2,
+          async (r) => {
+            order.push(r.file);
+            inFlight++;
+            peak = Math.max(peak, inFlight);
+            await new Promise((res) => setTimeout(res, 5));
+            inFlight--;
+            if (r.file === 'bad') throw new Error('boom');
+            return r.file;
+          },
+          (_a, b) => b,
+          stats,
+        ),
+        toArray(),
+      ),
+    );
+    for (const f of ['a', 'bad', 'c', 'd', 'e']) src.next({ file: f, lanes: ['p'], n: 0 });
+    src.complete();
+    const out = await done;
+    expect(peak).toBe(2);
+    expect(order).toEqual(['a', 'bad', 'c', 'd', 'e']);
+    expect(out.filter((o) => !o.ok).map((o) => (o as { error: Error }).error.message)).toEqual(['boom']);
+    expect(out).toHaveLength(5);
   });
 });
