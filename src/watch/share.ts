@@ -10,7 +10,7 @@
  */
 import type { Processor } from '../pipeline/processor.js';
 import type { Checkpoint } from '../state/checkpoint.js';
-import type { FileStat } from '../state/classify.js';
+import type { FileStat } from '../discover/file-stat.js';
 
 /** How long a processor may wait, per run, for a slower one sharing its read. */
 export const SHARE_WAIT_MS = 50;
