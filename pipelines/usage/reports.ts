@@ -3,8 +3,8 @@
  * `GET /reports/usage|events` (admin API): parameters, query and output, once.
  * The JSON shapes are documented in docs/usage.md.
  */
-import Table from 'cli-table3';
 import type { ReportDefinition, ReportParam, ReportParams } from '../../src/pipeline/report.js';
+import { renderTable, type Align } from '../../src/pipeline/table.js';
 import { machineTimeZone, ORDER_PARAM, SINCE_PARAM, TZ_PARAM, UNTIL_PARAM } from '../../src/pipeline/report-time.js';
 import { EVENT_GROUPS, USAGE_GROUPS, type EventGroup, type ReportFilter, type UsageGroup } from './views.js';
 import { EMPTY_EVENTS, EMPTY_USAGE, eventsReport, hasUsage, usageReport, type EventRow, type Report, type UsageFigures, type UsageRow } from './report.js';
@@ -75,8 +75,8 @@ export function renderUsageTable(by: UsageGroup, r: Report<UsageRow>): string {
   const showModels = by !== 'model';
   const head = [LABELS[by], ...(showModels ? ['models'] : []), 'messages', 'input', 'output', 'cache create', 'cache read', 'total tokens', 'cost (USD)'];
   if (unpriced) head.push('unpriced models');
-  const colAligns = head.map((h, i) => (i === 0 || (showModels && i === 1) || h === 'unpriced models' ? 'left' : 'right') as 'left' | 'right');
-  const t = new Table({ head, colAligns, style: { head: [], border: [], compact: true } });
+  const colAligns = head.map((h, i): Align => (i === 0 || (showModels && i === 1) || h === 'unpriced models' ? 'left' : 'right'));
+  const t: string[][] = [];
   const cells = (label: string, models: string, row: UsageFigures) => {
     const c = [
       label,
@@ -97,16 +97,13 @@ export function renderUsageTable(by: UsageGroup, r: Report<UsageRow>): string {
     for (const m of row.breakdown ?? []) t.push(cells(`  └ ${m.model}`, '', m));
   }
   const note = unpriced ? '* partial: the cost leaves out messages of unpriced models (their tokens are counted)\n' : '';
-  return `${t.toString()}\n${note}`;
+  return `${renderTable(head, t, colAligns)}\n${note}`;
 }
 
 export function renderEventsTable(by: EventGroup, r: Report<EventRow>): string {
   const head = [LABELS[by], 'events', 'errors', 'sessions'];
-  const t = new Table({ head, colAligns: ['left', 'right', 'right', 'right'], style: { head: [], border: [], compact: true } });
-  for (const row of [...r.rows, { ...r.totals, key: 'total' }]) {
-    t.push([row.key ?? '(none)', int(row.events), int(row.errors), int(row.sessions)]);
-  }
-  return `${t.toString()}\n`;
+  const rows = [...r.rows, { ...r.totals, key: 'total' }].map((row) => [row.key ?? '(none)', int(row.events), int(row.errors), int(row.sessions)]);
+  return `${renderTable(head, rows, ['left', 'right', 'right', 'right'])}\n`;
 }
 
 const NOT_RUN = 'the usage processor has not run on this database';

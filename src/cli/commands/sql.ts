@@ -5,11 +5,11 @@
  * else is refused with one line and exit 2.
  */
 import { Command } from 'commander';
-import Table from 'cli-table3';
 import { addSettings, guard, CliError, EXIT } from '../common.js';
 import { ReadLimitError } from '../../state/read.js';
 import { SqlFailedError, SqlRefusedError, SQL_DEFAULTS, type SqlResult, type SqlValue } from '../../state/sql.js';
 import { openReadTarget, READ_SETTINGS } from '../read-target.js';
+import { renderTable } from '../../pipeline/table.js';
 
 const text = (v: SqlValue): string => (v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v));
 
@@ -28,10 +28,10 @@ export function renderSqlCsv(r: SqlResult): string {
 }
 
 export function renderSqlTable(r: SqlResult): string {
-  const t = new Table({ head: r.columns.map((c) => c.name), style: { head: [], border: [], compact: true } });
-  for (const row of r.rows) t.push(Object.values(row).map((v) => (v === null ? 'NULL' : text(v))));
+  const rows = r.rows.map((row) => Object.values(row).map((v) => (v === null ? 'NULL' : text(v))));
+  const aligns = r.columns.map((c) => (/INT|DOUBLE|FLOAT|DECIMAL|REAL|NUMERIC/.test(c.type) && !c.type.includes('[') ? 'right' : 'left') as 'left' | 'right');
   const n = r.rows.length;
-  return `${t.toString()}\n${n.toLocaleString('en-US')} row${n === 1 ? '' : 's'}\n`;
+  return `${renderTable(r.columns.map((c) => c.name), rows, aligns)}\n${n.toLocaleString('en-US')} row${n === 1 ? '' : 's'}\n`;
 }
 
 function wholeNumber(flag: string, v: unknown): number {
