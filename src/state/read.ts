@@ -46,9 +46,16 @@ export async function withSnapshot<T>(db: Db, opts: ReadOptions, fn: (s: ReadSna
   timer?.unref();
   const snapshot: ReadSnapshot = {
     conn,
+    // Chunk by chunk (~2k rows), with a turn of the event loop between: converting a 20,000-row
+    // report to JS objects at once holds the daemon's loop, and /health with it.
     async all<R>(sql: string, params?: Params): Promise<R[]> {
-      const reader = await conn.runAndReadAll(sql, params as DuckDBValue[] | undefined);
-      return reader.getRowObjectsJS() as R[];
+      const result = await conn.stream(sql, params as DuckDBValue[] | undefined);
+      const out: R[] = [];
+      for await (const rows of result.yieldRowObjectJs()) {
+        for (const r of rows) out.push(r as R);
+        await new Promise<void>((r) => setImmediate(r));
+      }
+      return out;
     },
   };
   try {
