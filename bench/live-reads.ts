@@ -25,7 +25,7 @@ import { selectProcessors } from '../pipelines/index.js';
 import { Pipeline } from '../src/pipeline/pipeline.js';
 import { runOnce } from '../src/pipeline/once.js';
 import { startDaemon } from '../src/watch/daemon.js';
-import { startAdmin } from '../src/ops/register.js';
+import { startAdmin } from '../src/ops/start-admin.js';
 import { probeProcessor, percentile } from './lib/probe.js';
 import { makeRng, newContext, sessionLines } from './lib/corpus.js';
 import { printTable, writeResult, REPO_ROOT } from './lib/report.js';

@@ -117,7 +117,7 @@ describe('reads while the daemon runs', () => {
     expect((await get('/reports/usage?by=planet')).status).toBe(400);
     expect((await get('/reports/usage?colour=red')).status).toBe(400);
     expect((await get('/reports/nope')).status).toBe(404);
-    const bad = await read(['report', 'usage', '--since', 'yesterday']);
+    const bad = await read(['report', 'usage', '--since', 'not-a-date']);
     expect(bad.code).toBe(2);
   }, 60_000);
 
