@@ -7,6 +7,8 @@ import type { ReportDefinition, ReportParam, ReportParams } from '../../src/pipe
 import { renderTable, type Align } from '../../src/pipeline/table.js';
 import { machineTimeZone, ORDER_PARAM, SINCE_PARAM, TZ_PARAM, UNTIL_PARAM } from '../../src/pipeline/report-time.js';
 import { EVENT_GROUPS, USAGE_GROUPS, type EventGroup, type ReportFilter, type UsageGroup } from './views.js';
+import { renderCsv } from './csv.js';
+import { blocksReportDef } from './blocks-report.js';
 import { EMPTY_EVENTS, EMPTY_USAGE, eventsReport, hasUsage, usageReport, type EventRow, type Report, type UsageFigures, type UsageRow } from './report.js';
 
 /** The filter parameters both reports take; the zone first, as `--since today` resolves in it. */
@@ -43,17 +45,6 @@ const LABELS: Record<UsageGroup | EventGroup, string> = {
 
 const int = (n: number) => n.toLocaleString('en-US');
 const usd = (n: number | null) => (n === null ? 'unpriced' : `$${n.toFixed(n === 0 || n >= 0.01 ? 2 : 4)}`);
-
-function csvCell(v: unknown): string {
-  const s = v === null || v === undefined ? '' : Array.isArray(v) ? v.join(';') : String(v);
-  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-export function renderCsv<Row extends object>(fields: readonly (keyof Row & string)[], rows: readonly Row[]): string {
-  const lines = [fields.join(',')];
-  for (const r of rows) lines.push(fields.map((f) => csvCell(r[f])).join(','));
-  return lines.join('\n') + '\n';
-}
 
 const USAGE_FIELDS = [
   'key',
@@ -140,4 +131,8 @@ export const eventsReportDef: ReportDefinition<Report<EventRow>> = {
   csv: (r) => renderCsv(EVENT_FIELDS, r.rows),
 };
 
-export const USAGE_REPORTS: readonly ReportDefinition[] = [usageReportDef as ReportDefinition, eventsReportDef as ReportDefinition];
+export const USAGE_REPORTS: readonly ReportDefinition[] = [
+  usageReportDef as ReportDefinition,
+  eventsReportDef as ReportDefinition,
+  blocksReportDef as ReportDefinition,
+];
