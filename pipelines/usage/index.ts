@@ -36,6 +36,7 @@ import { isLongContext, loadPriceTable, type PriceTable } from './pricing.js';
 import { EVENTS, FILE_TABLES, FILES, MESSAGES, PRICE_MODELS, TABLES, TOOL_RESULTS } from './tables.js';
 import { USAGE_MIGRATIONS } from './migrations.js';
 import { USAGE_REPORTS } from './reports.js';
+import { USAGE_METRICS } from './metrics.js';
 import { EXPORTED } from './views.js';
 import { activatePrices } from './price-versions.js';
 
@@ -91,6 +92,7 @@ export function createUsageProcessor(opts: UsageOptions = {}): Processor<UsageCa
     migrations: USAGE_MIGRATIONS,
     tables: TABLES,
     reports: USAGE_REPORTS,
+    metrics: USAGE_METRICS,
     async init({ db }) {
       pricing.version = (await activatePrices(db, pricing.table)).version;
     },

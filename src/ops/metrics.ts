@@ -12,6 +12,8 @@ import type { Daemon, ProcessorRun } from '../watch/daemon.js';
 import type { RescanResult } from '../watch/rescan.js';
 import type { TraceRecord } from '../watch/trace.js';
 import { LOOP_SAMPLE_MS, netDelayMs, type OpsMonitor } from './monitor.js';
+import type { MetricSample, ProcessorMetrics } from '../pipeline/metric.js';
+import { withSnapshot } from '../state/read.js';
 
 const P = 'session_pipeline_';
 
@@ -57,6 +59,49 @@ function loopDelayFromMonitor(registry: Registry, monitor: OpsMonitor): void {
       collect() {
         // An empty histogram reads NaN or a huge min.
         this.set(monitor.loop.count > 0 ? read(monitor.loop) / 1e3 : 0);
+      },
+    });
+  }
+}
+
+/** How long one read of a processor's metrics may take before the scrape gives up on it. */
+const PROCESSOR_METRICS_TIMEOUT_MS = 10_000;
+
+/**
+ * A processor's metric families (src/pipeline/metric.ts), read from a snapshot on the first
+ * scrape after a commit of that processor: the samples are a pure function of committed rows,
+ * so between its commits a scrape reuses them. A failed read is logged and shows no samples.
+ */
+function processorMetrics(registry: Registry, daemon: Daemon, processor: string, metrics: ProcessorMetrics, isClosed: () => boolean): void {
+  const { pipeline } = daemon;
+  let cached: Promise<ReadonlyMap<string, readonly MetricSample[]>> | null = null;
+  pipeline.committer.onCommit((units) => {
+    if (units.some((u) => u.checkpoint?.processorName === processor)) cached = null;
+  });
+  const load = () => {
+    cached ??= withSnapshot(pipeline.db, { timeoutMs: PROCESSOR_METRICS_TIMEOUT_MS, limitName: 'the metrics time limit' }, (s) => metrics.read(s)).catch((err) => {
+      cached = null;
+      daemon.opts.log.warn({ processor, err: (err as Error).message }, 'processor metrics could not be read');
+      return new Map();
+    });
+    return cached;
+  };
+  for (const family of metrics.families) {
+    const Kind = family.type === 'counter' ? Counter : Gauge;
+    new Kind({
+      name: family.name,
+      help: family.help,
+      labelNames: [...family.labelNames],
+      registers: [registry],
+      async collect() {
+        if (isClosed()) return;
+        const samples = (await load()).get(family.name) ?? [];
+        // Absolute values: a retraction can lower one (Prometheus sees a counter reset).
+        this.reset();
+        for (const s of samples) {
+          if (this instanceof Counter) this.inc(s.labels, s.value);
+          else (this as Gauge).set(s.labels, s.value);
+        }
       },
     });
   }
@@ -293,6 +338,11 @@ export function createMetrics(daemon: Daemon, monitor: OpsMonitor): Metrics {
       this.set((Date.now() - daemon.startedAt) / 1000);
     },
   });
+
+  // ---- processor metrics: from committed rows, read at scrape, kept until the processor's next commit
+  for (const p of pipeline.processors) {
+    if (p.metrics) processorMetrics(registry, daemon, p.name, p.metrics, () => closed);
+  }
 
   return {
     registry,

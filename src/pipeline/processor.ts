@@ -76,6 +76,8 @@ export interface Processor<Carry = unknown> {
    * `report <name>` and `GET /reports/<name>` alike, live or offline.
    */
   readonly reports?: readonly ReportDefinition[];
+  /** Metrics computed from this processor's committed rows, on `GET /metrics` (src/pipeline/metric.ts). */
+  readonly metrics?: ProcessorMetrics;
   /** Optional one-time setup once the processor's migrations ran (e.g. reading its own state). */
   init?(ctx: ProcessorInit): Promise<void>;
   process(batch: Batch<Carry>, tx: ProcessorTx): void | Promise<void>;
@@ -87,6 +89,8 @@ export interface Processor<Carry = unknown> {
 }
 
 export type { ReportDefinition } from './report.js';
+import type { ProcessorMetrics } from './metric.js';
+export type { ProcessorMetrics } from './metric.js';
 
 /** Settings a processor declares, by config key (camelCase, unique across the core and all processors). */
 export type SettingsTable = Readonly<Record<string, Setting<unknown>>>;
