@@ -12,6 +12,7 @@ const cp = (over: Partial<Checkpoint> = {}): Checkpoint => ({
   tailHash: 'T',
   size: 120,
   mtimeMs: 1000,
+  ctimeMs: 1000,
   inode: 7,
   linesProcessed: 3,
   itemsProcessed: 3,
@@ -25,7 +26,7 @@ const cp = (over: Partial<Checkpoint> = {}): Checkpoint => ({
   carry: undefined,
   ...over,
 });
-const st = (size = 120, mtimeMs = 1000, ino = 7) => ({ size, mtimeMs, ino });
+const st = (size = 120, mtimeMs = 1000, ino = 7, ctimeMs = mtimeMs) => ({ size, mtimeMs, ctimeMs, ino });
 const fp = (headHash = 'H', tailHash = 'T') => ({ headHash, tailHash });
 
 describe('classifyByStat', () => {
@@ -36,6 +37,12 @@ describe('classifyByStat', () => {
     const d = classifyByStat(cp(), 1, st(), 0);
     expect(d.kind).toBe('unchanged');
     expect(needsWork(d as never, st())).toBe(false);
+  });
+  it('a rewrite that restored size, mtime and inode is not unchanged: its ctime moved, so it is probed', () => {
+    // touch -r, a restore, rsync --inplace: only the ctime (which utimes cannot set) tells.
+    const d = classifyByStat(cp(), 1, st(120, 1000, 7, 2000), 0);
+    expect(d.kind).toBe('probe');
+    expect(classifyByProbe(cp(), st(120, 1000, 7, 2000), fp('H', 'other'))).toEqual({ kind: 'rewritten', from: 0, retract: true });
   });
   it('truncated when smaller than the offset, without probing', () => {
     expect(classifyByStat(cp(), 1, st(50, 2000), 0)).toEqual({ kind: 'truncated', from: 0, retract: true });

@@ -212,7 +212,10 @@ function processBatch(
   const first = parseTs(firstTs);
   const last = parseTs(lastTs);
   if (carry.first === undefined && first !== null) carry.first = first;
-  if (last !== null && (carry.last === undefined || last > carry.last)) carry.last = last;
+  // The last timestamped line in file order, as `first` is the first: a max over batches made
+  // last_ts depend on where batches were cut when timestamps go back (a clean run and an
+  // incremental one disagreed).
+  if (last !== null) carry.last = last;
   carry.lines += lines.length;
   tx.setCarry(carry);
   const sessionId = file.parentSessionId ?? (flatAgent ? carry.sid : undefined) ?? file.sessionId;

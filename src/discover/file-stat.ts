@@ -2,5 +2,25 @@
 export interface FileStat {
   size: number;
   mtimeMs: number;
+  /**
+   * The inode change time: set by the kernel on every write or metadata change, and not
+   * settable by `touch`/utimes. A rewrite in place that restores the mtime (`touch -r`,
+   * restores, rsync --inplace) keeps size, mtime and inode, and is caught by this alone.
+   */
+  ctimeMs: number;
   ino: number;
+}
+
+/**
+ * The one "unchanged" test on two stats of a file: every check that a file is as last
+ * seen (the rescan's seen files, lag, the requeue after a run) asks this, and the state
+ * check asks its checkpoint form (state/classify statMatches).
+ */
+export function sameStat(a: FileStat, b: FileStat): boolean {
+  return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino;
+}
+
+/** The fields of a stat this code keeps (a Stats object carries thirty more). */
+export function fileStatOf(s: FileStat): FileStat {
+  return { size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs, ino: s.ino };
 }

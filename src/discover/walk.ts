@@ -11,11 +11,12 @@ import fs from 'node:fs';
 import { TimeSlicer } from '../loop/yield.js';
 import path from 'node:path';
 import { isSessionFileIn, mayContainSessions, parseSessionPath, type SessionFileRef } from './session-path.js';
-import type { FileStat } from './file-stat.js';
+import { fileStatOf, type FileStat } from './file-stat.js';
+import { isEscaped, joinPath, mayBeLossy, pathOfKey, segmentOfBytes, segmentOfName, type FsPath } from './names.js';
 
 export interface FoundFile {
   ref: SessionFileRef;
-  absPath: string;
+  absPath: FsPath;
   stat: FileStat;
 }
 
@@ -31,6 +32,8 @@ export interface WalkSummary {
   rootMissing: boolean;
   /** The root is there but is not a directory (a regular file): nothing under it can be known. */
   rootNotDir: boolean;
+  /** Names that are not valid UTF-8, walked under an escaped key (discover/names.ts). */
+  nonUtf8Names: number;
   durationMs: number;
 }
 
@@ -51,9 +54,7 @@ export interface WalkOptions {
  * every file of that directory), its name, and its lstat. The key is `${dir}/${name}`, left to
  * the visitor to build: a rescan of unchanged files never needs it.
  */
-export type FileVisitor = (dir: string, name: string, absPath: string, stat: FileStat) => void;
-
-const SEP = path.sep;
+export type FileVisitor = (dir: string, name: string, absPath: FsPath, stat: FileStat) => void;
 
 /**
  * Walk the root and hand each session file's lstat to `visit` as it is
@@ -69,6 +70,7 @@ export async function visitRoot(root: string, visit: FileVisitor, opts: WalkOpti
     symlinksSkipped: [],
     rootMissing: false,
     rootNotDir: false,
+    nonUtf8Names: 0,
     durationMs: 0,
   };
   const stack: string[] = [''];
@@ -77,8 +79,8 @@ export async function visitRoot(root: string, visit: FileVisitor, opts: WalkOpti
   const slicer = new TimeSlicer(opts.sliceMs ?? 8);
   while (stack.length > 0) {
     const rel = stack.pop()!;
-    const abs = rel === '' ? root : path.join(root, rel);
-    let entries: import('node:fs').Dirent[];
+    const abs = pathOfKey(root, rel);
+    let entries: fs.Dirent[];
     try {
       if (slicer.due()) await slicer.yield();
       entries = fs.readdirSync(abs, { withFileTypes: true });
@@ -91,30 +93,56 @@ export async function visitRoot(root: string, visit: FileVisitor, opts: WalkOpti
       continue;
     }
     const dirParts = rel === '' ? [] : rel.split('/');
-    for (const e of entries) {
+    /** One entry, by its key segment and its path (bytes when the name is not valid UTF-8). */
+    const take = (e: fs.Dirent<string | Buffer>, seg: string, childAbs: FsPath): void => {
       if (e.isSymbolicLink()) {
-        result.symlinksSkipped.push(rel === '' ? e.name : `${rel}/${e.name}`);
-        continue;
+        result.symlinksSkipped.push(rel === '' ? seg : `${rel}/${seg}`);
+        return;
       }
       if (e.isDirectory()) {
-        const childRel = rel === '' ? e.name : `${rel}/${e.name}`;
+        const childRel = rel === '' ? seg : `${rel}/${seg}`;
         if (mayContainSessions(childRel)) stack.push(childRel);
-        continue;
+        return;
       }
-      if (!e.isFile() || !isSessionFileIn(dirParts, e.name)) continue;
-      if (slicer.due()) await slicer.yield();
-      const absPath = `${abs}${SEP}${e.name}`;
+      if (!e.isFile() || !isSessionFileIn(dirParts, seg)) return;
       try {
         // lstat: a file swapped for a symlink after listing is still not followed.
-        const s = fs.lstatSync(absPath);
+        const s = fs.lstatSync(childAbs);
         if (s.isFile()) {
           result.fileCount++;
-          // The Stats object itself: a visitor that keeps a stat copies the three fields it needs.
-          visit(rel, e.name, absPath, s);
-        } else if (s.isSymbolicLink()) result.symlinksSkipped.push(`${rel}/${e.name}`);
+          // The Stats object itself: a visitor that keeps a stat copies the fields it needs.
+          visit(rel, seg, childAbs, s);
+        } else if (s.isSymbolicLink()) result.symlinksSkipped.push(`${rel}/${seg}`);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code !== 'ENOENT') result.unknownFiles.set(`${rel}/${e.name}`, code ?? String(err));
+        if (code !== 'ENOENT') result.unknownFiles.set(`${rel}/${seg}`, code ?? String(err));
+      }
+    };
+    let lossy = false;
+    for (const e of entries) {
+      const name = e.name;
+      if (mayBeLossy(name)) {
+        lossy = true; // its bytes are read below
+        continue;
+      }
+      if (slicer.due()) await slicer.yield();
+      // A name with `%` is escaped in its key (names.ts); its path is the name as it is.
+      take(e, segmentOfName(name), joinPath(abs, name));
+    }
+    if (lossy) {
+      // Rare: list again as bytes, and take each name that did not decode (it may be several
+      // names that all decoded the same way).
+      let raw: fs.Dirent<Buffer>[] = [];
+      try {
+        raw = fs.readdirSync(abs, { withFileTypes: true, encoding: 'buffer' });
+      } catch {
+        // Gone since the first listing: the next walk sees what is there.
+      }
+      for (const e of raw) {
+        if (!mayBeLossy(e.name.toString('utf8'))) continue;
+        const seg = segmentOfBytes(e.name);
+        if (isEscaped(seg)) result.nonUtf8Names++;
+        take(e, seg, joinPath(abs, e.name));
       }
     }
     opts.onProgress?.(result.fileCount);
@@ -130,7 +158,7 @@ export async function walkRoot(root: string, opts: WalkOptions = {}): Promise<Wa
     root,
     (dir, name, absPath, stat) => {
       const ref = parseSessionPath(`${dir}/${name}`);
-      if (ref) files.push({ ref, absPath, stat: { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino } });
+      if (ref) files.push({ ref, absPath, stat: fileStatOf(stat) });
     },
     opts,
   );

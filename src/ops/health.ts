@@ -32,6 +32,8 @@ export interface HealthInput {
   now: number;
   startedAt: number;
   stopping: boolean;
+  /** The database file was deleted or replaced under the daemon (see state/db-file). */
+  databaseLost?: string | null;
   processors: { name: string; version: number; settleMs: number; lag: ProcessorLag }[];
   watcher: WatcherStatus;
   lastRescan: { at: number; durationMs: number; files: number; hinted: number; root?: 'dir' | 'missing' | 'not-dir' } | null;
@@ -96,6 +98,7 @@ export function computeHealth(input: HealthInput): Health {
     if (to === 'error' || (to === 'warning' && level === 'ok')) level = to;
   };
 
+  if (input.databaseLost) raise('error', input.databaseLost);
   if (input.stopping) raise('error', 'daemon is stopping');
   if (input.consecutiveFailures >= t.failuresForError) {
     raise('error', `${input.consecutiveFailures} runs failed in a row with no commit since`);

@@ -18,7 +18,8 @@
  * first one: a live file that is kept up with never looks stuck.
  */
 import type { Checkpoint } from '../state/checkpoint.js';
-import type { FileStat } from '../discover/file-stat.js';
+import { fileStatOf, sameStat, type FileStat } from '../discover/file-stat.js';
+import { statMatches } from '../state/classify.js';
 
 export interface TrackedProcessor {
   readonly name: string;
@@ -68,8 +69,7 @@ interface Agg {
 
 const HISTORY = 8;
 
-const sameStat = (a: FileStat, b: FileStat) => a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino;
-const cpMatches = (cp: Checkpoint, o: FileStat) => cp.size === o.size && cp.mtimeMs === o.mtimeMs && cp.inode === o.ino;
+const cpMatches = statMatches;
 
 export class LagTracker {
   private readonly seen = new Map<string, Observation[]>();
@@ -123,7 +123,7 @@ export class LagTracker {
     if (!hist) this.seen.set(sessionFile, (hist = []));
     const last = hist[hist.length - 1];
     if (last && sameStat(last, stat)) return;
-    hist.push({ size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino, at });
+    hist.push({ ...fileStatOf(stat), at });
     if (hist.length > HISTORY) hist.splice(0, hist.length - HISTORY);
     for (const p of this.processors) this.evaluate(p, sessionFile, at);
   }

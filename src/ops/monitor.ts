@@ -110,6 +110,7 @@ export class OpsMonitor {
       now,
       startedAt: d.startedAt,
       stopping: s.stopping,
+      databaseLost: s.databaseLost,
       processors: d.pipeline.processors.map((p) => ({
         name: p.name,
         version: p.version,

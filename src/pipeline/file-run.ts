@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { SessionFileRef } from '../discover/session-path.js';
+import type { FsPath } from '../discover/names.js';
 import type { Processor, OutputTable } from './processor.js';
 import { UnitOfWork } from './unit.js';
 import { retractFile } from './registration.js';
@@ -34,7 +35,7 @@ const slicer = new TimeSlicer();
 
 export interface FileTarget {
   ref: SessionFileRef;
-  absPath: string;
+  absPath: FsPath;
 }
 
 export interface RunContext {
@@ -285,6 +286,7 @@ export async function stageRun(ctx: RunContext, target: FileTarget, plan: RunPla
           // An intermediate batch must not look "as seen": the rest of the file is still unread.
           size: batch.last ? stat.size : -1,
           mtimeMs: batch.last ? stat.mtimeMs : -1,
+          ctimeMs: batch.last ? stat.ctimeMs : -1,
           inode: stat.ino,
           linesProcessed: w.current.linesProcessed + lines.length,
           itemsProcessed: w.current.itemsProcessed + unit.items,
@@ -351,7 +353,7 @@ export async function finishRun(ctx: RunContext, staged: StagedRun): Promise<Map
     }
     const f = afterFailure(prev?.attempts ?? 0, ctx.retry, now());
     const failed: Checkpoint = {
-      ...(prev ?? { ...w.current, offset: 0, headHash: '', tailHash: '', size: 0, mtimeMs: 0, inode: 0, linesProcessed: 0, itemsProcessed: 0, badLines: 0, carry: undefined }),
+      ...(prev ?? { ...w.current, offset: 0, headHash: '', tailHash: '', size: 0, mtimeMs: 0, ctimeMs: 0, inode: 0, linesProcessed: 0, itemsProcessed: 0, badLines: 0, carry: undefined }),
       processorVersion: prev?.processorVersion ?? w.p.version,
       status: f.status,
       attempts: f.attempts,

@@ -19,6 +19,7 @@ import type { RetryPolicy } from './backoff.js';
 import { walkRoot, visitRoot, isConfirmedMissing, type FileVisitor, type WalkResult, type WalkSummary } from '../discover/walk.js';
 import { parseSessionPath } from '../discover/session-path.js';
 import type { FileStat } from '../discover/file-stat.js';
+import { pathOfKey } from '../discover/names.js';
 import { OnceLogger } from '../log.js';
 import type { BadLine } from '../read/parse.js';
 
@@ -48,7 +49,7 @@ export class Pipeline {
   /** Bad lines logged per file in the current window (see BAD_LINES_LOGGED_PER_FILE). */
   private badLogged = new Map<string, number>();
   private badLoggedSince = Date.now();
-  readonly counters = { badLines: 0, ioErrors: 0, dbErrors: 0, symlinksSkipped: 0 };
+  readonly counters = { badLines: 0, ioErrors: 0, dbErrors: 0, symlinksSkipped: 0, nonUtf8Names: 0 };
 
   private constructor(
     readonly opts: PipelineOptions,
@@ -100,7 +101,7 @@ export class Pipeline {
   target(sessionFile: string): FileTarget | null {
     const ref = parseSessionPath(sessionFile);
     if (!ref) return null;
-    return { ref, absPath: path.join(this.opts.root, ...sessionFile.split('/')) };
+    return { ref, absPath: pathOfKey(this.opts.root, sessionFile) };
   }
 
   /** Every session file under the root, sorted (run --once). */
@@ -115,6 +116,13 @@ export class Pipeline {
 
   private walked<W extends WalkSummary>(w: W): W {
     this.counters.symlinksSkipped = w.symlinksSkipped.length;
+    if (w.nonUtf8Names > 0 && this.ioLog.shouldLog(`non-utf8:${w.nonUtf8Names}`)) {
+      this.opts.log.warn(
+        { root: this.opts.root, names: w.nonUtf8Names },
+        'names that are not valid UTF-8: processed under escaped keys (%XX for their bytes)',
+      );
+    }
+    this.counters.nonUtf8Names = w.nonUtf8Names;
     if (w.rootMissing && this.ioLog.shouldLog('root-missing')) {
       this.opts.log.warn({ root: this.opts.root }, 'session root does not exist (yet); nothing to process until it is created');
     }

@@ -30,10 +30,13 @@ export function parseFrame(frame: Frame): Parsed {
   // Strip the newline and a Windows CR before it.
   let end = length - 1;
   if (end > 0 && bytes[end - 1] === 0x0d) end--;
-  if (!isUtf8(bytes.subarray(0, end))) {
+  // A UTF-8 byte order mark opens files written by some Windows tools; JSON.parse refuses it,
+  // which cost such a file its first line. Only at offset 0: anywhere else it is content.
+  const start = offset === 0 && end >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  if (!isUtf8(bytes.subarray(start, end))) {
     return { ok: false, bad: { offset, length, kind: 'invalid_utf8', detail: 'line is not valid UTF-8' } };
   }
-  const text = bytes.toString('utf8', 0, end);
+  const text = bytes.toString('utf8', start, end);
   let value: unknown;
   try {
     value = JSON.parse(text);

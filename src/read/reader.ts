@@ -5,6 +5,7 @@
  * only as long as one pass over the file.
  */
 import fs from 'node:fs';
+import type { FsPath } from '../discover/names.js';
 import { LineFramer, type Frame } from './framing.js';
 import { parseFrame, type BadLine } from './parse.js';
 import { probeFingerprintsSync, type Fingerprints } from './fingerprint.js';
@@ -41,7 +42,7 @@ export interface ReadBatch {
 }
 
 export async function* readBatches(
-  absPath: string,
+  absPath: FsPath,
   from: number,
   until: number,
   opts: ReadOptions = DEFAULT_READ,

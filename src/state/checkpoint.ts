@@ -17,6 +17,8 @@ export interface Checkpoint {
   tailHash: string;
   size: number;
   mtimeMs: number;
+  /** The file's ctime as last seen (0: recorded before ctime was kept, so probed once). */
+  ctimeMs: number;
   inode: number;
   linesProcessed: number;
   itemsProcessed: number;
@@ -48,6 +50,7 @@ export const CHECKPOINT_TABLE: OutputTable = {
     { name: 'tail_hash', type: 'VARCHAR', notNull: true, default: "''" },
     { name: 'size', type: 'BIGINT', notNull: true, default: '0' },
     { name: 'mtime_ms', type: 'DOUBLE', notNull: true, default: '0' },
+    { name: 'ctime_ms', type: 'DOUBLE', default: '0' },
     { name: 'inode', type: 'BIGINT', notNull: true, default: '0' },
     { name: 'lines_processed', type: 'BIGINT', notNull: true, default: '0' },
     { name: 'items_processed', type: 'BIGINT', notNull: true, default: '0' },
@@ -92,6 +95,7 @@ export function checkpointRow(c: Checkpoint): CellValue[] {
     c.tailHash,
     c.size,
     c.mtimeMs,
+    c.ctimeMs,
     c.inode,
     c.linesProcessed,
     c.itemsProcessed,
@@ -115,6 +119,7 @@ interface RawRow {
   tail_hash: string;
   size: bigint | number;
   mtime_ms: number;
+  ctime_ms: number | null;
   inode: bigint | number;
   lines_processed: bigint | number;
   items_processed: bigint | number;
@@ -128,7 +133,7 @@ interface RawRow {
   carry: string | null;
 }
 
-const SELECT = `SELECT processor_name, session_file, owner, "offset", head_hash, tail_hash, size, mtime_ms, inode,
+const SELECT = `SELECT processor_name, session_file, owner, "offset", head_hash, tail_hash, size, mtime_ms, ctime_ms, inode,
   lines_processed, items_processed, bad_lines, processor_version, epoch_ms(processed_at) AS processed_at_ms, status,
   attempts, last_error, epoch_ms(next_attempt_at) AS next_attempt_at_ms, carry FROM session_processor_state`;
 
@@ -155,6 +160,7 @@ function fromRaw(r: RawRow, intern: Interner): Checkpoint {
     tailHash: r.tail_hash === r.head_hash ? r.head_hash : r.tail_hash,
     size: Number(r.size),
     mtimeMs: Number(r.mtime_ms),
+    ctimeMs: Number(r.ctime_ms ?? 0),
     inode: Number(r.inode),
     linesProcessed: Number(r.lines_processed),
     itemsProcessed: Number(r.items_processed),

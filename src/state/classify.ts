@@ -3,13 +3,19 @@
  * checkpoint, and therefore what to read. Pure; the caller does the stat and,
  * when asked, the fingerprint probe.
  *
- * The cheap path decides from stat alone (size, mtime, inode). Only when the
+ * The cheap path decides from stat alone (size, mtime, ctime, inode). Only when the
  * file moved does it need the fingerprints of the committed prefix, which
  * separate an append (prefix intact) from a rewrite (prefix changed).
  */
 import type { Checkpoint } from './checkpoint.js';
 import type { Fingerprints } from '../read/fingerprint.js';
 import type { FileStat } from '../discover/file-stat.js';
+
+/** discover/file-stat sameStat against the stat a checkpoint recorded: the state check's "unchanged". */
+export function statMatches(cp: Pick<Checkpoint, 'size' | 'mtimeMs' | 'ctimeMs' | 'inode'>, stat: FileStat): boolean {
+  return stat.size === cp.size && stat.mtimeMs === cp.mtimeMs && stat.ctimeMs === cp.ctimeMs && stat.ino === cp.inode;
+}
+
 
 export type ChangeKind =
   | 'new'
@@ -43,9 +49,7 @@ export function isUnchanged(cp: Checkpoint | undefined, processorVersion: number
     cp !== undefined &&
     cp.status === 'ok' &&
     cp.processorVersion === processorVersion &&
-    stat.size === cp.size &&
-    stat.mtimeMs === cp.mtimeMs &&
-    stat.ino === cp.inode
+    statMatches(cp, stat)
   );
 }
 

@@ -25,4 +25,10 @@ export const CORE_MIGRATIONS: readonly Migration[] = [
       'UPDATE session_processor_state SET key_hash = hash(processor_name, session_file)',
     ],
   },
+  {
+    version: 3,
+    description: 'session_processor_state.ctime_ms: a rewrite that restores size, mtime and inode still changes it',
+    // 0 for existing rows: each file is probed once (fingerprints, no re-read) and its ctime recorded.
+    up: ['ALTER TABLE session_processor_state ADD COLUMN IF NOT EXISTS ctime_ms DOUBLE DEFAULT 0'],
+  },
 ];

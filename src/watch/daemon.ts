@@ -35,7 +35,9 @@ import { directoryHints, type WatcherStatus } from './sources.js';
 import { Rescanner, type RescanResult } from './rescan.js';
 import { SeenFiles } from './seen-files.js';
 import { TraceLog } from './trace.js';
-import type { FileStat } from '../discover/file-stat.js';
+import { sameStat, type FileStat } from '../discover/file-stat.js';
+import { DB_FILE_CHECK_MS, dbFileProblem, fileIdentity } from '../state/db-file.js';
+import type { FsPath } from '../discover/names.js';
 
 export interface DaemonOptions {
   config: Config;
@@ -68,6 +70,8 @@ export interface DaemonStatus {
   /** Whether a rescan (or the initial scan) is under way. */
   rescanning: boolean;
   stopping: boolean;
+  /** Set once the database file was found deleted or replaced under the daemon (it then stops). */
+  databaseLost: string | null;
 }
 
 export class Daemon extends EventEmitter {
@@ -82,6 +86,7 @@ export class Daemon extends EventEmitter {
   /** How fast each processor has been going, to decide which may share a read. */
   private readonly pace = new ProcessorPace();
   private stopping = false;
+  private databaseLost: string | null = null;
   private stopped: Promise<void> | null = null;
   private rescanning: Promise<RescanResult> | null = null;
   private hintsInDebounce = 0;
@@ -195,6 +200,7 @@ export class Daemon extends EventEmitter {
     void this.runRescan('initial-scan');
     const t = setInterval(() => void this.runRescan('rescan'), config.rescanIntervalMs);
     this.timers.add(t);
+    this.watchDatabaseFile();
   }
 
   private async stateCheck(h: FileHint): Promise<Checked | null> {
@@ -303,12 +309,12 @@ export class Daemon extends EventEmitter {
     return out.flat();
   }
 
-  private async requeueIfMoved(file: string, absPath: string, before: FileStat | null, trace: RunTrace, names: string[]): Promise<void> {
+  private async requeueIfMoved(file: string, absPath: FsPath, before: FileStat | null, trace: RunTrace, names: string[]): Promise<void> {
     const after = await statSessionFile(absPath);
     if (this.stopping || !after.ok) return;
     this.noteStat(file, after.stat);
     const s = after.stat;
-    if (s && (!before || s.size !== before.size || s.mtimeMs !== before.mtimeMs || s.ino !== before.ino)) {
+    if (s && (!before || !sameStat(s, before))) {
       this.trace.record('requeued', file, trace.traceId, trace.at, { processors: names, size: s.size });
       this.emitHint(hint(file, 'requeue'));
     }
@@ -344,6 +350,22 @@ export class Daemon extends EventEmitter {
     if (!t) return;
     this.trace.record(stage, sessionFile, t.traceId, t.at, detail);
     if (stage === 'committed') this.emit('committed', { ...detail, sessionFile, stage, latencyMs: Date.now() - t.at });
+  }
+
+  /** Notice the database file being deleted or replaced; 'database-lost' tells the command to stop. */
+  private watchDatabaseFile(): void {
+    const dbPath = this.opts.config.db;
+    const opened = dbPath === ':memory:' ? null : fileIdentity(dbPath);
+    if (!opened) return;
+    const t = setInterval(() => {
+      const problem = dbFileProblem(dbPath, opened, fileIdentity(dbPath));
+      if (!problem || this.databaseLost) return;
+      this.databaseLost = problem;
+      clearInterval(t);
+      this.log.fatal({ db: dbPath }, problem);
+      this.emit('database-lost', problem);
+    }, DB_FILE_CHECK_MS);
+    this.timers.add(t);
   }
 
   emitHint(h: FileHint): void {
@@ -382,6 +404,7 @@ export class Daemon extends EventEmitter {
       hintsPending: Math.max(0, this.hintsInDebounce),
       rescanning: this.rescanning !== null,
       stopping: this.stopping,
+      databaseLost: this.databaseLost,
     };
   }
 

@@ -18,7 +18,7 @@
  * found gone), instead of every checkpoint being compared with the walk.
  */
 import type { Pipeline } from '../pipeline/pipeline.js';
-import type { FileStat } from '../discover/file-stat.js';
+import { fileStatOf, type FileStat } from '../discover/file-stat.js';
 import { isConfirmedMissing } from '../discover/walk.js';
 import { hint, type FileHint } from './hint.js';
 import { judgeFile, slotsOf } from './state-check.js';
@@ -90,7 +90,7 @@ export class Rescanner {
       if (judged === 'caught-up') seen.caughtUpIn(seenDir!, name);
       if (note !== CHANGED && judged !== 'pending') return;
       const file = `${dir}/${name}`;
-      if (note === CHANGED) onStat(file, { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino });
+      if (note === CHANGED) onStat(file, fileStatOf(stat));
       if (judged === 'pending') {
         emit(hint(file, reason));
         hinted++;

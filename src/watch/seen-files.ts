@@ -15,7 +15,7 @@
  * rescan touches nothing but this table: reading each file's checkpoints
  * again was a fifth of an idle rescan's CPU.
  */
-import type { FileStat } from '../discover/file-stat.js';
+import { fileStatOf, sameStat, type FileStat } from '../discover/file-stat.js';
 import { splitSessionKey } from '../discover/session-path.js';
 
 interface Seen extends FileStat {
@@ -95,16 +95,15 @@ export class SeenFiles implements Iterable<[string, FileStat]> {
         prev.scan = this.scan;
         this.marked++;
       }
-      if (prev.size === stat.size && prev.mtimeMs === stat.mtimeMs && prev.ino === stat.ino) {
-        return prev.caughtUp ? SAME_CAUGHT_UP : SAME;
-      }
+      if (sameStat(prev, stat)) return prev.caughtUp ? SAME_CAUGHT_UP : SAME;
       prev.size = stat.size;
       prev.mtimeMs = stat.mtimeMs;
+      prev.ctimeMs = stat.ctimeMs;
       prev.ino = stat.ino;
       prev.caughtUp = false;
       return CHANGED;
     }
-    table.set(name, { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino, scan: this.scan, caughtUp: false });
+    table.set(name, { ...fileStatOf(stat), scan: this.scan, caughtUp: false });
     this.count++;
     this.marked++;
     return CHANGED;
@@ -132,7 +131,7 @@ export class SeenFiles implements Iterable<[string, FileStat]> {
   get(sessionFile: string): FileStat | undefined {
     const [dir, name] = splitSessionKey(sessionFile);
     const s = this.byDir.get(dir)?.get(name);
-    return s && { size: s.size, mtimeMs: s.mtimeMs, ino: s.ino };
+    return s && fileStatOf(s);
   }
 
   has(sessionFile: string): boolean {
@@ -155,7 +154,7 @@ export class SeenFiles implements Iterable<[string, FileStat]> {
 
   *[Symbol.iterator](): IterableIterator<[string, FileStat]> {
     for (const [dir, table] of this.byDir) {
-      for (const [name, s] of table) yield [`${dir}/${name}`, { size: s.size, mtimeMs: s.mtimeMs, ino: s.ino }];
+      for (const [name, s] of table) yield [`${dir}/${name}`, fileStatOf(s)];
     }
   }
 }

@@ -19,6 +19,7 @@ import { Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import { hint, type FileHint } from './hint.js';
 import { mayContainSessions, parseSessionPath, toSessionKey } from '../discover/session-path.js';
+import { mayBeLossy, pathOfKey, segmentOfName } from '../discover/names.js';
 
 export interface WatcherStatus {
   state: 'starting' | 'ok' | 'degraded' | 'off';
@@ -72,7 +73,7 @@ export function directoryHints(opts: DirectorySourceOptions): Observable<FileHin
     /** Watch a directory and, below it, every directory that can hold sessions. */
     const watchDir = (rel: string, announce: boolean) => {
       if (closed || watchers.has(rel) || !mayContainSessions(rel) || status.state === 'degraded') return;
-      const abs = rel === '' ? root : path.join(root, ...rel.split('/'));
+      const abs = pathOfKey(root, rel);
       let w: fs.FSWatcher;
       try {
         w = fs.watch(abs, { persistent: true }, (event, name) => onEvent(rel, event, name));
@@ -95,7 +96,10 @@ export function directoryHints(opts: DirectorySourceOptions): Observable<FileHin
         return;
       }
       for (const e of entries) {
-        const child = rel === '' ? e.name : `${rel}/${e.name}`;
+        // A name that did not decode is left to the rescan, which reads its bytes.
+        if (mayBeLossy(e.name)) continue;
+        const seg = segmentOfName(e.name);
+        const child = rel === '' ? seg : `${rel}/${seg}`;
         // Dirent types come from lstat semantics: a symlinked directory is not followed.
         if (e.isDirectory()) watchDir(child, announce);
         // Files that appeared before this new directory's watch was set up produce no event.
@@ -103,15 +107,16 @@ export function directoryHints(opts: DirectorySourceOptions): Observable<FileHin
       }
     };
     const onEvent = (dirRel: string, event: string, name: string | Buffer | null) => {
-      if (!name) return;
-      const child = dirRel === '' ? String(name) : `${dirRel}/${String(name)}`;
+      if (!name || mayBeLossy(String(name))) return; // not valid UTF-8: the rescan finds it
+      const seg = segmentOfName(String(name));
+      const child = dirRel === '' ? seg : `${dirRel}/${seg}`;
       if (child.endsWith('.jsonl')) {
         emit(child, event === 'rename' ? 'add' : 'change');
         return;
       }
       if (event !== 'rename' || !mayContainSessions(child)) return;
       try {
-        if (fs.lstatSync(path.join(root, ...child.split('/'))).isDirectory()) watchDir(child, true);
+        if (fs.lstatSync(pathOfKey(root, child)).isDirectory()) watchDir(child, true);
       } catch {
         unwatch(child);
       }

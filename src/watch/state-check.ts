@@ -4,19 +4,20 @@
  * exactly as committed are dropped here, without a read.
  */
 import fs from 'node:fs';
+import type { FsPath } from '../discover/names.js';
 import type { Processor } from '../pipeline/processor.js';
 import type { CheckpointCache, Slots } from '../pipeline/checkpoint-cache.js';
 import { classifyByStat, isUnchanged } from '../state/classify.js';
-import type { FileStat } from '../discover/file-stat.js';
+import { fileStatOf, type FileStat } from '../discover/file-stat.js';
 
 export type StatResult = { ok: true; stat: FileStat | null } | { ok: false; error: string };
 
 /** lstat, not stat: a session file that is a symlink is never followed. */
-export async function statSessionFile(absPath: string): Promise<StatResult> {
+export async function statSessionFile(absPath: FsPath): Promise<StatResult> {
   try {
     const s = fs.lstatSync(absPath);
     if (!s.isFile()) return { ok: true, stat: null };
-    return { ok: true, stat: { size: s.size, mtimeMs: s.mtimeMs, ino: s.ino } };
+    return { ok: true, stat: fileStatOf(s) };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return { ok: true, stat: null };

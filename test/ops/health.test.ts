@@ -9,7 +9,7 @@ import type { FileStat } from '../../src/discover/file-stat.js';
 
 const P = { name: 'lines', version: 1 };
 
-const st = (size: number, mtimeMs = size, ino = 1): FileStat => ({ size, mtimeMs, ino });
+const st = (size: number, mtimeMs = size, ino = 1): FileStat => ({ size, mtimeMs, ctimeMs: mtimeMs, ino });
 
 function cp(file: string, s: FileStat | null, extra: Partial<Checkpoint> = {}): Checkpoint {
   return {
@@ -21,6 +21,7 @@ function cp(file: string, s: FileStat | null, extra: Partial<Checkpoint> = {}): 
     tailHash: '',
     size: s?.size ?? 0,
     mtimeMs: s?.mtimeMs ?? 0,
+    ctimeMs: s?.ctimeMs ?? 0,
     inode: s?.ino ?? 0,
     linesProcessed: 0,
     itemsProcessed: 0,

@@ -3,7 +3,7 @@ import { CHANGED, SAME, SAME_CAUGHT_UP, SeenFiles } from '../../src/watch/seen-f
 import { CheckpointCache } from '../../src/pipeline/checkpoint-cache.js';
 import type { Checkpoint } from '../../src/state/checkpoint.js';
 
-const st = (size: number, mtimeMs = 1, ino = 7) => ({ size, mtimeMs, ino });
+const st = (size: number, mtimeMs = 1, ino = 7, ctimeMs = mtimeMs) => ({ size, mtimeMs, ctimeMs, ino });
 
 describe('SeenFiles', () => {
   it('reports only changes, and which known files a scan did not meet', () => {

@@ -54,6 +54,7 @@ export function watchCommand(): Command {
       process.send?.('ready');
 
       let writeFailure: Error | null = null;
+      let databaseLost = false;
       await new Promise<void>((resolve) => {
         let signals = 0;
         const shutdown = (why: string) => {
@@ -78,13 +79,19 @@ export function watchCommand(): Command {
         });
         // The database stopped taking writes (disk full, read-only): exit non-zero so the supervisor
         // restarts us (with backoff) once it can; nothing past the last commit is lost.
+        // The database file was deleted or replaced: what is committed from now on would be lost.
+        // Exit non-zero so the supervisor restarts onto a fresh file, rebuilt from the transcripts.
+        daemon.on('database-lost', () => {
+          databaseLost = true;
+          shutdown('database file lost');
+        });
         daemon.pipeline.committer.onBroken((err) => {
           writeFailure = err;
           log.fatal({ db: config.db, err: err.message.split('\n')[0] }, 'cannot write to the database; stopping');
           shutdown('database write failure');
         });
       });
-      if (writeFailure) return EXIT.failure;
+      if (writeFailure || databaseLost) return EXIT.failure;
     }),
   );
   return cmd;
