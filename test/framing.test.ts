@@ -86,16 +86,50 @@ describe('parseFrame', () => {
   const line = (s: string | Buffer, offset = 0): Frame => ({ kind: 'line', offset, bytes: Buffer.isBuffer(s) ? s : Buffer.from(s) });
 
   it('parses objects, tolerating CRLF', () => {
-    const p = parseFrame(line('{"a":1}\r\n', 7));
-    expect(p).toEqual({ ok: true, line: { offset: 7, length: 9, value: { a: 1 } } });
+    const p = parseFrame(line('{"a":1}\r\n', 7), 2);
+    expect(p).toEqual({ ok: true, line: { offset: 7, length: 9, line: 2, value: { a: 1 } } });
   });
 
-  it('rejects invalid JSON, non-objects, invalid UTF-8 and oversize lines with their offsets', () => {
-    expect(parseFrame(line('{"a":\n', 3))).toMatchObject({ ok: false, bad: { offset: 3, kind: 'invalid_json' } });
-    expect(parseFrame(line('[1,2]\n'))).toMatchObject({ ok: false, bad: { kind: 'not_object' } });
-    expect(parseFrame(line('"str"\n'))).toMatchObject({ ok: false, bad: { kind: 'not_object' } });
-    expect(parseFrame(line(Buffer.from([0x7b, 0xff, 0xfe, 0x7d, 0x0a])))).toMatchObject({ ok: false, bad: { kind: 'invalid_utf8' } });
-    expect(parseFrame(line('\n'))).toMatchObject({ ok: false, bad: { kind: 'invalid_json', detail: 'blank line' } });
-    expect(parseFrame({ kind: 'oversize', offset: 10, length: 99 })).toMatchObject({ ok: false, bad: { offset: 10, length: 99, kind: 'oversize' } });
+  it('rejects invalid JSON, non-objects, invalid UTF-8 and oversize lines with their offsets, line numbers and text', () => {
+    expect(parseFrame(line('{"a":\n', 3), 4)).toMatchObject({ ok: false, bad: { offset: 3, line: 4, kind: 'invalid_json', text: '{"a":' } });
+    expect(parseFrame(line('[1,2]\n'), 1)).toMatchObject({ ok: false, bad: { kind: 'not_object', text: '[1,2]' } });
+    expect(parseFrame(line('"str"\n'), 1)).toMatchObject({ ok: false, bad: { kind: 'not_object' } });
+    expect(parseFrame(line(Buffer.from([0x7b, 0xff, 0xfe, 0x7d, 0x0a])), 1)).toMatchObject({ ok: false, bad: { kind: 'invalid_utf8', text: '{\ufffd\ufffd}' } });
+    expect(parseFrame(line('\n'), 1)).toMatchObject({ ok: false, bad: { kind: 'invalid_json', detail: 'blank line' } });
+    const over = parseFrame({ kind: 'oversize', offset: 10, length: 99 }, 9);
+    expect(over).toMatchObject({ ok: false, bad: { offset: 10, length: 99, line: 9, kind: 'oversize' } });
+    expect(over.ok === false && 'text' in over.bad).toBe(false);
+  });
+});
+
+describe('readBatches', () => {
+  it('numbers every physical line from firstLine, bad lines included, across chunks and batches', async () => {
+    const { readBatches } = await import('../src/read/reader.js');
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sp-read-'));
+    try {
+      const file = path.join(dir, 's.jsonl');
+      const body = '{"a":1}\nnot json\n\n{"b":2}\n[3]\n' + 'x'.repeat(200) + '\n{"c":3}\n{"partial":';
+      fs.writeFileSync(file, body);
+      const seen: [number, string][] = [];
+      for await (const b of readBatches(file, 0, Buffer.byteLength(body), { chunkBytes: 7, batchBytes: 10, maxLineBytes: 100 }, 11)) {
+        for (const l of b.lines) seen.push([l.line, 'ok']);
+        for (const x of b.bad) seen.push([x.line, x.kind]);
+      }
+      seen.sort((a, b) => a[0] - b[0]);
+      expect(seen).toEqual([
+        [11, 'ok'],
+        [12, 'invalid_json'],
+        [13, 'invalid_json'],
+        [14, 'ok'],
+        [15, 'not_object'],
+        [16, 'oversize'],
+        [17, 'ok'],
+      ]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -24,6 +24,7 @@ export const linesProcessor: Processor<{ lines: number; bytes: number }> = {
     },
   ],
   process(batch, tx) {
+    if (batch.lines.length === 0) return; // only bad lines: nothing to count
     const carry = batch.carry ?? { lines: 0, bytes: 0 };
     let bytes = 0;
     for (const l of batch.lines) bytes += l.length;

@@ -12,30 +12,22 @@
  *   the rules file or changing `--secrets-key` rescans every file from the
  *   start (old findings are retracted and recomputed).
  */
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { defineProcessor, type Processor, type ProcessorInit } from '../../src/pipeline/processor.js';
 import { setting, settingSchemas } from '../../src/config/config.js';
-import { BUILT_IN_RULES, loadRulesFile, mergeRules, type SecretRule } from './rules.js';
-import { compileRules, detect, type RuleSet } from './detect.js';
-import { locate } from './locate.js';
-import { excerpt, fingerprint } from './redact.js';
+import { credentialRules, detect, excerpt, fingerprint, type SecretRule } from '../shared/credentials/index.js';
+import { locate, type Located } from './locate.js';
 import { FINDINGS_OUTPUT, FINDINGS_TABLE, KEY_TABLE, SECRETS_MIGRATIONS } from './migrations.js';
 import { SECRETS_REPORTS } from './reports.js';
 
 export { querySecretFindings, countSecretFindings, type SecretFinding, type FindingQuery } from './query.js';
 
-/** Bump to retract and rescan everything (changes to built-in rules or to what a finding is). */
-export const BASE_VERSION = 1;
-
-export interface SecretsCarry {
-  /** Physical lines (good or bad) before `pos`. */
-  lines: number;
-  /** Byte offset just after the last line counted. */
-  pos: number;
-}
+/**
+ * Bump to retract and rescan everything (changes to built-in rules or to what a finding is).
+ * 2: malformed lines are scanned as raw text, and values nested deeper than 32 levels are seen.
+ */
+export const BASE_VERSION = 2;
 
 export const SECRETS_SETTINGS = {
   secretsSettleMs: setting({
@@ -71,18 +63,15 @@ export interface SecretsConfig {
   secretsKey?: string;
 }
 
-export interface SecretsProcessor extends Processor<SecretsCarry> {
+export interface SecretsProcessor extends Processor {
   /** The effective rule ids, in priority order. */
   readonly ruleIds: readonly string[];
 }
 
 export function createSecretsProcessor(config: SecretsConfig, extraRules: readonly SecretRule[] = []): SecretsProcessor {
-  const userRules = [...(config.secretsRules ? loadRulesFile(config.secretsRules) : []), ...extraRules];
-  const effective = mergeRules(userRules, BUILT_IN_RULES);
-  const rules: RuleSet = compileRules(effective);
+  const { user: userRules, effective, compiled: rules } = credentialRules(config.secretsRules ?? '', extraRules);
   const secretsKey = config.secretsKey ?? '';
   let key: Buffer | null = secretsKey ? Buffer.from(secretsKey, 'utf8') : null;
-  let root = config.root;
 
   return {
     name: 'secrets',
@@ -94,7 +83,6 @@ export function createSecretsProcessor(config: SecretsConfig, extraRules: readon
     ruleIds: effective.map((r) => r.id),
 
     async init(ctx: ProcessorInit) {
-      root = ctx.root;
       if (key) return;
       // One random key per database, made on first use and never logged.
       await ctx.db.run(`INSERT INTO ${KEY_TABLE} (id, key_hex) VALUES (1, $1) ON CONFLICT DO NOTHING`, [
@@ -108,17 +96,9 @@ export function createSecretsProcessor(config: SecretsConfig, extraRules: readon
     async process(batch, tx) {
       if (!key) throw new Error('secrets: no fingerprint key (set --secrets-key, or open the processor through the pipeline)');
       const file = batch.file.sessionFile;
-      const absPath = path.join(root, ...file.split('/'));
-      let { lines, pos } = batch.carry ?? { lines: 0, pos: 0 };
       const now = Date.now();
       let found = 0;
-      for (const l of batch.lines) {
-        // Bad lines never reach a processor; count them from the bytes between good lines.
-        if (l.offset > pos) lines += await countNewlines(absPath, pos, l.offset);
-        lines += 1;
-        pos = l.offset + l.length;
-        const texts = locate(l.value);
-        if (texts.length === 0) continue;
+      const record = (offset: number, lineNo: number, texts: readonly Located[], ts: number | null) => {
         let perRule: Map<string, number> | null = null;
         let seen: Set<string> | null = null;
         for (const t of texts) {
@@ -127,31 +107,28 @@ export function createSecretsProcessor(config: SecretsConfig, extraRules: readon
           perRule ??= new Map();
           seen ??= new Set();
           for (const m of matches) {
-            const fp = fingerprint(key, m.secret);
+            const fp = fingerprint(key!, m.secret);
             // toolUseResult repeats the tool_result: one finding per secret, rule and location in a line.
             const dedupe = `${m.rule}\u0000${t.location}\u0000${fp}`;
             if (seen.has(dedupe)) continue;
             seen.add(dedupe);
             const index = perRule.get(m.rule) ?? 0;
             perRule.set(m.rule, index + 1);
-            tx.insert(FINDINGS_TABLE, [
-              file,
-              batch.file.owner,
-              l.offset,
-              lines,
-              m.rule,
-              index,
-              t.location,
-              excerpt(m.secret),
-              fp,
-              lineTimestamp(l.value),
-              now,
-            ]);
+            tx.insert(FINDINGS_TABLE, [file, batch.file.owner, offset, lineNo, m.rule, index, t.location, excerpt(m.secret), fp, ts, now]);
             found++;
           }
         }
+      };
+      // Line numbers come with the batch (bad lines count), so the file is never opened here.
+      for (const l of batch.lines) {
+        const texts = locate(l.value);
+        if (texts.length > 0) record(l.offset, l.line, texts, lineTimestamp(l.value));
       }
-      tx.setCarry({ lines, pos } satisfies SecretsCarry);
+      // A line cut by a crash, or otherwise not a JSON object, is scanned as raw text
+      // (an oversize line, over --max-line-bytes, was never buffered: it is counted, not scanned).
+      for (const b of batch.bad) {
+        if (b.text) record(b.offset, b.line, [{ location: 'malformed_line', text: b.text }], null);
+      }
       tx.countItems(found);
     },
 
@@ -184,27 +161,4 @@ function lineTimestamp(v: Record<string, unknown>): number | null {
   if (typeof v.timestamp !== 'string') return null;
   const t = Date.parse(v.timestamp);
   return Number.isFinite(t) ? t : null;
-}
-
-/** Newlines in [from, to) of a file: the number of (bad) lines in a gap between good lines. */
-async function countNewlines(absPath: string, from: number, to: number): Promise<number> {
-  const fh = await fs.open(absPath, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(Math.min(1 << 20, Math.max(1, to - from)));
-    let n = 0;
-    let pos = from;
-    while (pos < to) {
-      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, to - pos), pos);
-      if (bytesRead === 0) break;
-      let i = buf.indexOf(0x0a, 0);
-      while (i !== -1 && i < bytesRead) {
-        n++;
-        i = buf.indexOf(0x0a, i + 1);
-      }
-      pos += bytesRead;
-    }
-    return n;
-  } finally {
-    await fh.close();
-  }
 }

@@ -14,14 +14,14 @@
  * usage and metadata fields are not text and are not scanned.
  */
 
-export type Location = 'user_text' | 'tool_input' | 'tool_result' | 'assistant_text';
+/** `malformed_line`: the raw text of a line that is not a JSON object (the processor scans it whole). */
+export type Location = 'user_text' | 'tool_input' | 'tool_result' | 'assistant_text' | 'malformed_line';
 
 export interface Located {
   location: Location;
   text: string;
 }
 
-const MAX_DEPTH = 32;
 /** Keys whose values are binary payloads or opaque signatures, never typed or read text. */
 const SKIP_KEYS = new Set(['base64', 'signature']);
 
@@ -107,24 +107,36 @@ function toolResultContent(content: unknown, push: (l: Location, t: unknown) => 
  * booleans are not text.
  */
 export function renderLeaves(v: unknown, skip?: ReadonlySet<string>): string {
+  // An explicit stack, not recursion: depth is whatever JSON.parse accepted (a value 10,000 levels
+  // deep is a valid line), and a secret at the bottom is still a secret. Children are pushed in
+  // reverse, so leaves come out in document order, as a recursive walk would give them.
   const parts: string[] = [];
-  const walk = (x: unknown, key: string, depth: number) => {
+  const values: unknown[] = [v];
+  const keysOf: string[] = [''];
+  while (values.length > 0) {
+    const x = values.pop();
+    const key = keysOf.pop()!;
     if (typeof x === 'string') {
       if (x.length > 0 && !skip?.has(x)) parts.push(key ? `${key}: ${x}` : x);
-      return;
+      continue;
     }
-    if (depth >= MAX_DEPTH || x === null || typeof x !== 'object') return;
+    if (x === null || typeof x !== 'object') continue;
     if (Array.isArray(x)) {
-      for (const item of x) walk(item, key, depth + 1);
-      return;
+      for (let i = x.length - 1; i >= 0; i--) {
+        values.push(x[i]);
+        keysOf.push(key);
+      }
+      continue;
     }
     const o = x as Json;
-    if (o.type === 'image') return;
-    for (const k of Object.keys(o)) {
+    if (o.type === 'image') continue;
+    const keys = Object.keys(o);
+    for (let i = keys.length - 1; i >= 0; i--) {
+      const k = keys[i];
       if (SKIP_KEYS.has(k)) continue;
-      walk(o[k], k, depth + 1);
+      values.push(o[k]);
+      keysOf.push(k);
     }
-  };
-  walk(v, '', 0);
+  }
   return parts.join('\n');
 }

@@ -39,13 +39,15 @@ import { USAGE_REPORTS } from './reports.js';
 import { USAGE_METRICS } from './metrics.js';
 import { EXPORTED } from './views.js';
 import { activatePrices } from './price-versions.js';
+import { redactor, type Redact } from './redact.js';
 
 /**
  * Bump when the rows this code writes change meaning (the extraction rules). Prices are not
  * part of it. 2: cost moved from the rows to read time (version 1 was 1_000_000 + the price
- * table's hash).
+ * table's hash). 3: credentials in user-typed fields (skill, subagent, command and MCP names,
+ * cwd, git branch) are redacted before they are stored.
  */
-export const USAGE_CODE_VERSION = 2;
+export const USAGE_CODE_VERSION = 3;
 
 export interface UsageCarry {
   /** The parent session id read from the lines (2.0 flat `agent-*.jsonl`). */
@@ -86,6 +88,8 @@ interface Pricing {
 
 export function createUsageProcessor(opts: UsageOptions = {}): Processor<UsageCarry> {
   const pricing: Pricing = { table: loadPriceTable(opts.pricing ?? ''), version: null };
+  // The built-in credential rules: --secrets-rules is the secrets processor's own setting.
+  const redact = redactor('');
   return {
     name: 'usage',
     version: USAGE_CODE_VERSION,
@@ -96,7 +100,10 @@ export function createUsageProcessor(opts: UsageOptions = {}): Processor<UsageCa
     async init({ db }) {
       pricing.version = (await activatePrices(db, pricing.table)).version;
     },
-    process: (batch, tx) => processBatch(pricing, batch.file, batch.lines, batch.carry, tx),
+    // A batch of bad lines only changes nothing here (they are recorded by the runner).
+    process(batch, tx) {
+      if (batch.lines.length > 0) processBatch(pricing, redact, batch.file, batch.lines, batch.carry, tx);
+    },
     retract(sessionFile, tx) {
       for (const t of FILE_TABLES) tx.run(`DELETE FROM ${t.name} WHERE session_file = $1`, [sessionFile]);
     },
@@ -123,6 +130,7 @@ export default defineProcessor({
 
 function processBatch(
   pricing: Pricing,
+  redact: Redact,
   file: SessionFileRef,
   lines: readonly SessionLine[],
   prev: UsageCarry | undefined,
@@ -148,8 +156,11 @@ function processBatch(
       firstTs ??= ts;
       lastTs = ts;
     }
-    carry.cwd = nonEmpty(v.cwd) ?? carry.cwd;
-    carry.branch = nonEmpty(v.gitBranch) ?? carry.branch;
+    // Typed by the user (a path, a branch name), so redacted before it is kept, carry included.
+    const cwd = nonEmpty(v.cwd);
+    if (cwd !== undefined) carry.cwd = redact.text(cwd);
+    const branch = nonEmpty(v.gitBranch);
+    if (branch !== undefined) carry.branch = redact.text(branch);
     carry.ver = nonEmpty(v.version) ?? carry.ver;
     if (flatAgent && carry.sid === undefined) carry.sid = nonEmpty(v.sessionId);
 
@@ -166,7 +177,8 @@ function processBatch(
     if (events.length > 0) {
       const at = parseTs(ts);
       for (const e of events) {
-        tx.insert(EVENTS.name, [sf, e.id, owner, at, e.kind, e.name, e.tool, e.mcpServer, e.mcpTool, line.offset]);
+        // Skill, subagent, command and MCP names come from what the user or the model typed.
+        tx.insert(EVENTS.name, [sf, e.id, owner, at, e.kind, redact.text(e.name), redact.nullable(e.tool), redact.nullable(e.mcpServer), redact.nullable(e.mcpTool), line.offset]);
       }
       items += events.length;
       events.length = 0;

@@ -223,8 +223,11 @@ export async function stageRun(ctx: RunContext, target: FileTarget, plan: RunPla
   const stat = plan.stat;
   if (plan.readFrom === null || !stat) return staged;
 
+  // Lines before the read's start, good and bad, as the checkpoint that starts there counted them.
+  const low = readers.find((w) => w.from === plan.readFrom)?.current;
+  const firstLine = (low ? low.linesProcessed + low.badLines : 0) + 1;
   try {
-    for await (const batch of readBatches(target.absPath, plan.readFrom, stat.size, ctx.readOptions)) {
+    for await (const batch of readBatches(target.absPath, plan.readFrom, stat.size, ctx.readOptions, firstLine)) {
       const active = readers.filter((w) => !w.failed);
       if (active.length === 0) break;
       stage({
@@ -255,11 +258,12 @@ export async function stageRun(ctx: RunContext, target: FileTarget, plan: RunPla
             unit.run('DELETE FROM session_bad_lines WHERE processor_name = $1 AND session_file = $2', [w.p.name, file]);
             w.retractPending = false;
           }
-          if (lines.length > 0) {
+          if (lines.length > 0 || bad.length > 0) {
             await w.p.process(
               {
                 file: target.ref,
                 lines,
+                bad,
                 fromOffset: Math.max(start, batch.fromOffset),
                 toOffset: Math.max(start, batch.toOffset),
                 carry: w.carry as never,

@@ -21,6 +21,7 @@ import type { Setting } from '../config/config.js';
 import type { CellValue, OutputTable } from '../state/table.js';
 import type { SessionLine } from '../read/line.js';
 import type { ReportDefinition } from './report.js';
+import type { BadLine } from '../read/parse.js';
 
 export type { SessionLine } from '../read/line.js';
 export type { CellValue, ColumnType, OutputColumn, OutputTable } from '../state/table.js';
@@ -29,6 +30,13 @@ export { createTableSql, tablesMigration } from '../state/table.js';
 export interface Batch<Carry = unknown> {
   file: SessionFileRef;
   lines: readonly SessionLine[];
+  /**
+   * The batch's bad lines (invalid JSON or UTF-8, not an object, oversize), in
+   * file order, with their line numbers and (but oversize) their text. The
+   * runner records them in session_bad_lines; a processor that must see every
+   * byte (secrets) scans their text. Interleave with `lines` by `line`.
+   */
+  bad: readonly BadLine[];
   /** Byte range this batch covers: [fromOffset, toOffset). `toOffset` ends just after a `\n`. */
   fromOffset: number;
   toOffset: number;

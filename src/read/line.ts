@@ -4,6 +4,8 @@ export interface SessionLine {
   offset: number;
   /** Bytes including the trailing `\n`. */
   length: number;
-  /** The parsed JSON object. Lines that are not JSON objects never reach a processor. */
+  /** 1-based physical line number in the file (bad lines count: they are lines too). */
+  line: number;
+  /** The parsed JSON object. Lines that are not JSON objects come in `Batch.bad`. */
   value: Record<string, unknown>;
 }

@@ -1,7 +1,9 @@
 /**
  * Turning a framed line into a processor input, or into a recorded bad line.
- * Pure. Every failure keeps the offset and length, so a bad line is skipped
- * exactly (never the file) and can be reported precisely.
+ * Pure. Every failure keeps the offset, length and line number, so a bad line
+ * is skipped exactly (never the file) and can be reported precisely. A bad
+ * line keeps its text too (not an oversize one: it was never buffered), for
+ * processors that must see every byte (secrets); it is never stored or logged.
  */
 import { isUtf8 } from 'node:buffer';
 import type { Frame } from './framing.js';
@@ -12,17 +14,26 @@ export type BadLineKind = 'invalid_json' | 'invalid_utf8' | 'not_object' | 'over
 export interface BadLine {
   offset: number;
   length: number;
+  /** 1-based physical line number in the file. */
+  line: number;
   kind: BadLineKind;
+  /** Why, never the content (stored in session_bad_lines and logged). */
   detail: string;
+  /**
+   * The line's text without its newline (invalid UTF-8 decoded with U+FFFD), for
+   * processors that scan raw text; absent for `oversize` lines. Never store or log it.
+   */
+  text?: string;
 }
 
 export type Parsed = { ok: true; line: SessionLine } | { ok: false; bad: BadLine };
 
-export function parseFrame(frame: Frame): Parsed {
+/** `line`: the frame's 1-based line number in the file. */
+export function parseFrame(frame: Frame, line: number): Parsed {
   if (frame.kind === 'oversize') {
     return {
       ok: false,
-      bad: { offset: frame.offset, length: frame.length, kind: 'oversize', detail: `line of ${frame.length} bytes` },
+      bad: { offset: frame.offset, length: frame.length, line, kind: 'oversize', detail: `line of ${frame.length} bytes` },
     };
   }
   const { bytes, offset } = frame;
@@ -34,7 +45,7 @@ export function parseFrame(frame: Frame): Parsed {
   // which cost such a file its first line. Only at offset 0: anywhere else it is content.
   const start = offset === 0 && end >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
   if (!isUtf8(bytes.subarray(start, end))) {
-    return { ok: false, bad: { offset, length, kind: 'invalid_utf8', detail: 'line is not valid UTF-8' } };
+    return { ok: false, bad: { offset, length, line, kind: 'invalid_utf8', detail: 'line is not valid UTF-8', text: bytes.toString('utf8', start, end) } };
   }
   const text = bytes.toString('utf8', start, end);
   let value: unknown;
@@ -42,17 +53,17 @@ export function parseFrame(frame: Frame): Parsed {
     value = JSON.parse(text);
   } catch (err) {
     if (text.trim() === '') {
-      return { ok: false, bad: { offset, length, kind: 'invalid_json', detail: 'blank line' } };
+      return { ok: false, bad: { offset, length, line, kind: 'invalid_json', detail: 'blank line' } };
     }
-    return { ok: false, bad: { offset, length, kind: 'invalid_json', detail: jsonErrorDetail(err) } };
+    return { ok: false, bad: { offset, length, line, kind: 'invalid_json', detail: jsonErrorDetail(err), text } };
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     return {
       ok: false,
-      bad: { offset, length, kind: 'not_object', detail: `JSON ${Array.isArray(value) ? 'array' : typeof value}` },
+      bad: { offset, length, line, kind: 'not_object', detail: `JSON ${Array.isArray(value) ? 'array' : typeof value}`, text },
     };
   }
-  return { ok: true, line: { offset, length, value: value as Record<string, unknown> } };
+  return { ok: true, line: { offset, length, line, value: value as Record<string, unknown> } };
 }
 
 /**

@@ -41,11 +41,17 @@ export interface ReadBatch {
   last: boolean;
 }
 
+/**
+ * `firstLine`: the 1-based number of the line starting at `from` (the lines
+ * before it, good and bad, plus one): every frame is one physical line, so
+ * lines and bad lines are numbered as they are framed.
+ */
 export async function* readBatches(
   absPath: FsPath,
   from: number,
   until: number,
   opts: ReadOptions = DEFAULT_READ,
+  firstLine = 1,
 ): AsyncGenerator<ReadBatch> {
   // Synchronous reads in bounded chunks, with the event loop given back between slices: far
   // cheaper than a threadpool round trip per read, and never blocking for long.
@@ -60,6 +66,7 @@ export async function* readBatches(
     let batchBytes = 0;
     let bytesRead = 0;
     let pos = from;
+    let lineNo = firstLine;
     // Sized to what is left to read: most session files are small, and a 1 MiB buffer per
     // small file is garbage-collector work for nothing.
     const buf = Buffer.allocUnsafe(Math.max(4096, Math.min(opts.chunkBytes, until - from + 1)));
@@ -78,7 +85,7 @@ export async function* readBatches(
         frames.length = 0;
         framer.push(buf.subarray(0, n), frames);
         for (const f of frames) {
-          const p = parseFrame(f);
+          const p = parseFrame(f, lineNo++);
           if (p.ok) {
             lines.push(p.line);
             batchBytes += p.line.length;

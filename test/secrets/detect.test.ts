@@ -2,8 +2,8 @@
  * Every rule: true positives, and the false positives it must not report.
  */
 import { describe, expect, it } from 'vitest';
-import { compileRules, detect, shannonEntropy, charClasses, normalizeSecret } from '../../pipelines/secrets/detect.js';
-import { BUILT_IN_RULES, mergeRules } from '../../pipelines/secrets/rules.js';
+import { compileRules, detect, shannonEntropy, charClasses, normalizeSecret } from '../../pipelines/shared/credentials/detect.js';
+import { BUILT_IN_RULES, mergeRules } from '../../pipelines/shared/credentials/rules.js';
 import { fakes, rng } from './fakes.js';
 
 const set = compileRules(mergeRules());

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sandbox, runCli, line, query, CLI, type Sandbox } from '../helpers.js';
-import { excerpt } from '../../pipelines/secrets/redact.js';
+import { excerpt } from '../../pipelines/shared/credentials/redact.js';
 import { Db } from '../../src/state/db.js';
 import { fakes } from './fakes.js';
 
@@ -94,7 +94,7 @@ beforeAll(async () => {
         message: { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_2', content: env }] },
         toolUseResult: { type: 'text', file: { filePath: '/app/.env', content: env, numLines: 5 } },
       }) +
-      // A line cut by a crash, holding a secret: a bad line, skipped (and never quoted in its detail).
+      // A line cut by a crash, holding a secret: a bad line, scanned as raw text (and never quoted in its detail).
       `{"type":"user","message":{"role":"user","content":"${g.ghp} and then` + '\n' +
       // Not JSON at the secret itself: V8's parse error would quote it.
       `{"type":"user","message":{"role":"user","content": ${h.ghp}}}` + '\n' +
@@ -147,6 +147,9 @@ describe('no raw secret anywhere', () => {
         'jwt@assistant_text',
         'private-key@tool_input',
         'gitlab-token@user_text',
+        // The two bad lines (4 and 5): scanned as raw text.
+        'github-token@malformed_line',
+        'github-token@malformed_line',
       ].sort(),
     );
     for (const x of findings) {
@@ -154,9 +157,13 @@ describe('no raw secret anywhere', () => {
       expect(String(x.excerpt).replace('…', '').length).toBeLessThanOrEqual(6);
     }
     expect(findings.find((x) => x.rule === 'github-token')).toMatchObject({ session_file: 'alice/s1.jsonl', line: 1, offset: 0, excerpt: excerpt(f.ghp) });
+    expect(findings.filter((x) => x.location === 'malformed_line').map((x) => [x.line, x.excerpt])).toEqual([
+      [4, excerpt(g.ghp)],
+      [5, excerpt(h.ghp)],
+    ]);
     expect(findings.find((x) => x.rule === 'private-key')).toMatchObject({ line: 6 }); // after the bad lines 4 and 5
     expect(findings.find((x) => x.rule === 'gitlab-token')).toMatchObject({ session_file: 'bob/s2/subagents/agent-x.jsonl', line: 1 });
-    expect(reportTable).toContain('13 finding(s)');
+    expect(reportTable).toContain('15 finding(s)');
   });
 
   it('is not in the report output or the logs', () => {

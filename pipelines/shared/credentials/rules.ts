@@ -19,7 +19,7 @@
  */
 import fs from 'node:fs';
 import { z } from 'zod';
-import { ConfigError } from '../../src/config/config.js';
+import { ConfigError } from '../../../src/config/config.js';
 
 export interface SecretRule {
   id: string;
