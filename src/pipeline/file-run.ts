@@ -108,6 +108,17 @@ export interface StagedRun {
   ioError: string | null;
 }
 
+/**
+ * Keep a commit's follow-up for the finish phase. It is handled now as well: a commit can fail
+ * (disk full) while the run is still reading, long before the finish awaits it, and an
+ * unhandled rejection in that gap crashed the daemon before it could log and stop (seen under
+ * load in bad-input's full-disk test).
+ */
+function track(w: Work, p: Promise<void>): void {
+  p.catch(() => undefined);
+  w.pending.push(p);
+}
+
 function newWork(p: Processor, step: PlanStep['kind'], cp: Checkpoint | undefined, outcome: ProcessorOutcome): Work {
   return {
     p,
@@ -208,7 +219,7 @@ export async function stageRun(ctx: RunContext, target: FileTarget, plan: RunPla
       unit.checkpoint = s.next;
       const { committed } = await ctx.committer.enqueue(unit);
       w.current = s.next;
-      w.pending.push(committed.then(() => ctx.checkpoints.set(s.next)));
+      track(w, committed.then(() => ctx.checkpoints.set(s.next)));
       staged.work.push(w);
     } else {
       const w = newWork(s.p, 'read', s.cp, emptyOutcome(s.decision.kind, s.decision.from));
@@ -310,7 +321,8 @@ export async function stageRun(ctx: RunContext, target: FileTarget, plan: RunPla
         stage({ stage: 'processed', sessionFile: file, processor: w.p.name, items: unit.items, lines: lines.length, bytes, ms, trace });
         const cp = w.current;
         const { committed } = await ctx.committer.enqueue(unit);
-        w.pending.push(
+        track(
+          w,
           committed.then(() => {
             w.base = cp;
             ctx.checkpoints.set(cp);

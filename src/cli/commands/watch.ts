@@ -40,9 +40,18 @@ export function watchCommand(): Command {
       const processors = selectProcessors(config);
       const daemon = await startDaemon({ config, processors, log });
       const closers: (() => Promise<void>)[] = [];
+      const writeFailed = (err: Error) => log.fatal({ db: config.db, err: err.message.split('\n')[0] }, 'cannot write to the database; stopping');
       try {
         closers.push(await startAdmin(daemon));
       } catch (err) {
+        // The admin API's audit table commits through the committer, queued behind the first
+        // catch-up: a disk that fills before it lands is the database's failure, not the admin's.
+        const failure = daemon.pipeline.committer.failure;
+        if (failure) {
+          writeFailed(failure);
+          log.flush();
+          return EXIT.failure;
+        }
         if (err instanceof AdminStartError) throw new CliError(err.message, EXIT.unavailable);
         throw err;
       }
@@ -87,7 +96,7 @@ export function watchCommand(): Command {
         });
         daemon.pipeline.committer.onBroken((err) => {
           writeFailure = err;
-          log.fatal({ db: config.db, err: err.message.split('\n')[0] }, 'cannot write to the database; stopping');
+          writeFailed(err);
           shutdown('database write failure');
         });
       });
