@@ -6,6 +6,8 @@ export interface FindingQuery {
   owner?: string;
   /** Epoch ms: findings in lines written at or after this (the line's timestamp, else when found). */
   since?: number;
+  /** At most this many findings (the newest files' first when cut). */
+  limit?: number;
 }
 
 /** The public shape of a finding (`report secrets --json`). */
@@ -44,7 +46,8 @@ export async function querySecretFindings(db: ReadQuery, q: FindingQuery = {}): 
     `SELECT session_file, byte_offset, line_number, rule, location, excerpt, fingerprint
      FROM ${FINDINGS_TABLE}
      ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-     ORDER BY session_file, byte_offset, rule, match_index`,
+     ORDER BY session_file, byte_offset, rule, match_index
+     ${q.limit !== undefined ? `LIMIT ${Math.max(0, Math.trunc(q.limit))}` : ''}`,
     params,
   );
   return rows.map((r) => ({
@@ -70,4 +73,62 @@ export async function countSecretFindings(db: ReadQuery): Promise<{ total: numbe
     total += Number(r.n);
   }
   return { total, distinct: Number(distinct[0]?.n ?? 0), byRule };
+}
+
+export interface FindingCount {
+  key: string;
+  findings: number;
+  /** Distinct secrets (fingerprints) among them. */
+  distinct: number;
+}
+
+export interface FindingSummary {
+  byOwner: FindingCount[];
+  byRule: FindingCount[];
+  /** By the local day of the line (else of when it was found), in `tz`. */
+  byDay: FindingCount[];
+  total: FindingCount;
+}
+
+/** Finding counts by owner, rule and local day, for the dashboard. No excerpt, no fingerprint. */
+export async function secretFindingSummary(
+  db: ReadQuery,
+  /** `since` / `until`: epoch ms, until exclusive (src/pipeline/report-time.ts `whenRange`). */
+  q: { tz: string; owner?: string; since?: number; until?: number },
+): Promise<FindingSummary> {
+  const empty: FindingSummary = { byOwner: [], byRule: [], byDay: [], total: { key: 'total', findings: 0, distinct: 0 } };
+  if (!(await hasFindingsTable(db))) return empty;
+  const params: (string | number)[] = [q.tz];
+  const where: string[] = [];
+  const day = `strftime(timezone($1, timezone('UTC', COALESCE(line_ts, found_at))), '%Y-%m-%d')`;
+  if (q.owner !== undefined) {
+    params.push(q.owner);
+    where.push(`owner = $${params.length}`);
+  }
+  if (q.since !== undefined) {
+    params.push(q.since);
+    where.push(`at >= epoch_ms($${params.length}::BIGINT)`);
+  }
+  if (q.until !== undefined) {
+    params.push(q.until);
+    where.push(`at < epoch_ms($${params.length}::BIGINT)`);
+  }
+  const rows = await db.all<Record<string, unknown>>(
+    `WITH f AS (SELECT owner, rule, ${day} AS day, fingerprint, COALESCE(line_ts, found_at) AS at FROM ${FINDINGS_TABLE})
+     SELECT owner, rule, day, grouping(owner) AS g_owner, grouping(rule) AS g_rule, grouping(day) AS g_day,
+       count(*)::BIGINT AS findings, count(DISTINCT fingerprint)::BIGINT AS distinct_secrets
+     FROM f ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+     GROUP BY GROUPING SETS ((owner), (rule), (day), ())
+     ORDER BY owner NULLS LAST, rule NULLS LAST, day NULLS LAST`,
+    params,
+  );
+  const out = empty;
+  for (const r of rows) {
+    const c = (key: unknown): FindingCount => ({ key: String(key), findings: Number(r.findings), distinct: Number(r.distinct_secrets) });
+    if (Number(r.g_owner) === 0) out.byOwner.push(c(r.owner));
+    else if (Number(r.g_rule) === 0) out.byRule.push(c(r.rule));
+    else if (Number(r.g_day) === 0) out.byDay.push(c(r.day));
+    else out.total = c('total');
+  }
+  return out;
 }

@@ -4,9 +4,9 @@
  * fingerprints exist to be shown; the secrets themselves were never stored.
  */
 import Table from 'cli-table3';
-import type { ReportDefinition } from '../../src/pipeline/report.js';
-import { SINCE_PARAM, TZ_PARAM, WHEN_FORMS, whenRange } from '../../src/pipeline/report-time.js';
-import { hasFindingsTable, querySecretFindings, type SecretFinding } from './query.js';
+import { ReportParamError, type ReportDefinition } from '../../src/pipeline/report.js';
+import { SINCE_PARAM, TZ_PARAM, UNTIL_PARAM, WHEN_FORMS, whenRange } from '../../src/pipeline/report-time.js';
+import { hasFindingsTable, querySecretFindings, secretFindingSummary, type FindingSummary, type SecretFinding } from './query.js';
 
 export function renderFindings(findings: readonly SecretFinding[]): string {
   if (findings.length === 0) return 'no secrets found\n';
@@ -25,14 +25,53 @@ export const secretsReportDef: ReportDefinition<{ findings: SecretFinding[] }> =
     // The parser every report shares: resolved where the command runs, so a daemon filters on the same instant.
     TZ_PARAM,
     { ...SINCE_PARAM, description: `only lines written since this day (in --tz) or instant: ${WHEN_FORMS}` },
+    {
+      name: 'limit',
+      valueName: 'n',
+      description: 'at most this many findings (by file and offset)',
+      parse: (v) => {
+        if (!/^\d{1,9}$/.test(v.trim())) throw new ReportParamError(`invalid --limit ${JSON.stringify(v)}: expected a whole number`);
+        return String(Number(v));
+      },
+    },
   ],
   jsonShape: '{"findings": [{"session_file", "offset", "line", "rule", "location", "excerpt", "fingerprint"}]}',
   async run(q, p) {
     const ran = await hasFindingsTable(q);
-    const findings = await querySecretFindings(q, { owner: p.owner, since: whenRange(p.since, undefined, p.tz ?? 'UTC').since });
+    const findings = await querySecretFindings(q, {
+      owner: p.owner,
+      since: whenRange(p.since, undefined, p.tz ?? 'UTC').since,
+      limit: p.limit === undefined ? undefined : Number(p.limit),
+    });
     return { result: { findings }, notice: ran ? undefined : 'the secrets processor has not run on this database' };
   },
   table: (r) => renderFindings(r.findings),
 };
 
-export const SECRETS_REPORTS: readonly ReportDefinition[] = [secretsReportDef as ReportDefinition];
+/** Counts only: no excerpt and no fingerprint leave this report. */
+export const secretsSummaryDef: ReportDefinition<FindingSummary> = {
+  name: 'secrets-summary',
+  description: 'secret findings counted by owner, rule and day (no excerpts)',
+  params: [
+    TZ_PARAM,
+    { ...SINCE_PARAM, description: `only lines written since this day (in --tz) or instant: ${WHEN_FORMS}` },
+    { ...UNTIL_PARAM, description: `only lines written until this day (in --tz) or instant: ${WHEN_FORMS}` },
+    { name: 'owner', valueName: 'owner', description: 'only this owner' },
+  ],
+  jsonShape: '{"byOwner": [{"key", "findings", "distinct"}], "byRule": [...], "byDay": [...], "total": {...}}',
+  async run(q, p) {
+    const ran = await hasFindingsTable(q);
+    const tz = p.tz ?? 'UTC';
+    const r = whenRange(p.since, p.until, tz);
+    const result = await secretFindingSummary(q, { tz, owner: p.owner, since: r.since, until: r.until });
+    return { result, notice: ran ? undefined : 'the secrets processor has not run on this database' };
+  },
+  table(r) {
+    const t = new Table({ head: ['by', 'key', 'findings', 'distinct secrets'], colAligns: ['left', 'left', 'right', 'right'], style: { head: [], border: [], compact: true } });
+    for (const [by, rows] of [['owner', r.byOwner], ['rule', r.byRule], ['day', r.byDay]] as const) for (const x of rows) t.push([by, x.key, x.findings, x.distinct]);
+    t.push(['total', '', r.total.findings, r.total.distinct]);
+    return `${t.toString()}\n`;
+  },
+};
+
+export const SECRETS_REPORTS: readonly ReportDefinition[] = [secretsReportDef as ReportDefinition, secretsSummaryDef as ReportDefinition];

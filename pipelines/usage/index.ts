@@ -35,7 +35,7 @@ import {
 import { isLongContext, loadPriceTable, type PriceTable } from './pricing.js';
 import { EVENTS, FILE_TABLES, FILES, MESSAGES, PRICE_MODELS, TABLES, TOOL_RESULTS } from './tables.js';
 import { USAGE_MIGRATIONS } from './migrations.js';
-import { USAGE_REPORTS } from './reports.js';
+import { ALL_USAGE_REPORTS } from './view-reports.js';
 import { USAGE_METRICS } from './metrics.js';
 import { EXPORTED } from './views.js';
 import { activatePrices } from './price-versions.js';
@@ -95,7 +95,7 @@ export function createUsageProcessor(opts: UsageOptions = {}): Processor<UsageCa
     version: USAGE_CODE_VERSION,
     migrations: USAGE_MIGRATIONS,
     tables: TABLES,
-    reports: USAGE_REPORTS,
+    reports: ALL_USAGE_REPORTS,
     metrics: USAGE_METRICS,
     async init({ db }) {
       pricing.version = (await activatePrices(db, pricing.table)).version;
@@ -123,7 +123,7 @@ export const USAGE_SETTINGS = {
 export default defineProcessor({
   name: 'usage',
   settings: USAGE_SETTINGS,
-  reports: USAGE_REPORTS,
+  reports: ALL_USAGE_REPORTS,
   exports: EXPORTED,
   create: (s) => createUsageProcessor({ pricing: s.pricing }),
 });

@@ -24,8 +24,12 @@ export const filterOf = (p: ReportParams): ReportFilter => ({
   since: p.since,
   until: p.until,
   owner: p.owner,
+  model: p.model,
   order: p.order === 'desc' ? 'desc' : 'asc',
 });
+
+/** Messages carry a model, events do not: usage reports only. */
+export const MODEL_PARAM: ReportParam = { name: 'model', valueName: 'model', description: "only messages of this model ('(unknown)' for none)" };
 
 const BREAKDOWN_PARAM: ReportParam = { name: 'breakdown', short: 'b', flag: true, description: 'split each row per model' };
 
@@ -105,6 +109,7 @@ export const usageReportDef: ReportDefinition<Report<UsageRow>> = {
   params: [
     { name: 'by', valueName: 'group', description: 'what to group by', choices: USAGE_GROUPS, default: 'day' },
     ...FILTER_PARAMS,
+    MODEL_PARAM,
     ORDER_PARAM,
     BREAKDOWN_PARAM,
   ],

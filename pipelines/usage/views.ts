@@ -187,6 +187,8 @@ export interface ReportFilter {
   since?: string;
   until?: string;
   owner?: string;
+  /** Only messages of this model (usage reports; events carry no model). */
+  model?: string;
   /** Row order by key; ascending by default, as in ccusage. */
   order?: 'asc' | 'desc';
 }
@@ -244,6 +246,7 @@ export function usageQuery(by: UsageGroup, f: ReportFilter): Query {
   const p = new Params(f.tz);
   const key = USAGE_KEYS[by](p);
   const where = filters(f, p);
+  if (f.model) where.push(`${unknownModel} = ${p.add(f.model)}`);
   if (by === 'model') where.push('NOT synthetic');
   return {
     sql: `SELECT ${key} AS key, grouping(key) = 1 AS is_total, ${USAGE_AGGREGATES}, ${MODELS}
@@ -260,6 +263,7 @@ export function usageBreakdownQuery(by: UsageGroup, f: ReportFilter): Query {
   const p = new Params(f.tz);
   const key = USAGE_KEYS[by](p);
   const where = [...filters(f, p), 'NOT synthetic'];
+  if (f.model) where.push(`${unknownModel} = ${p.add(f.model)}`);
   return {
     sql: `SELECT ${key} AS key, grouping(key) = 1 AS is_total, ${unknownModel} AS model, ${USAGE_AGGREGATES}
 FROM usage_messages_dedup

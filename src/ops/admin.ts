@@ -11,6 +11,7 @@
  *   GET  /trace/<sessionFile>        recent journey + committed state; ?follow=1 for SSE
  *   GET  /audit                      latest audit rows
  *   GET  /reports, /reports/:name, POST /sql, GET /export   reading the data live (read-routes.ts)
+ *   GET  /, /assets/*, /dashboard/events                   the web dashboard (dashboard.ts)
  *
  * Every request passes the gate first (`./guard.ts`: Host, Origin, JSON
  * bodies, the token, a rate limit on failed token checks); routes added to
@@ -38,6 +39,8 @@ import type { OpsMonitor } from './monitor.js';
 import type { Metrics } from './metrics.js';
 import { runFault } from './faults.js';
 import { readRoutes } from './read-routes.js';
+import fastifyCookie from '@fastify/cookie';
+import { dashboardRoutes } from './dashboard.js';
 import { FailureLimiter, installAdminGuard, isMutating } from './guard.js';
 import { Counter } from 'prom-client';
 
@@ -77,7 +80,7 @@ export function checkAdminBind(config: Config): void {
   }
 }
 
-function tokenMatches(given: string, expected: string): boolean {
+export function tokenMatches(given: string, expected: string): boolean {
   const a = crypto.createHash('sha256').update(given).digest();
   const b = crypto.createHash('sha256').update(expected).digest();
   return crypto.timingSafeEqual(a, b);
@@ -448,6 +451,8 @@ export async function createAdminApp(ctx: AdminContext): Promise<AdminServer> {
     labelNames: ['reason'],
     registers: [ctx.metrics.registry],
   });
+  // Before the gate: it reads the dashboard's token cookie (src/ops/dashboard.ts).
+  await app.register(fastifyCookie);
   installAdminGuard(app, {
     bindHost: ctx.config.adminHost,
     port: () => ctx.address?.port ?? listeningPort(app),
@@ -507,6 +512,7 @@ export async function createAdminApp(ctx: AdminContext): Promise<AdminServer> {
   await app.register(traceRoutes(ctx, streams));
   await app.register(auditRoutes(ctx));
   await app.register(readRoutes(ctx));
+  await app.register(dashboardRoutes(ctx, streams));
 
   return {
     app,

@@ -14,7 +14,8 @@
  *               sends a cross-site `text/plain` or form POST without a CORS
  *               preflight, never a JSON one.
  *   4. Token    when one is set, every route not marked `config.public`
- *               needs `Authorization: Bearer <token>`: **401** without,
+ *               needs `Authorization: Bearer <token>` (or, from a browser,
+ *               the dashboard's HttpOnly cookie): **401** without,
  *               **403** when wrong. A remote that fails it `maxFailures`
  *               times in `windowMs` gets **429** on every non-public route
  *               until its window ends (the correct token included: that is
@@ -163,13 +164,18 @@ export class FailureLimiter {
   }
 }
 
+/** The cookie that carries the token for a browser, set from the dashboard's `/?token=` (dashboard.ts). */
+export const TOKEN_COOKIE = 'session_pipeline_token';
+
 function presentedToken(req: FastifyRequest): string | null {
   const h = req.headers.authorization;
   if (typeof h === 'string') {
     const m = /^Bearer\s+(.+)$/i.exec(h.trim());
     if (m) return m[1].trim();
   }
-  return null;
+  // HttpOnly and SameSite=Strict, so no other site's page sends it; Origin and Host are checked above.
+  const c = (req as FastifyRequest & { cookies?: Record<string, string | undefined> }).cookies?.[TOKEN_COOKIE];
+  return typeof c === 'string' && c !== '' ? c : null;
 }
 
 /** Install the gate's hook on `app` (the root instance, before routes). */

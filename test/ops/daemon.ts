@@ -17,7 +17,7 @@ export interface Running {
 }
 
 /** Spawn `watch` and learn its admin port from the `admin API listening` log record. */
-export async function startDaemon(sb: Sandbox, args: string[], env: Record<string, string> = {}): Promise<Running> {
+export async function startDaemon(sb: Sandbox, args: string[], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<Running> {
   const child = spawnCli(['watch', '--root', sb.root, '--db', sb.db, '--admin-port', '0', ...args], cleanEnv(env));
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
@@ -30,7 +30,7 @@ export async function startDaemon(sb: Sandbox, args: string[], env: Record<strin
       if (rec.msg === 'admin API listening') return rec.port;
     }
     return null;
-  }, 20_000);
+  }, timeoutMs);
   return { child, port: port!, stderr: () => err };
 }
 

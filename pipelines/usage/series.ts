@@ -1,0 +1,60 @@
+/**
+ * Time series over the usage views, for the dashboard's charts: invocation
+ * events per local day and kind (tokens per day and model are
+ * `report usage --by day --breakdown`).
+ *
+ * Rows are first summed into UTC 15-minute buckets and only the buckets are
+ * moved into the report's time zone: every zone's offset is a multiple of
+ * 15 minutes, so no bucket straddles a local midnight, and ICU's conversion
+ * runs on ~100 buckets a day instead of on every row (on 1,000,000 rows the
+ * per-row `timezone()` + `strftime()` alone took 1.5 s, the bucketing 30 ms).
+ */
+import type { ReadQuery } from '../../src/pipeline/report.js';
+import type { ReportFilter } from './views.js';
+import { whenRange } from '../../src/pipeline/report-time.js';
+
+type Reader = ReadQuery;
+
+export interface DayKindRow {
+  day: string;
+  kind: string;
+  events: number;
+  errors: number;
+}
+
+const num = (v: unknown): number => (typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : 0);
+
+/** Row filters: the report's bounds as instants (a day bound is its local midnight in `tz`), and the owner. */
+function rowFilters(f: ReportFilter, params: (string | number)[]): string[] {
+  const add = (v: string | number) => {
+    params.push(v);
+    return `$${params.length}`;
+  };
+  const where: string[] = [];
+  const r = whenRange(f.since, f.until, f.tz);
+  if (r.since !== undefined) where.push(`ts >= epoch_ms(${add(r.since)}::BIGINT)`);
+  if (r.until !== undefined) where.push(`ts < epoch_ms(${add(r.until)}::BIGINT)`);
+  if (f.owner) where.push(`owner = ${add(f.owner)}`);
+  return where;
+}
+
+/** Invocation events and their errors per local day and kind (tool, skill, mcp, subagent, command). */
+export async function eventsByDayKind(db: Reader, f: ReportFilter): Promise<DayKindRow[]> {
+  const params: (string | number)[] = [f.tz];
+  const rowWhere = rowFilters(f, params);
+  const rows = await db.all<Record<string, unknown>>(
+    `WITH b AS (
+  SELECT time_bucket(INTERVAL 15 MINUTE, ts) AS b, kind, count(*) AS events, count(*) FILTER (WHERE is_error) AS errors
+  FROM usage_events_dedup
+  WHERE ts IS NOT NULL${rowWhere.length ? ` AND ${rowWhere.join(' AND ')}` : ''}
+  GROUP BY ALL
+), d AS (
+  SELECT strftime(timezone($1, timezone('UTC', b)), '%Y-%m-%d') AS day, kind,
+    sum(events)::BIGINT AS events, sum(errors)::BIGINT AS errors
+  FROM b GROUP BY ALL
+)
+SELECT * FROM d ORDER BY day, kind`,
+    params,
+  );
+  return rows.map((r) => ({ day: String(r.day), kind: String(r.kind), events: num(r.events), errors: num(r.errors) }));
+}

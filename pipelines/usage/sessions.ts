@@ -1,0 +1,333 @@
+/**
+ * Session-level reports for the dashboard: the files active right now, the
+ * session list (sorted, searched, paged) and one session's timeline.
+ *
+ * None of them returns transcript text: only ids, names, models, token
+ * counts and costs, as the other usage reports do.
+ */
+import type { ReadQuery } from '../../src/pipeline/report.js';
+import type { ReportFilter } from './views.js';
+import { whenRange } from '../../src/pipeline/report-time.js';
+
+type Reader = ReadQuery;
+
+const num = (v: unknown): number => (typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : 0);
+const micro = (v: unknown): number | null => (v === null || v === undefined ? null : Math.round(num(v) * 1e6) / 1e6);
+const iso = (v: unknown): string | null => {
+  if (v === null || v === undefined) return null;
+  const d = v instanceof Date ? v : new Date(String(v).replace(' ', 'T') + (/[zZ]|[+-]\d\d:?\d\d$/.test(String(v)) ? '' : 'Z'));
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+};
+const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+
+const TOKENS = `count(*)::BIGINT AS messages,
+    coalesce(sum(input_tokens), 0)::BIGINT AS input_tokens,
+    coalesce(sum(output_tokens), 0)::BIGINT AS output_tokens,
+    coalesce(sum(cache_creation_tokens), 0)::BIGINT AS cache_creation_tokens,
+    coalesce(sum(cache_read_tokens), 0)::BIGINT AS cache_read_tokens,
+    sum(cost_usd::DECIMAL(38, 12))::DOUBLE AS cost_usd`;
+
+interface Tokens {
+  messages: number;
+  input_tokens: number;
+  output_tokens: number;
+  cache_creation_tokens: number;
+  cache_read_tokens: number;
+  cost_usd: number | null;
+}
+
+const tokensOf = (r: Record<string, unknown>): Tokens => ({
+  messages: num(r.messages),
+  input_tokens: num(r.input_tokens),
+  output_tokens: num(r.output_tokens),
+  cache_creation_tokens: num(r.cache_creation_tokens),
+  cache_read_tokens: num(r.cache_read_tokens),
+  cost_usd: micro(r.cost_usd),
+});
+
+// ------------------------------------------------------------------ live
+
+export interface LiveFile extends Tokens {
+  session_file: string;
+  owner: string;
+  session_id: string | null;
+  subagent: boolean;
+  model: string | null;
+  first_ts: string | null;
+  last_ts: string | null;
+  /** The file's newest tool call when no result for it has been seen yet. */
+  running_tool: string | null;
+  running_since: string | null;
+}
+
+export interface LiveQuery {
+  /** Epoch ms: files whose newest line is at or after this. */
+  since: number;
+  owner?: string;
+  model?: string;
+}
+
+/**
+ * Session files with a line at or after `since`, newest first. Figures are
+ * per file (a message a resumed file repeats counts in both files here).
+ */
+export async function liveFiles(db: Reader, q: LiveQuery): Promise<LiveFile[]> {
+  const params: (string | number)[] = [Math.trunc(q.since) * 1000];
+  const where = ['last_ts >= make_timestamp($1::BIGINT)'];
+  if (q.owner) {
+    params.push(q.owner);
+    where.push(`owner = $${params.length}`);
+  }
+  let modelWhere = '';
+  if (q.model) {
+    params.push(q.model);
+    modelWhere = `WHERE m.model = $${params.length}`;
+  }
+  const rows = await db.all<Record<string, unknown>>(
+    `WITH f AS (
+  SELECT session_file, owner, session_id, subagent, first_ts, last_ts FROM usage_files WHERE ${where.join(' AND ')}
+), m AS (
+  SELECT session_file, ${TOKENS}, arg_max(model, ts) FILTER (WHERE NOT synthetic) AS model
+  FROM usage_messages_priced WHERE session_file IN (SELECT session_file FROM f) GROUP BY session_file
+), last_event AS (
+  SELECT session_file, arg_max(event_id, ts) AS event_id, arg_max(name, ts) AS name, max(ts) AS ts
+  FROM usage_events WHERE session_file IN (SELECT session_file FROM f) AND kind <> 'command' GROUP BY session_file
+)
+SELECT f.*, m.* EXCLUDE (session_file),
+  CASE WHEN r.tool_use_id IS NULL THEN e.name END AS running_tool,
+  CASE WHEN r.tool_use_id IS NULL THEN e.ts END AS running_since
+FROM f
+LEFT JOIN m USING (session_file)
+LEFT JOIN last_event e USING (session_file)
+LEFT JOIN (SELECT DISTINCT tool_use_id FROM usage_tool_results WHERE tool_use_id IN (SELECT event_id FROM last_event)) r
+  ON r.tool_use_id = e.event_id
+${modelWhere}
+ORDER BY f.last_ts DESC, f.session_file`,
+    params,
+  );
+  return rows.map((r) => ({
+    session_file: String(r.session_file),
+    owner: String(r.owner),
+    session_id: str(r.session_id),
+    subagent: r.subagent === true,
+    model: str(r.model),
+    first_ts: iso(r.first_ts),
+    last_ts: iso(r.last_ts),
+    ...tokensOf(r),
+    running_tool: str(r.running_tool),
+    running_since: iso(r.running_since),
+  }));
+}
+
+// ------------------------------------------------------------------ session list
+
+export const SESSION_SORTS = [
+  'last_ts',
+  'first_ts',
+  'session',
+  'owner',
+  'messages',
+  'tool_calls',
+  'tool_errors',
+  'input_tokens',
+  'output_tokens',
+  'cache_creation_tokens',
+  'cache_read_tokens',
+  'cost_usd',
+] as const;
+export type SessionSort = (typeof SESSION_SORTS)[number];
+
+export interface SessionListQuery extends ReportFilter {
+  model?: string;
+  /** Case-insensitive substring of the session key, working directory or git branch. */
+  search?: string;
+  sort: SessionSort;
+  desc: boolean;
+  limit: number;
+  offset: number;
+}
+
+export interface SessionRow extends Tokens {
+  session: string;
+  owner: string;
+  session_id: string;
+  first_ts: string | null;
+  last_ts: string | null;
+  models: string[];
+  tool_calls: number;
+  tool_errors: number;
+  files: number;
+  cwd: string | null;
+  git_branch: string | null;
+}
+
+export interface SessionList {
+  total: number;
+  rows: SessionRow[];
+}
+
+/** Sessions from `usage_sessions`, filtered on their last line. */
+export async function sessionList(db: Reader, q: SessionListQuery): Promise<SessionList> {
+  const params: (string | number)[] = [];
+  const add = (v: string | number) => {
+    params.push(v);
+    return `$${params.length}`;
+  };
+  const where: string[] = [];
+  // Sessions whose last line falls in the range (a day bound is its local midnight in the zone).
+  const r = whenRange(q.since, q.until, q.tz);
+  if (r.since !== undefined) where.push(`last_ts >= epoch_ms(${add(r.since)}::BIGINT)`);
+  if (r.until !== undefined) where.push(`last_ts < epoch_ms(${add(r.until)}::BIGINT)`);
+  if (q.owner) where.push(`owner = ${add(q.owner)}`);
+  if (q.model) where.push(`list_contains(models, ${add(q.model)})`);
+  if (q.search) {
+    const p = add(`%${q.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    where.push(`(session ILIKE ${p} ESCAPE '\\' OR coalesce(cwd, '') ILIKE ${p} ESCAPE '\\' OR coalesce(git_branch, '') ILIKE ${p} ESCAPE '\\')`);
+  }
+  const sort = (SESSION_SORTS as readonly string[]).includes(q.sort) ? q.sort : 'last_ts';
+  const rows = await db.all<Record<string, unknown>>(
+    `SELECT *, count(*) OVER () AS total FROM usage_sessions
+${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+ORDER BY ${sort} ${q.desc ? 'DESC' : 'ASC'} NULLS LAST, session
+LIMIT ${Math.max(1, Math.min(1000, Math.trunc(q.limit)))} OFFSET ${Math.max(0, Math.trunc(q.offset))}`,
+    params,
+  );
+  return {
+    total: rows.length ? num(rows[0].total) : 0,
+    rows: rows.map((r) => ({
+      session: String(r.session),
+      owner: String(r.owner),
+      session_id: String(r.session_id),
+      first_ts: iso(r.first_ts),
+      last_ts: iso(r.last_ts),
+      models: ((r.models as string[] | null) ?? []).map(String),
+      ...tokensOf(r),
+      tool_calls: num(r.tool_calls),
+      tool_errors: num(r.tool_errors),
+      files: num(r.files),
+      cwd: str(r.cwd),
+      git_branch: str(r.git_branch),
+    })),
+  };
+}
+
+// ------------------------------------------------------------------ one session
+
+export interface SessionFileRow {
+  session_file: string;
+  subagent: boolean;
+  first_ts: string | null;
+  last_ts: string | null;
+  lines: number;
+}
+
+export interface TimelineMessage {
+  ts: string | null;
+  session_file: string;
+  model: string | null;
+  input_tokens: number;
+  output_tokens: number;
+  cache_creation_tokens: number;
+  cache_read_tokens: number;
+  cost_usd: number | null;
+}
+
+export interface TimelineEvent {
+  ts: string | null;
+  session_file: string;
+  kind: string;
+  name: string | null;
+  /** null: no result seen (yet), or a slash command. */
+  is_error: boolean | null;
+}
+
+export interface SessionDetail {
+  session: string;
+  files: SessionFileRow[];
+  totals: Tokens & { tool_calls: number; tool_errors: number };
+  messages: TimelineMessage[];
+  events: TimelineEvent[];
+  /** True when the timeline was cut at `limit` messages or events. */
+  truncated: boolean;
+}
+
+/** `owner/<session id>.jsonl` (the key `usage_sessions` and `--by session` use) into its parts. */
+export function parseSessionKey(key: string): { owner: string; sessionId: string } | null {
+  const m = /^(.+)\/([^/]+)\.jsonl$/.exec(key);
+  return m ? { owner: m[1], sessionId: m[2] } : null;
+}
+
+/**
+ * One session's files, messages (each counted once within the session, the
+ * copy with the most tokens, as the dedup view picks) and tool calls.
+ */
+export async function sessionDetail(db: Reader, key: string, limit = 5_000): Promise<SessionDetail | null> {
+  const k = parseSessionKey(key);
+  if (!k) return null;
+  const p = [k.owner, k.sessionId];
+  const files = await db.all<Record<string, unknown>>(
+    `SELECT session_file, subagent, first_ts, last_ts, lines FROM usage_files WHERE owner = $1 AND session_id = $2 ORDER BY subagent, first_ts NULLS LAST, session_file`,
+    p,
+  );
+  if (files.length === 0) return null;
+  const inFiles = `session_file IN (SELECT session_file FROM usage_files WHERE owner = $1 AND session_id = $2)`;
+  const messages = await db.all<Record<string, unknown>>(
+    `SELECT ts, session_file, model, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, cost_usd
+FROM usage_messages_priced WHERE ${inFiles}
+QUALIFY row_number() OVER (PARTITION BY message_key ORDER BY total_tokens DESC, ts ASC NULLS LAST, session_file) = 1
+ORDER BY ts NULLS LAST, session_file, line_offset
+LIMIT ${limit + 1}`,
+    p,
+  );
+  const events = await db.all<Record<string, unknown>>(
+    `SELECT e.ts, e.session_file, e.kind, e.name, CASE WHEN e.kind = 'command' THEN NULL ELSE r.is_error END AS is_error
+FROM usage_events e
+LEFT JOIN (SELECT tool_use_id, bool_or(is_error) AS is_error FROM usage_tool_results WHERE ${inFiles} GROUP BY tool_use_id) r
+  ON r.tool_use_id = e.event_id
+WHERE e.${inFiles}
+QUALIFY row_number() OVER (PARTITION BY e.event_id ORDER BY e.ts ASC NULLS LAST, e.session_file) = 1
+ORDER BY e.ts NULLS LAST, e.session_file, e.line_offset
+LIMIT ${limit + 1}`,
+    p,
+  );
+  const totals = await db.all<Record<string, unknown>>(
+    `SELECT ${TOKENS} FROM (
+  SELECT * FROM usage_messages_priced WHERE ${inFiles}
+  QUALIFY row_number() OVER (PARTITION BY message_key ORDER BY total_tokens DESC, ts ASC NULLS LAST, session_file) = 1)`,
+    p,
+  );
+  const shownEvents = events.slice(0, limit).map((r) => ({
+    ts: iso(r.ts),
+    session_file: String(r.session_file),
+    kind: String(r.kind),
+    name: str(r.name),
+    is_error: r.is_error === null || r.is_error === undefined ? null : r.is_error === true,
+  }));
+  return {
+    session: key,
+    files: files.map((r) => ({
+      session_file: String(r.session_file),
+      subagent: r.subagent === true,
+      first_ts: iso(r.first_ts),
+      last_ts: iso(r.last_ts),
+      lines: num(r.lines),
+    })),
+    totals: {
+      ...tokensOf(totals[0] ?? {}),
+      tool_calls: shownEvents.filter((e) => e.kind !== 'command').length,
+      tool_errors: shownEvents.filter((e) => e.is_error === true).length,
+    },
+    messages: messages.slice(0, limit).map((r) => ({
+      ts: iso(r.ts),
+      session_file: String(r.session_file),
+      model: str(r.model),
+      input_tokens: num(r.input_tokens),
+      output_tokens: num(r.output_tokens),
+      cache_creation_tokens: num(r.cache_creation_tokens),
+      cache_read_tokens: num(r.cache_read_tokens),
+      cost_usd: micro(r.cost_usd),
+    })),
+    events: shownEvents,
+    truncated: messages.length > limit || events.length > limit,
+  };
+}
