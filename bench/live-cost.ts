@@ -53,10 +53,25 @@ const BENCH = path.join(REPO_ROOT, 'dist', 'bench');
 const TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function cpuMs(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+function cpuMs(pid: number, file = `/proc/${pid}/stat`): number {
+  const stat = fs.readFileSync(file, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(f[11]) + Number(f[12])) / TICKS) * 1000; // utime + stime
+}
+/** CPU ms of the main (JS) thread, and of all other threads (DuckDB's, libuv's, V8's GC helpers). */
+function threadCpuMs(pid: number): { main: number; other: number } {
+  let main = 0;
+  let other = 0;
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const ms = cpuMs(Number(tid), `/proc/${pid}/task/${tid}/stat`);
+      if (Number(tid) === pid) main += ms;
+      else other += ms;
+    } catch {
+      // a thread that ended meanwhile
+    }
+  }
+  return { main, other };
 }
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -97,6 +112,7 @@ function getJson<T>(port: number, p: string): Promise<T> {
 }
 
 interface Status {
+  committer: { transactions: number; units: number; rows: number; intervalMs?: number };
   queues: Record<string, { running: number; queued: number }>;
   hintsPending: number;
   commitPendingUnits: number;
@@ -225,6 +241,8 @@ try {
   const appendsLog = path.join(dir, 'appends.jsonl');
   fs.writeFileSync(filesJson, JSON.stringify(live));
   const d0 = cpuMs(daemon.pid!);
+  const th0 = threadCpuMs(daemon.pid!);
+  const s0 = await getJson<Status>(port, '/status');
   const r0 = cpuMs(ref.pid!);
   const win0 = Date.now();
   const writer = spawn(process.execPath, [path.join(BENCH, 'live-writer.js'), filesJson, String(SECONDS), String(SAMPLE), appendsLog], {
@@ -242,6 +260,8 @@ try {
   await new Promise((r) => writer.on('exit', r));
   const winMs = Date.now() - win0;
   const daemonCpu = cpuMs(daemon.pid!) - d0;
+  const th1 = threadCpuMs(daemon.pid!);
+  const s1 = await getJson<Status>(port, '/status');
   const refCpu = cpuMs(ref.pid!) - r0;
   clearInterval(sampler);
   peakDaemon = Math.max(peakDaemon, rssMb(daemon.pid!));
@@ -281,6 +301,11 @@ try {
     daemon_cpu_pct: pct(daemonCpu),
     daemon_cpu_ms_per_line: round(daemonCpu / appended, 3),
     daemon_peak_rss_mb: Math.round(peakDaemon),
+    daemon_main_thread_cpu_pct: pct(th1.main - th0.main),
+    daemon_other_threads_cpu_pct: pct(th1.other - th0.other),
+    commits: s1.committer.transactions - s0.committer.transactions,
+    units_per_commit: round((s1.committer.units - s0.committer.units) / Math.max(1, s1.committer.transactions - s0.committer.transactions), 1),
+    commit_interval_ms_at_end: s1.committer.intervalMs ?? null,
     ref_cpu_pct: pct(refCpu),
     ref_cpu_ms_per_line: round(refCpu / appended, 3),
     ref_peak_rss_mb: Math.round(peakRef),
@@ -312,7 +337,11 @@ try {
     ]);
   }
   process.stdout.write(
-    `\nwatcher: ${JSON.stringify(status.watcher)}; ${appended} lines appended, reference parsed ${refLines}; ` +
+    `\ndaemon CPU by thread: JS main thread ${result.daemon_main_thread_cpu_pct} %, other threads (DuckDB, libuv, GC) ${result.daemon_other_threads_cpu_pct} %; ` +
+      `${result.commits} commits in the window, ${result.units_per_commit} units each, group interval at the end ${result.commit_interval_ms_at_end} ms\n`,
+  );
+  process.stdout.write(
+    `watcher: ${JSON.stringify(s1.watcher)}; ${appended} lines appended, reference parsed ${refLines}; ` +
       `${uncommitted} sampled lines never seen committed; 1-min load average ${result.load.toFixed(2)} ` +
       `(shared machine: CPU time is per process, wall-clock latency is not)\n`,
   );

@@ -211,7 +211,7 @@ const healthRoutes =
         rescanning: s.rescanning,
         lastRescan: s.lastRescan ? { ...s.lastRescan, at: new Date(s.lastRescan.at).toISOString() } : null,
         watcher: s.watcher,
-        committer: { ...c.stats, lastCommitAt: c.stats.lastCommitAt === null ? null : new Date(c.stats.lastCommitAt).toISOString() },
+        committer: { ...c.stats, intervalMs: Math.round(c.intervalMs), lastCommitAt: c.stats.lastCommitAt === null ? null : new Date(c.stats.lastCommitAt).toISOString() },
         counters: d.pipeline.counters,
         filesSeen: ctx.monitor.tracker.filesSeen,
         eventLoopDelay: ctx.monitor.eventLoop(),

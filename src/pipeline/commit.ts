@@ -19,14 +19,20 @@ import { quoteIdent as quote, stagedColumns, type CellValue, type OutputTable } 
 import type { UnitOfWork } from './unit.js';
 import { BAD_LINES_TABLE, CHECKPOINT_TABLE, checkpointRow } from '../state/checkpoint.js';
 import { TimeSlicer } from '../loop/yield.js';
+import { GroupInterval } from './commit-interval.js';
 
 export interface CommitterOptions {
   /** Flush once this many rows are staged. */
   maxRows: number;
   /** Flush once this many units are staged. */
   maxUnits: number;
-  /** Flush a non-empty group after this long. */
+  /** Flush a non-empty group after this long (when changes come seldom). */
   maxDelayMs: number;
+  /**
+   * Under sustained load the group interval grows up to this (commit-interval.ts); equal to
+   * maxDelayMs, the interval is fixed.
+   */
+  loadedDelayMs?: number;
 }
 
 export const DEFAULT_COMMITTER: CommitterOptions = { maxRows: 100_000, maxUnits: 5_000, maxDelayMs: 50 };
@@ -70,6 +76,7 @@ export class Committer {
   private readonly brokenListeners: ((err: Error) => void)[] = [];
   private brokenBy: Error | null = null;
   private readonly slicer = new TimeSlicer();
+  private readonly interval: GroupInterval;
   readonly stats: CommitStats = { transactions: 0, units: 0, rows: 0, lastCommitAt: null, lastDurationMs: 0 };
 
   constructor(
@@ -78,6 +85,12 @@ export class Committer {
     private readonly opts: CommitterOptions = DEFAULT_COMMITTER,
   ) {
     for (const t of [CHECKPOINT_TABLE, BAD_LINES_TABLE, ...tables]) this.tables.set(t.name, t);
+    this.interval = new GroupInterval({ minMs: opts.maxDelayMs, maxMs: Math.max(opts.maxDelayMs, opts.loadedDelayMs ?? opts.maxDelayMs) });
+  }
+
+  /** The current group interval (ms). */
+  get intervalMs(): number {
+    return this.interval.ms;
   }
 
   onCommit(listener: CommitListener): void {
@@ -118,7 +131,7 @@ export class Committer {
     this.group.push({ unit, resolve, reject });
     this.groupRows += unit.rowCount + 1;
     if (this.isFull()) void this.flush();
-    else if (!this.timer) this.timer = setTimeout(() => void this.flush(), this.opts.maxDelayMs);
+    else if (!this.timer) this.timer = setTimeout(() => void this.flush(), this.interval.open(performance.now()));
     return { committed };
   }
 
@@ -137,6 +150,7 @@ export class Committer {
     const group = this.group;
     this.group = [];
     this.groupRows = 0;
+    this.interval.flushed(performance.now());
     const run = this.commitGroup(group).finally(() => {
       this.inFlight = null;
     });

@@ -219,7 +219,12 @@ describe('fileLanes', () => {
     src.complete();
     const out = await done;
     expect(out.every((o) => o.ok)).toBe(true);
-    expect(stats).toEqual({ lanes: { fast: { running: 0, queued: 0 }, slow: { running: 0, queued: 0 } }, runs: 0, waiting: 0 });
+    expect(stats).toEqual({
+      lanes: { fast: { running: 0, queued: 0 }, slow: { running: 0, queued: 0 } },
+      working: { fast: 0, slow: 0 },
+      runs: 0,
+      waiting: 0,
+    });
   });
 
   it('bounds runs per lane, serves keys FIFO, and reports a throwing run as a value', async () => {
@@ -256,5 +261,40 @@ describe('fileLanes', () => {
     expect(order).toEqual(['a', 'bad', 'c', 'd', 'e']);
     expect(out.filter((o) => !o.ok).map((o) => (o as { error: Error }).error.message)).toEqual(['boom']);
     expect(out).toHaveLength(5);
+  });
+});
+
+describe('fileLanes concurrency', () => {
+  it('counts runs that work, not runs waiting for their commit', async () => {
+    const src = new Subject<{ file: string }>();
+    const stats: LaneStats = { lanes: {}, runs: 0, waiting: 0 };
+    let started = 0;
+    const commits: (() => void)[] = [];
+    const done = lastValueFrom(
+      src.pipe(
+        fileLanes(
+          (r) => r.file,
+          () => ['p'],
+          2,
+          async (_r, lanes, control) => {
+            started++;
+            control.staged(lanes); // staged at once; the commit is awaited below
+            await new Promise<void>((res) => commits.push(res));
+          },
+          (_a, b) => b,
+          stats,
+        ),
+        toArray(),
+      ),
+    );
+    for (let i = 0; i < 10; i++) src.next({ file: `f${i}` });
+    await new Promise((r) => setTimeout(r, 0));
+    // Concurrency 2, but every run is only waiting for its commit: all ten are in flight.
+    expect(started).toBe(10);
+    expect(stats.runs).toBe(10);
+    for (const c of commits) c();
+    src.complete();
+    await done;
+    expect(stats.runs).toBe(0);
   });
 });
