@@ -17,6 +17,19 @@
  *        [--threshold 16MB] [--dir /dev/shm] [--fresh-every N] [--set "SQL;SQL"]
  *
  * Prints one JSON line per 100 iterations and a summary; exit 1 on corruption.
+ *
+ * Measured here (DuckDB 1.5.6 via @duckdb/node-api 1.5.6-r.1, /dev/shm, 2 shared
+ * cores at load 20-30, about 3 s per kill), 1,500 SIGKILLs, 0 corrupt opens and
+ * 0 exactly-once mismatches (state offsets always equal the committed rows):
+ * - 500 aimed at random moments, explicit CHECKPOINTs, COMMITs and the
+ *   checkpoint on close (125 each);
+ * - 500 of the same plus 163 inside open (WAL replay and its checkpoint), a third of
+ *   the writers never checkpointing (large WALs to replay);
+ * - 500 with checkpoint_threshold 256KB and no explicit CHECKPOINT (the automatic WAL
+ *   checkpoint runs inside COMMIT every few transactions): 176 aimed at COMMIT,
+ *   166 inside open, 158 at random.
+ * The model test saw one corrupt open in about 5,400 sequences, so 1,500 kills
+ * cannot rule a rare engine bug out; they bound it below about 1 in 500 kills (95 %).
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
