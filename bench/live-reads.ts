@@ -101,10 +101,12 @@ try {
   const filesJson = path.join(dir, 'live.json');
   fs.writeFileSync(filesJson, JSON.stringify(live));
   const t0 = Date.now();
+  const cpu0 = process.cpuUsage();
   const writer = child('latency-writer.js', [filesJson, String(2 * SECONDS)]);
   const prober = child('health-prober.js', [String(port), String(2 * SECONDS)]);
   await new Promise((r) => setTimeout(r, SECONDS * 1000));
   const tReader = Date.now();
+  const cpuA = process.cpuUsage(cpu0);
   const readerEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SESSION_PIPELINE_') && k !== 'SESSION_ROOT'));
   const reader = JSON.parse(await child('live-reads-reader.js', [CLI, db, String(port), String(SECONDS - 1)], readerEnv)) as {
     runs: number;
@@ -114,7 +116,14 @@ try {
   };
   const appended = (JSON.parse(await writer) as { appended: number }).appended;
   const health = (JSON.parse(await prober) as { samples: [number, number][] }).samples;
-  await new Promise((r) => setTimeout(r, 4000)); // the last lines through max-wait and a commit
+  const cpuB = process.cpuUsage(cpu0);
+  const tEnd = Date.now();
+  // The last lines through max-wait and a commit (longer when the machine is loaded).
+  for (let i = 0; i < 60; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const [{ n }] = await daemon.pipeline.db.all<{ n: bigint }>('SELECT count(*) AS n FROM bench_probe');
+    if (Number(n) >= appended) break;
+  }
   await closeAdmin();
   await daemon.stop();
 
@@ -142,8 +151,13 @@ try {
       commit_p99_ms: percentile(lat, 99),
       lines: lat.length,
       duckdb_commit_p99_ms: percentile(commits, 99),
+      daemon_cpu_pct: 0,
     };
   });
+  // The daemon's CPU (this process is the daemon; writer, prober and reader are children), per phase.
+  const cpuMs = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000;
+  table[0].daemon_cpu_pct = Math.round((cpuMs(cpuA) / (tReader - t0)) * 1000) / 10;
+  table[1].daemon_cpu_pct = Math.round(((cpuMs(cpuB) - cpuMs(cpuA)) / (tEnd - tReader)) * 1000) / 10;
   const readerMs = sorted(reader.ms);
   printTable('/health and append -> committed, without and with a report loop (one run)', table);
   const withReader = table[1];
@@ -151,6 +165,7 @@ try {
     `\n${appended} lines appended to ${LIVE} live files next to ${IDLE} idle ones over 2 x ${SECONDS} s; ${rows.length} committed.\n` +
       `reader: ${reader.runs} runs of \`report usage --by session\` through the daemon (${reader.failures} failed), ` +
       `p50 ${percentile(readerMs, 50)} ms, p99 ${percentile(readerMs, 99)} ms per run, ${reader.lastBytes.toLocaleString('en-US')} bytes each.\n` +
+      `load average at the end: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores.\n` +
       `goals with the reader: /health p99 <= 50 ms: ${withReader.health_p99_ms <= 50 ? 'met' : 'NOT met'}; ` +
       `append -> commit p99 <= 1000 ms: ${withReader.commit_p99_ms <= 1000 ? 'met' : 'NOT met'}.\n`,
   );

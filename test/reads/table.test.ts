@@ -42,3 +42,13 @@ describe('renderTable', () => {
     expect(renderTable(['a'], [['x\ny']])).toBe('┌──────┐\n│ a    │\n├──────┤\n│ x\\ny │\n└──────┘');
   });
 });
+
+describe('stringifyInSlices', () => {
+  it('prints what JSON.stringify prints, for long arrays at any depth of the top object', async () => {
+    const { stringifyInSlices } = await import('../../src/ops/read-routes.js');
+    const rows = Array.from({ length: 5003 }, (_, i) => ({ key: `k${i}`, n: i, u: undefined, l: [i, null, 'x"y'] }));
+    for (const v of [{ rows, totals: { n: 1 }, skip: undefined }, rows, { columns: [{ name: 'a' }], rows }, { small: [1, 2] }, 'text', null, [undefined, 1]]) {
+      expect(await stringifyInSlices(v)).toBe(JSON.stringify(v));
+    }
+  });
+});
