@@ -4,6 +4,7 @@
  * last activity, messages and the four token counts equal, and cost to 6
  * decimals, on the real corpus and on a generated one with gaps on the 5-hour
  * edges, several projects, streamed lines and a session resumed in another file.
+ * On the real corpus `daily --json` is compared too (tokens, cost to 6 decimals).
  *
  * Deliberate differences (docs/usage.md): ccusage's gap blocks are left out;
  * and ccusage skips transcript lines written as JSON with spaces after the
@@ -38,16 +39,21 @@ interface CcBlock {
   burnRate: { tokensPerMinute: number; costPerHour: number } | null;
 }
 
-/** ccusage's blocks for a Claude config dir whose `projects/` is `root`. */
-async function ccusageBlocks(root: string, configDir: string): Promise<CcBlock[]> {
+/** ccusage's JSON for `args`, on a Claude config dir whose `projects/` is `root`. */
+async function ccusageJson(root: string, configDir: string, args: string[]): Promise<any> {
   fs.mkdirSync(configDir, { recursive: true });
   const projects = path.join(configDir, 'projects');
   if (!fs.existsSync(projects)) fs.symlinkSync(root, projects);
-  const { stdout } = await promisify(execFile)(CCUSAGE, ['blocks', '--json', '--offline'], {
+  const { stdout } = await promisify(execFile)(CCUSAGE, [...args, '--json', '--offline'], {
     env: { ...process.env, CLAUDE_CONFIG_DIR: configDir, TZ: 'UTC', NO_COLOR: '1' },
     maxBuffer: 64 << 20,
   });
-  return (JSON.parse(stdout).blocks as CcBlock[]).filter((b) => !b.isGap);
+  return JSON.parse(stdout);
+}
+
+/** ccusage's blocks, without its gap blocks. */
+async function ccusageBlocks(root: string, configDir: string): Promise<CcBlock[]> {
+  return ((await ccusageJson(root, configDir, ['blocks'])).blocks as CcBlock[]).filter((b) => !b.isGap);
 }
 
 async function ourBlocks(sb: Sandbox) {
@@ -102,6 +108,15 @@ describe.skipIf(!haveCcusage)('blocks equal ccusage 20 blocks --json', () => {
     const mine = await ourBlocks(sb);
     expect(cc.length).toBe(5);
     expect(mine.rows.map(ours)).toEqual(cc.map(comparable));
+
+    // And `daily` (read-time prices): per day, tokens equal and cost to 6 decimals.
+    const ccDaily = (await ccusageJson(sb.root, path.join(sb.dir, 'claude'), ['daily', '-z', 'UTC'])).daily as Record<string, any>[];
+    const r = await runCli(['daily', '--json', '-z', 'UTC', '--db', sb.db]);
+    const daily = JSON.parse(r.stdout).rows as Record<string, any>[];
+    const day = (d: Record<string, any>) => [d.key ?? d.period, d.input_tokens ?? d.inputTokens, d.output_tokens ?? d.outputTokens,
+      d.cache_creation_tokens ?? d.cacheCreationTokens, d.cache_read_tokens ?? d.cacheReadTokens, Math.round((d.cost_usd ?? d.totalCost) * 1e6) / 1e6];
+    expect(ccDaily.length).toBe(5);
+    expect(daily.map(day)).toEqual(ccDaily.map(day));
   }, 180_000);
 
   it('and ccusage, on the corpus as it is, misses exactly the messages written with spaced JSON', async () => {
