@@ -14,6 +14,7 @@
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -21,10 +22,17 @@ import { CORPUS, REPO, runCli, runOnceIn, sandbox, type Sandbox } from '../helpe
 import { createUsageProcessor } from '../../pipelines/usage/index.js';
 import { prng } from './support.js';
 
-const CCUSAGE = path.join(REPO, 'node_modules', '@ccusage', 'ccusage-linux-x64', 'bin', 'ccusage');
-const haveCcusage = fs.existsSync(CCUSAGE);
+const INSTALLED = path.join(REPO, 'node_modules', '@ccusage', 'ccusage-linux-x64', 'bin', 'ccusage');
+const haveCcusage = fs.existsSync(INSTALLED);
 if (!haveCcusage) {
-  console.warn(`blocks-ccusage: SKIPPED, no ccusage binary at ${CCUSAGE} (npm ci installs @ccusage/ccusage-linux-x64@20.0.24 on linux-x64)`);
+  console.warn(`blocks-ccusage: SKIPPED, no ccusage binary at ${INSTALLED} (npm ci installs @ccusage/ccusage-linux-x64@20.0.24 on linux-x64)`);
+}
+// npm unpacks the native package without the executable bit when no package `bin` links it: run a copy.
+const binDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sp-ccusage-bin-'));
+const CCUSAGE = path.join(binDir, 'ccusage');
+if (haveCcusage) {
+  fs.copyFileSync(INSTALLED, CCUSAGE);
+  fs.chmodSync(CCUSAGE, 0o755);
 }
 
 interface CcBlock {
@@ -82,6 +90,7 @@ const ours = (r: Record<string, unknown>) => {
 const boxes: Sandbox[] = [];
 afterAll(() => {
   for (const b of boxes) b.cleanup();
+  fs.rmSync(binDir, { recursive: true, force: true });
 });
 
 describe.skipIf(!haveCcusage)('blocks equal ccusage 20 blocks --json', () => {
