@@ -50,6 +50,18 @@ const bool = z
   });
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
 
+export type WatcherSource = 'inotify' | 'chokidar' | 'off';
+/** `on` (and the old boolean spellings) is the platform's default source. */
+export const DEFAULT_WATCHER: WatcherSource = process.platform === 'linux' ? 'inotify' : 'chokidar';
+const watcherSource = z.union([z.boolean(), z.string()]).transform((v, ctx): WatcherSource => {
+  const s = String(v).trim().toLowerCase();
+  if (s === 'inotify' || s === 'chokidar' || s === 'off') return s;
+  if (['on', 'true', '1', 'yes'].includes(s)) return DEFAULT_WATCHER;
+  if (['false', '0', 'no'].includes(s)) return 'off';
+  ctx.addIssue({ code: 'custom', message: 'expected inotify, chokidar, off or on' });
+  return z.NEVER;
+});
+
 /**
  * The per-user data directory (XDG Base Directory): `$XDG_DATA_HOME`, else `~/.local/share`.
  * One database per user whatever the working directory: `./data/...` made a report run
@@ -185,14 +197,21 @@ export const SETTINGS = {
     // A run holds its file until its commit lands, so most runs in flight are waiting on DuckDB,
     // not working: with 4, 200 live files queued behind commits for seconds.
     default: () => 32,
-    describe: 'watch: files in flight at once per processor (a run holds its slot until committed)',
+    describe: 'watch: runs working at once per processor (a run waiting only for its commit does not count)',
   }),
   watcher: setting({
-    flag: '--watcher <on|off>',
+    flag: '--watcher <source>',
     env: 'SESSION_PIPELINE_WATCHER',
-    schema: bool,
-    default: () => true,
-    describe: 'watch: use filesystem events (off = rescans only)',
+    schema: watcherSource,
+    default: () => 'on',
+    describe: 'watch: change events from inotify (per-directory fs.watch, the default on Linux), chokidar (the default elsewhere) or off (rescans only); on = the platform default',
+  }),
+  watchPollMs: setting({
+    flag: '--watch-poll-ms <ms>',
+    env: 'SESSION_PIPELINE_WATCH_POLL_MS',
+    schema: int(0),
+    default: () => 0,
+    describe: 'watch: with --watcher chokidar, poll each file every N ms instead of native events (network filesystems); 0 = native events',
   }),
   drainTimeoutMs: setting({
     flag: '--drain-timeout-ms <ms>',

@@ -31,7 +31,7 @@ import type { Outcome, SingleFlightStats } from './single-flight.js';
 import { fileLanes, type LaneStats, type RunControl } from './file-lanes.js';
 import { ProcessorPace, shareGroups } from './share.js';
 import { pendingProcessors, statSessionFile } from './state-check.js';
-import { directoryHints, type WatcherStatus } from './sources.js';
+import { watchHints, type WatcherStatus } from './sources.js';
 import { Rescanner, type RescanResult } from './rescan.js';
 import { SeenFiles } from './seen-files.js';
 import { TraceLog } from './trace.js';
@@ -102,7 +102,9 @@ export class Daemon extends EventEmitter {
   ) {
     super();
     this.trace = new TraceLog(opts.log);
-    this.watcher = { state: opts.config.watcher ? 'starting' : 'off', events: 0, errors: 0, watchedDirs: 0 };
+    const source = opts.config.watcher;
+    this.watcher = { source, state: source !== 'off' ? 'starting' : 'off', events: 0, errors: 0, watchedDirs: 0 };
+    if (source === 'chokidar') this.watcher.pollMs = opts.config.watchPollMs;
     this.rescanner = new Rescanner(pipeline, this.fileStats, (h) => this.emitHint(h), (f, st) => this.emit('stat', f, st));
   }
 
@@ -144,14 +146,8 @@ export class Daemon extends EventEmitter {
     });
 
     const sources: Observable<FileHint>[] = [this.hints$];
-    if (config.watcher) {
-      sources.push(
-        directoryHints({
-          root: config.root,
-          log: this.log,
-          status: this.watcher,
-        }),
-      );
+    if (config.watcher !== 'off') {
+      sources.push(watchHints(config.watcher, { root: config.root, log: this.log, status: this.watcher, pollMs: config.watchPollMs }));
     }
     const hints = merge(...sources);
 

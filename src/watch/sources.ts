@@ -1,5 +1,9 @@
 /**
- * Where hints come from: one inotify watch per directory that can hold
+ * Where hints come from (`--watcher`): `inotify`, below, the default on
+ * Linux; `chokidar` (chokidar-source.ts), the default elsewhere; or `off`,
+ * rescans only. Both sources feed the same hint stream.
+ *
+ * The inotify source: one inotify watch per directory that can hold
  * sessions, whose events name the file that was created, modified, renamed
  * or deleted.
  *
@@ -19,9 +23,15 @@ import { Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import { hint, type FileHint } from './hint.js';
 import { mayContainSessions, parseSessionPath, toSessionKey } from '../discover/session-path.js';
+import type { WatcherSource } from '../config/config.js';
+import { chokidarHints } from './chokidar-source.js';
 import { mayBeLossy, pathOfKey, segmentOfName } from '../discover/names.js';
 
 export interface WatcherStatus {
+  /** Which source runs (`--watcher`). */
+  source: WatcherSource;
+  /** chokidar only: polling every this many ms (0 = native events). */
+  pollMs?: number;
   state: 'starting' | 'ok' | 'degraded' | 'off';
   reason?: string;
   events: number;
@@ -34,6 +44,32 @@ export interface DirectorySourceOptions {
   root: string;
   log: Logger;
   status: WatcherStatus;
+}
+
+/** The configured source's hints; nothing for `off`. */
+export function watchHints(source: WatcherSource, opts: DirectorySourceOptions & { pollMs: number }): Observable<FileHint> {
+  const fault = process.env.SESSION_PIPELINE_FAULT_WATCH_ERROR;
+  if (fault) {
+    // Fault injection (test/reliability/faults.test.ts): behave as the kernel would with an
+    // inotify watch limit of 0 (ENOSPC) or no descriptors left (EMFILE).
+    return new Observable<FileHint>(() => {
+      watchFailed(opts, Object.assign(new Error(`${fault}: injected by SESSION_PIPELINE_FAULT_WATCH_ERROR`), { code: fault }));
+    });
+  }
+  if (source === 'chokidar') return chokidarHints(opts);
+  if (source === 'inotify') return directoryHints(opts);
+  return new Observable<FileHint>();
+}
+
+/** A watch error: out of watches or descriptors degrades to rescans only; others are logged (the first few). */
+export function watchFailed(opts: DirectorySourceOptions, err: NodeJS.ErrnoException): void {
+  const { status, log } = opts;
+  status.errors++;
+  if (err.code === 'ENOSPC' || err.code === 'EMFILE') {
+    degrade(status, log, `${err.code}: ${status.source === 'inotify' ? 'inotify watch limit reached' : 'no watches or descriptors left'}; falling back to rescans`);
+  } else if (status.errors <= 5) {
+    log.warn({ err: err.message, code: err.code }, 'watcher error');
+  }
 }
 
 /** Session key for an absolute path under the root, or null if it is not a session file. */
@@ -62,14 +98,7 @@ export function directoryHints(opts: DirectorySourceOptions): Observable<FileHin
       }
       status.watchedDirs = watchers.size;
     };
-    const failed = (err: NodeJS.ErrnoException) => {
-      status.errors++;
-      if (err.code === 'ENOSPC' || err.code === 'EMFILE') {
-        degrade(status, log, `${err.code}: inotify watch limit reached; falling back to rescans`);
-      } else if (status.errors <= 5) {
-        log.warn({ err: err.message, code: err.code }, 'watcher error');
-      }
-    };
+    const failed = (err: NodeJS.ErrnoException) => watchFailed(opts, err);
     /** Watch a directory and, below it, every directory that can hold sessions. */
     const watchDir = (rel: string, announce: boolean) => {
       if (closed || watchers.has(rel) || !mayContainSessions(rel) || status.state === 'degraded') return;
@@ -122,15 +151,8 @@ export function directoryHints(opts: DirectorySourceOptions): Observable<FileHin
       }
     };
 
-    const fault = process.env.SESSION_PIPELINE_FAULT_WATCH_ERROR;
-    if (fault) {
-      // Fault injection (test/reliability/faults.test.ts): behave as the kernel would with an
-      // inotify watch limit of 0 (ENOSPC) or no descriptors left (EMFILE).
-      failed(Object.assign(new Error(`${fault}: injected by SESSION_PIPELINE_FAULT_WATCH_ERROR`), { code: fault }));
-    } else {
-      watchDir('', false);
-      if (status.state === 'starting') status.state = 'ok';
-    }
+    watchDir('', false);
+    if (status.state === 'starting') status.state = 'ok';
     return () => {
       closed = true;
       for (const w of watchers.values()) w.close();

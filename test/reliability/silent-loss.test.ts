@@ -41,7 +41,7 @@ function config(over: Partial<Config> = {}): Config {
     quietMs: 50,
     maxWaitMs: 300,
     rescanIntervalMs: 200,
-    watcher: false,
+    watcher: 'off',
     adminPort: 0,
     ...over,
   };

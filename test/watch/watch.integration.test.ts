@@ -1,10 +1,11 @@
 /**
- * Watch mode with real directory watches (inotify) on a real temp root and a real DuckDB file.
+ * Watch mode with real watches on a real temp root and a real DuckDB file, once per watch
+ * source: inotify (per-directory fs.watch) and chokidar (issue 15: both on Linux).
  */
 import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sandbox, silentLog, waitFor, type Sandbox } from '../helpers.js';
-import { loadConfig, type Config } from '../../src/config/config.js';
+import { loadConfig, type Config, type WatcherSource } from '../../src/config/config.js';
 import { startDaemon, type Daemon } from '../../src/watch/daemon.js';
 import { linesProcessor } from '../../pipelines/lines/index.js';
 
@@ -19,14 +20,26 @@ afterEach(async () => {
   sb.cleanup();
 });
 
+const SOURCES: WatcherSource[] = ['inotify', 'chokidar'];
+let source: WatcherSource = 'inotify';
+
 function config(over: Partial<Config> = {}): Config {
-  return { ...loadConfig({}, { SESSION_ROOT: sb.root, SESSION_PIPELINE_DB: sb.db }), quietMs: 100, maxWaitMs: 1000, rescanIntervalMs: 600_000, ...over };
+  return {
+    ...loadConfig({}, { SESSION_ROOT: sb.root, SESSION_PIPELINE_DB: sb.db }),
+    quietMs: 100,
+    maxWaitMs: 1000,
+    rescanIntervalMs: 600_000,
+    watcher: source,
+    ...over,
+  };
 }
 
 async function start(over: Partial<Config> = {}): Promise<Daemon> {
   daemon = await startDaemon({ config: config(over), processors: [linesProcessor], log: silentLog });
-  // Let the watcher set up its directory watches.
-  await new Promise((r) => setTimeout(r, over.watcher === false ? 50 : 400));
+  // Let the watcher set up its watches (chokidar says when it is ready).
+  const deadline = Date.now() + 5000;
+  while (daemon.status().watcher.state === 'starting' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, over.watcher === 'off' ? 50 : 400));
   return daemon;
 }
 
@@ -37,7 +50,16 @@ async function committedLines(d: Daemon, file: string): Promise<number> {
 
 const rec = (i: number) => JSON.stringify({ type: 'user', i, text: 'hello '.repeat(5) }) + '\n';
 
-describe('watch', () => {
+describe.each(SOURCES)('watch (%s)', (src) => {
+  beforeEach(() => {
+    source = src;
+  });
+
+  it('says which source runs', async () => {
+    const d = await start();
+    expect(d.status().watcher).toMatchObject({ source: src, state: 'ok' });
+  });
+
   it('a file appended continuously is processed within max-wait', async () => {
     // Appends every 100 ms never leave a 300 ms quiet gap: only max-wait (1 s) lets it through.
     const d = await start({ quietMs: 300, maxWaitMs: 1000 });
@@ -94,7 +116,7 @@ describe('watch', () => {
     sb.write('a/keep.jsonl', rec(1) + rec(2));
     sb.write('a/trunc.jsonl', rec(1) + rec(2) + rec(3));
     sb.write('a/gone.jsonl', rec(1));
-    const d = await start({ watcher: false, rescanIntervalMs: 300 });
+    const d = await start({ watcher: 'off', rescanIntervalMs: 300 });
     expect(d.status().watcher.state).toBe('off');
     await waitFor(async () => (await committedLines(d, 'a/trunc.jsonl')) === 3, 3000);
     sb.append('a/keep.jsonl', rec(3));

@@ -16,6 +16,7 @@ export const WATCH_SETTINGS = [
   'maxWaitMs',
   'concurrency',
   'watcher',
+  'watchPollMs',
   'drainTimeoutMs',
   'adminHost',
   'adminPort',
