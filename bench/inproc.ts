@@ -2,7 +2,7 @@
  * `run --once` in-process, timed in phases, for benches and profiling:
  *
  *   node [--cpu-prof] dist/bench/inproc.js --root R --db D [--processors lines,usage]
- *        [--batch-bytes N] [--chunk-bytes N] [--max-rows N] [--max-delay-ms N]
+ *        [--workers N|auto] [--batch-bytes N] [--chunk-bytes N] [--max-rows N] [--max-delay-ms N]
  *
  * Prints one JSON object: {import_ms, open_ms, run_ms, close_ms, run_cpu_ms, gc_ms, gc_major_ms, gc_count, summary}.
  * `run_ms` is the work alone (scan, read, parse, process, commit), without
@@ -17,6 +17,8 @@ const { values } = parseArgs({
     root: { type: 'string' },
     db: { type: 'string' },
     processors: { type: 'string', default: 'all' },
+    // Worker threads (src/pipeline/workers/): a count or auto; default 0, as in the library.
+    workers: { type: 'string', default: '0' },
     // Experiments: override the reader's batching (see src/read/reader.ts DEFAULT_READ).
     'batch-bytes': { type: 'string' },
     'chunk-bytes': { type: 'string' },
@@ -58,7 +60,7 @@ const t2 = performance.now();
 // Main-thread GC pauses during runOnce: parsed lines that live long enough to be copied or promoted cost here.
 const gc = gcMeter();
 const cpu0 = process.cpuUsage();
-const summary = await runOnce(pipeline);
+const summary = await runOnce(pipeline, { workers: values.workers === 'auto' ? 'auto' : Number(values.workers) });
 const t3 = performance.now();
 const cpu = process.cpuUsage(cpu0);
 const gcTotals = await gc.stop();

@@ -33,6 +33,10 @@ export const linesProcessor: Processor<{ lines: number; bytes: number }> = {
     tx.insert('lines_file_stats', [batch.file.sessionFile, batch.file.owner, next.lines, next.bytes, Date.now()]);
     tx.countItems(batch.lines.length);
   },
+  remote: () => ({ module: import.meta.url, factory: 'linesFromRecipe', options: null }),
 };
+
+/** The worker-thread twin (see Processor.remote). */
+export const linesFromRecipe = (): Processor<{ lines: number; bytes: number }> => linesProcessor;
 
 export default defineProcessor({ name: 'lines', create: () => linesProcessor });

@@ -68,10 +68,21 @@ export interface SecretsProcessor extends Processor {
   readonly ruleIds: readonly string[];
 }
 
-export function createSecretsProcessor(config: SecretsConfig, extraRules: readonly SecretRule[] = []): SecretsProcessor {
+interface SecretsRecipe {
+  config: SecretsConfig;
+  userRules: SecretRule[];
+  keyHex: string;
+}
+
+export function createSecretsProcessor(
+  config: SecretsConfig,
+  extraRules: readonly SecretRule[] = [],
+  /** The fingerprint key when already known (a worker thread's twin, see `remote`). */
+  knownKey?: Buffer,
+): SecretsProcessor {
   const { user: userRules, effective, compiled: rules } = credentialRules(config.secretsRules ?? '', extraRules);
   const secretsKey = config.secretsKey ?? '';
-  let key: Buffer | null = secretsKey ? Buffer.from(secretsKey, 'utf8') : null;
+  let key: Buffer | null = knownKey ?? (secretsKey ? Buffer.from(secretsKey, 'utf8') : null);
 
   return {
     name: 'secrets',
@@ -133,7 +144,19 @@ export function createSecretsProcessor(config: SecretsConfig, extraRules: readon
     },
 
     // retract: the default (secrets_key is a private table, not a declared output).
+
+    remote() {
+      if (!key) throw new Error('secrets: no fingerprint key yet (remote() is called after init)');
+      // The rules as loaded (not the file again) and the key in hand: the twin has the same version and fingerprints.
+      const options: SecretsRecipe = { config: { ...config, secretsRules: '' }, userRules: [...userRules], keyHex: key.toString('hex') };
+      return { module: import.meta.url, factory: 'secretsFromRecipe', options };
+    },
   };
+}
+
+/** The worker-thread twin (see Processor.remote). */
+export function secretsFromRecipe(o: SecretsRecipe): SecretsProcessor {
+  return createSecretsProcessor(o.config, o.userRules, Buffer.from(o.keyHex, 'hex'));
 }
 
 export default defineProcessor({

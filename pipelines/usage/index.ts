@@ -107,6 +107,7 @@ export function createUsageProcessor(opts: UsageOptions = {}): Processor<UsageCa
     retract(sessionFile, tx) {
       for (const t of FILE_TABLES) tx.run(`DELETE FROM ${t.name} WHERE session_file = $1`, [sessionFile]);
     },
+    remote: () => ({ module: import.meta.url, factory: 'createUsageProcessor', options: opts }),
   };
 }
 

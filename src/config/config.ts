@@ -134,6 +134,13 @@ export const SETTINGS = {
     default: () => 'all',
     describe: 'comma-separated processors to run, or "all"',
   }),
+  workers: setting({
+    flag: '--workers <n|auto>',
+    env: 'SESSION_PIPELINE_WORKERS',
+    schema: z.union([z.literal('auto'), int(0, 64)]),
+    default: () => 'auto',
+    describe: 'run --once: worker threads that read, parse and process (0 = none; auto = one per core, up to 4, when >= 64 MiB are pending)',
+  }),
   logLevel: setting({
     flag: '--log-level <level>',
     env: 'SESSION_PIPELINE_LOG_LEVEL',

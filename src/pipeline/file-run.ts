@@ -23,12 +23,18 @@ import type { FileStat } from '../discover/file-stat.js';
 import type { Checkpoint } from '../state/checkpoint.js';
 import { BAD_LINES_TABLE } from '../state/checkpoint.js';
 import { probeFingerprintsSync, type Fingerprints } from '../read/fingerprint.js';
-import { readBatches, type ReadOptions } from '../read/reader.js';
+import { readBatches, type ReadBatch, type ReadOptions } from '../read/reader.js';
 import { afterFailure, type RetryPolicy } from './backoff.js';
 import type { CheckpointCache } from './checkpoint-cache.js';
 import type { BadLine } from '../read/parse.js';
 import { TimeSlicer } from '../loop/yield.js';
 import { classifyAll, planRun, type PlanStep, type RunPlan } from './run-plan.js';
+import { applyBatch, type Applied } from './fan-out.js';
+import type { WorkerPool } from './workers/pool.js';
+import type { BatchMessage, UnitData } from './workers/protocol.js';
+
+/** Read batch size in a worker thread (see DEFAULT_READ for the main thread's). */
+const WORKER_BATCH_BYTES = 1 << 20;
 
 /** The event-loop turn budget is shared by all slicers; this one gates processor calls. */
 const slicer = new TimeSlicer();
@@ -49,6 +55,11 @@ export interface RunContext {
   onBadLine?: (file: string, bad: BadLine) => void;
   /** Stage hook for tracing: read / processed / committed / error. */
   onStage?: (e: StageEvent) => void;
+  /**
+   * Worker threads that read, parse and process (a large `run --once`): the
+   * units come back as data and are staged here in the same order.
+   */
+  pool?: WorkerPool | null;
 }
 
 /** The trace a run belongs to (the hint that started it), handed down so each stage event carries it. */
@@ -238,61 +249,64 @@ export async function stageRun(ctx: RunContext, target: FileTarget, plan: RunPla
   const low = readers.find((w) => w.from === plan.readFrom)?.current;
   const firstLine = (low ? low.linesProcessed + low.badLines : 0) + 1;
   try {
-    for await (const batch of readBatches(target.absPath, plan.readFrom, stat.size, ctx.readOptions, firstLine)) {
+    const pool = ctx.pool;
+    const batches: AsyncIterable<ReadBatch | BatchMessage> = pool
+      ? pool.run({
+          ref: target.ref,
+          absPath: target.absPath,
+          from: plan.readFrom,
+          until: stat.size,
+          // Bigger batches in a worker: a batch is a message and a unit per processor, and its parsed
+          // lines never leave the worker's young generation anyway.
+          read: { ...ctx.readOptions, batchBytes: Math.max(ctx.readOptions.batchBytes, WORKER_BATCH_BYTES) },
+          firstLine,
+          cursors: readers.map((w) => ({ name: w.p.name, from: w.from, carry: w.carry, retract: w.retractPending })),
+        })
+      : readBatches(target.absPath, plan.readFrom, stat.size, ctx.readOptions, firstLine);
+    for await (const batch of batches) {
       const active = readers.filter((w) => !w.failed);
       if (active.length === 0) break;
+      const remote = 'units' in batch ? batch : null;
       stage({
         stage: 'read',
         sessionFile: file,
         processors: active.map((w) => w.p.name),
         bytes: batch.bytesRead,
-        lines: batch.lines.length,
+        lines: remote ? remote.lines : (batch as ReadBatch).lines.length,
         trace,
       });
       if (ctx.onBadLine) for (const b of batch.bad) ctx.onBadLine(file, b);
       for (const w of active) {
-        const start = w.from;
-        // A batch entirely before this processor's offset is not its business, unless it is the last
-        // batch (every pass ends with a checkpoint, so size/mtime are recorded).
-        if (batch.toOffset <= start && !batch.last) continue;
-        const lines = start <= batch.fromOffset ? batch.lines : batch.lines.filter((l) => l.offset >= start);
-        const bad = start <= batch.fromOffset ? batch.bad : batch.bad.filter((b) => b.offset >= start);
-        const unit = new UnitOfWork(w.p.name, file, tablesOf(w.p));
-        // Runs released together (a commit resolving everyone's backpressure wait) would each run a
-        // process() call back to back in one loop turn: 100-200 ms stalls of the admin API.
-        if (slicer.due()) await slicer.yield();
+        let unit: UnitOfWork;
+        let applied: Applied | null;
         const t0 = performance.now();
-        try {
-          if (w.retractPending) {
-            unit.retracts = true;
-            await retractFile(w.p, file, unit);
-            unit.run('DELETE FROM session_bad_lines WHERE processor_name = $1 AND session_file = $2', [w.p.name, file]);
-            w.retractPending = false;
+        if (remote) {
+          // Worked out in a worker thread (the same fan-out code): the units, as data.
+          const d = remote.units.find((u) => u.name === w.p.name);
+          if (!d || d.skipped) continue;
+          if (d.error !== undefined) {
+            w.failed = new Error(d.error);
+            stage({ stage: 'error', sessionFile: file, processor: w.p.name, error: d.error, trace });
+            continue;
           }
-          if (lines.length > 0 || bad.length > 0) {
-            await w.p.process(
-              {
-                file: target.ref,
-                lines,
-                bad,
-                fromOffset: Math.max(start, batch.fromOffset),
-                toOffset: Math.max(start, batch.toOffset),
-                carry: w.carry as never,
-              },
-              unit,
-            );
+          unit = unitFrom(d, w.p, file);
+          if (unit.carrySet) w.carry = unit.carry;
+          applied = d;
+        } else {
+          unit = new UnitOfWork(w.p.name, file, tablesOf(w.p));
+          // Runs released together (a commit resolving everyone's backpressure wait) would each run a
+          // process() call back to back in one loop turn: 100-200 ms stalls of the admin API.
+          if (slicer.due()) await slicer.yield();
+          try {
+            applied = await applyBatch(w, batch as ReadBatch, target.ref, unit);
+          } catch (err) {
+            w.failed = err as Error;
+            stage({ stage: 'error', sessionFile: file, processor: w.p.name, error: (err as Error).message, trace });
+            continue;
           }
-        } catch (err) {
-          w.failed = err as Error;
-          stage({ stage: 'error', sessionFile: file, processor: w.p.name, error: (err as Error).message, trace });
-          continue;
+          if (applied === null) continue;
         }
-        for (const b of bad) {
-          unit.insert(BAD_LINES_TABLE.name, [w.p.name, file, b.offset, b.length, b.kind, b.detail]);
-        }
-        if (unit.carrySet) w.carry = unit.carry;
-        const offset = Math.max(start, batch.toOffset);
-        const bytes = Math.max(0, batch.toOffset - Math.max(start, batch.fromOffset));
+        const { offset, bytes, lines, bad } = applied;
         w.current = {
           ...w.current,
           offset,
@@ -303,22 +317,22 @@ export async function stageRun(ctx: RunContext, target: FileTarget, plan: RunPla
           mtimeMs: batch.last ? stat.mtimeMs : -1,
           ctimeMs: batch.last ? stat.ctimeMs : -1,
           inode: stat.ino,
-          linesProcessed: w.current.linesProcessed + lines.length,
+          linesProcessed: w.current.linesProcessed + lines,
           itemsProcessed: w.current.itemsProcessed + unit.items,
-          badLines: w.current.badLines + bad.length,
+          badLines: w.current.badLines + bad,
           processedAt: now(),
           status: 'ok',
           attempts: 0,
           carry: w.carry,
         };
         unit.checkpoint = w.current;
-        w.outcome.lines += lines.length;
+        w.outcome.lines += lines;
         w.outcome.items += unit.items;
-        w.outcome.badLines += bad.length;
+        w.outcome.badLines += bad;
         w.outcome.bytesRead += bytes;
         w.outcome.offset = offset;
         const ms = performance.now() - t0;
-        stage({ stage: 'processed', sessionFile: file, processor: w.p.name, items: unit.items, lines: lines.length, bytes, ms, trace });
+        stage({ stage: 'processed', sessionFile: file, processor: w.p.name, items: unit.items, lines, bytes, ms, trace });
         const cp = w.current;
         const { committed } = await ctx.committer.enqueue(unit);
         track(
@@ -406,6 +420,16 @@ async function settle(work: Work[]): Promise<void> {
 }
 
 const tableCache = new WeakMap<Processor, Map<string, OutputTable>>();
+function unitFrom(d: UnitData, p: Processor, file: string): UnitOfWork {
+  const unit = new UnitOfWork(p.name, file, tablesOf(p));
+  unit.retracts = d.retracts;
+  unit.statements.push(...d.statements);
+  for (const [table, rows] of d.rows) unit.rows.set(table, rows);
+  if (d.carrySet) unit.setCarry(d.carry);
+  unit.items = d.items;
+  return unit;
+}
+
 function tablesOf(p: Processor): Map<string, OutputTable> {
   let m = tableCache.get(p);
   if (!m) {

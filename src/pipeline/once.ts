@@ -1,9 +1,12 @@
 /**
  * `run --once`: scan, bring every processor up to date on every file, report.
  */
+import os from 'node:os';
 import type { Pipeline } from './pipeline.js';
 import type { ProcessorOutcome } from './file-run.js';
+import type { ProcessorRecipe } from './processor.js';
 import { DatabaseWriteError } from '../state/errors.js';
+import type { WalkResult } from '../discover/walk.js';
 
 export interface ProcessorSummary {
   scanned: number;
@@ -89,10 +92,52 @@ export interface OnceProgress {
   bytesDone: number;
 }
 
-/** Files staged concurrently by `run --once`. */
+/** Files staged concurrently by `run --once` on the main thread. */
 const STAGING_CONCURRENCY = 4;
+/** With workers: files queued per worker, so none idles while the main thread commits. */
+const FILES_PER_WORKER = 3;
+/**
+ * `workers: 'auto'` starts workers only for this much pending input: a worker
+ * costs ~100-200 ms to start (its own module graph and price table), which a
+ * small incremental run would not win back.
+ */
+export const AUTO_WORKERS_MIN_BYTES = 64 << 20;
+const AUTO_WORKERS_MAX = 4;
 
-export async function runOnce(pipeline: Pipeline, onProgress?: (p: OnceProgress) => void): Promise<RunSummary> {
+export interface OnceOptions {
+  /** Worker threads that read, parse and process (src/pipeline/workers/): a count, or 'auto'. Default 0. */
+  workers?: number | 'auto';
+  onProgress?: (p: OnceProgress) => void;
+}
+
+/** Bytes the processors have not read yet, by their checkpoints' offsets. */
+function pendingBytes(pipeline: Pipeline, walk: WalkResult): number {
+  let n = 0;
+  for (const f of walk.files) {
+    let from = f.stat.size;
+    for (const p of pipeline.processors) from = Math.min(from, pipeline.checkpoints.get(p.name, f.ref.sessionFile)?.offset ?? 0);
+    n += Math.max(0, f.stat.size - from);
+  }
+  return n;
+}
+
+/** The recipes of every processor, or null when one cannot run in a worker. */
+function recipes(pipeline: Pipeline): ProcessorRecipe[] | null {
+  const out: ProcessorRecipe[] = [];
+  for (const p of pipeline.processors) {
+    if (!p.remote) return null;
+    out.push(p.remote());
+  }
+  return out;
+}
+
+function workerCount(pipeline: Pipeline, walk: WalkResult, workers: number | 'auto'): number {
+  if (workers !== 'auto') return workers;
+  if (pendingBytes(pipeline, walk) < AUTO_WORKERS_MIN_BYTES) return 0;
+  return Math.max(1, Math.min(AUTO_WORKERS_MAX, os.availableParallelism()));
+}
+
+export async function runOnce(pipeline: Pipeline, opts: OnceOptions = {}): Promise<RunSummary> {
   const started = Date.now();
   const summary: RunSummary = { processors: {}, files: 0, duration_ms: 0 };
   for (const p of pipeline.processors) summary.processors[p.name] = empty();
@@ -103,6 +148,32 @@ export async function runOnce(pipeline: Pipeline, onProgress?: (p: OnceProgress)
     bytesTotal: walk.files.reduce((n, f) => n + f.stat.size, 0),
     bytesDone: 0,
   };
+  const n = workerCount(pipeline, walk, opts.workers ?? 0);
+  const plan = n > 0 ? recipes(pipeline) : null;
+  if (plan) {
+    // Loaded only here: a run without workers never pays for the module.
+    const { WorkerPool } = await import('./workers/pool.js');
+    pipeline.ctx.pool = await WorkerPool.start(n, plan);
+  }
+  try {
+    const concurrency = plan ? n * FILES_PER_WORKER : STAGING_CONCURRENCY;
+    return await stageAll(pipeline, walk, summary, progress, started, concurrency, opts.onProgress);
+  } finally {
+    const pool = pipeline.ctx.pool;
+    pipeline.ctx.pool = null;
+    await pool?.close();
+  }
+}
+
+async function stageAll(
+  pipeline: Pipeline,
+  walk: WalkResult,
+  summary: RunSummary,
+  progress: OnceProgress,
+  started: number,
+  concurrency: number,
+  onProgress: ((p: OnceProgress) => void) | undefined,
+): Promise<RunSummary> {
   // A few files are staged at once so file I/O overlaps, while earlier ones commit in the
   // background: DuckDB works on its own threads while this one reads and parses.
   const pending: Promise<void>[] = [];
@@ -121,7 +192,7 @@ export async function runOnce(pipeline: Pipeline, onProgress?: (p: OnceProgress)
       onProgress?.(progress);
     }
   };
-  await Promise.all(Array.from({ length: STAGING_CONCURRENCY }, worker));
+  await Promise.all(Array.from({ length: concurrency }, worker));
   for (const file of pipeline.missingFiles(walk)) {
     const target = pipeline.target(file);
     if (!target) continue;

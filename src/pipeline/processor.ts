@@ -61,6 +61,19 @@ export interface ProcessorInit {
   root: string;
 }
 
+/**
+ * `(await import(module))[factory](options)` makes the processor in a worker
+ * thread. `options` must survive structured cloning; `process` and `retract`
+ * there only see what the recipe carries (no database: `init` is not called).
+ */
+export interface ProcessorRecipe {
+  /** A module URL (`import.meta.url` of the processor's module). */
+  module: string;
+  /** An exported function `(options) => Processor`. */
+  factory: string;
+  options: unknown;
+}
+
 export interface Processor<Carry = unknown> {
   /** Lowercase word; the key in session_processor_state. Unique among the processors of a run. */
   readonly name: string;
@@ -89,6 +102,12 @@ export interface Processor<Carry = unknown> {
   /** Optional one-time setup once the processor's migrations ran (e.g. reading its own state). */
   init?(ctx: ProcessorInit): Promise<void>;
   process(batch: Batch<Carry>, tx: ProcessorTx): void | Promise<void>;
+  /**
+   * How a worker thread builds an identical processor, so a large backfill can
+   * read, parse and process on every core (src/pipeline/workers/). Called after
+   * `init`. Without it, the processor always runs on the main thread.
+   */
+  remote?(): ProcessorRecipe;
   /**
    * Remove every output this processor wrote for the file. Default: delete
    * the file's rows (`session_file = $1`) from every declared table.

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { KeywordScanner, isAsciiKeyword } from '../../pipelines/secrets/keywords.js';
-import { compileRules, detect } from '../../pipelines/secrets/detect.js';
-import { BUILT_IN_RULES, mergeRules } from '../../pipelines/secrets/rules.js';
+import { KeywordScanner, isAsciiKeyword } from '../../pipelines/shared/credentials/keywords.js';
+import { compileRules, detect } from '../../pipelines/shared/credentials/detect.js';
+import { BUILT_IN_RULES, mergeRules } from '../../pipelines/shared/credentials/rules.js';
 
 const BUILT_IN_KEYWORDS = compileRules(mergeRules([], BUILT_IN_RULES)).keywords;
 

@@ -10,7 +10,7 @@ import { runOnce, type RunSummary } from '../../pipeline/once.js';
 import { checkRoot, rootProblem } from '../../discover/root.js';
 
 /** The core settings of `run`; each processor's own settings are added from its definition. */
-export const RUN_SETTINGS = ['root', 'db', 'processors', 'logLevel', 'maxLineBytes', 'maxAttempts', 'retryBaseMs'] as const;
+export const RUN_SETTINGS = ['root', 'db', 'processors', 'workers', 'logLevel', 'maxLineBytes', 'maxAttempts', 'retryBaseMs'] as const;
 
 export function runCommand(): Command {
   const cmd = new Command('run')
@@ -39,7 +39,7 @@ export function runCommand(): Command {
       let bar: cliProgress.SingleBar | null = null;
       try {
         const showBar = opts.progress !== false && process.stderr.isTTY && !opts.json;
-        const summary = await runOnce(pipeline, (p) => {
+        const summary = await runOnce(pipeline, { workers: config.workers, onProgress: (p) => {
           if (!showBar) return;
           if (!bar) {
             bar = new cliProgress.SingleBar(
@@ -49,7 +49,7 @@ export function runCommand(): Command {
             bar.start(p.total, 0, { mb: 0, mbTotal: (p.bytesTotal / 1e6).toFixed(1) });
           }
           bar.update(p.done, { mb: (p.bytesDone / 1e6).toFixed(1), mbTotal: (p.bytesTotal / 1e6).toFixed(1) });
-        });
+        } });
         (bar as cliProgress.SingleBar | null)?.stop();
         process.stdout.write(opts.json ? JSON.stringify(summary) + '\n' : renderSummary(summary, config.root));
         log.info({ duration_ms: summary.duration_ms, files: summary.files }, 'run --once finished');
