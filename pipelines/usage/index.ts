@@ -86,8 +86,12 @@ interface Pricing {
   version: number | null;
 }
 
-export function createUsageProcessor(opts: UsageOptions = {}): Processor<UsageCarry> {
-  const pricing: Pricing = { table: loadPriceTable(opts.pricing ?? ''), version: null };
+export function createUsageProcessor(
+  opts: UsageOptions = {},
+  /** The active price version when already known (a worker thread's twin, see `remote`). */
+  priceVersion: number | null = null,
+): Processor<UsageCarry> {
+  const pricing: Pricing = { table: loadPriceTable(opts.pricing ?? ''), version: priceVersion };
   // The built-in credential rules: --secrets-rules is the secrets processor's own setting.
   const redact = redactor('');
   return {
@@ -107,8 +111,19 @@ export function createUsageProcessor(opts: UsageOptions = {}): Processor<UsageCa
     retract(sessionFile, tx) {
       for (const t of FILE_TABLES) tx.run(`DELETE FROM ${t.name} WHERE session_file = $1`, [sessionFile]);
     },
-    remote: () => ({ module: import.meta.url, factory: 'createUsageProcessor', options: opts }),
+    // The price version init() activated travels with the recipe (the twin has no database).
+    remote: () => ({ module: import.meta.url, factory: 'usageFromRecipe', options: { opts, version: pricing.version } satisfies UsageRecipe }),
   };
+}
+
+interface UsageRecipe {
+  opts: UsageOptions;
+  version: number | null;
+}
+
+/** The worker-thread twin (see Processor.remote). */
+export function usageFromRecipe(r: UsageRecipe): Processor<UsageCarry> {
+  return createUsageProcessor(r.opts, r.version);
 }
 
 export const USAGE_SETTINGS = {
