@@ -44,14 +44,14 @@ let sb: Sandbox;
 beforeAll(() => {
   sb = sandbox('sp-workers-');
   copyCorpus(sb);
-  // Bad lines of every kind, and a file large enough for several read batches (256 KiB each).
+  // Bad lines of every kind, and a file large enough for several read batches (256 KiB each on the main thread, 1 MiB in a worker).
   sb.write(
     'bad/mixed.jsonl',
     line({ type: 'user', message: { role: 'user', content: 'hi' } }) + '{not json\n' + '[1,2]\n' + Buffer.from([0xff, 0xfe, 0x0a]).toString('latin1') + '\n' +
       line({ type: 'user', message: { role: 'user', content: 'password = "Zq8xY2vB7nQ4wE1r"' } }),
   );
   let big = '';
-  for (let i = 0; big.length < 900_000; i++) big += line({ type: 'assistant', i, message: { id: `m${i}`, role: 'assistant', model: 'claude-sonnet-4-5-20250929', usage: { input_tokens: 1, output_tokens: i }, content: [{ type: 'text', text: 'x'.repeat(500) }] }, timestamp: new Date(Date.UTC(2025, 9, 1) + i * 1000).toISOString() });
+  for (let i = 0; big.length < 2_600_000; i++) big += line({ type: 'assistant', i, message: { id: `m${i}`, role: 'assistant', model: 'claude-sonnet-4-5-20250929', usage: { input_tokens: 1, output_tokens: i }, content: [{ type: 'text', text: 'x'.repeat(500) }] }, timestamp: new Date(Date.UTC(2025, 9, 1) + i * 1000).toISOString() });
   sb.write('big/large.jsonl', big);
 });
 afterAll(() => sb.cleanup());

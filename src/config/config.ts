@@ -139,7 +139,7 @@ export const SETTINGS = {
     env: 'SESSION_PIPELINE_WORKERS',
     schema: z.union([z.literal('auto'), int(0, 64)]),
     default: () => 'auto',
-    describe: 'run --once: worker threads that read, parse and process (0 = none; auto = one per core, up to 4, when >= 64 MiB are pending)',
+    describe: 'run --once: worker threads that read, parse and process (0 = none; auto = one per core, up to 4, when >= 256 MiB are pending)',
   }),
   logLevel: setting({
     flag: '--log-level <level>',

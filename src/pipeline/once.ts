@@ -97,11 +97,12 @@ const STAGING_CONCURRENCY = 4;
 /** With workers: files queued per worker, so none idles while the main thread commits. */
 const FILES_PER_WORKER = 3;
 /**
- * `workers: 'auto'` starts workers only for this much pending input: a worker
- * costs ~100-200 ms to start (its own module graph and price table), which a
- * small incremental run would not win back.
+ * `workers: 'auto'` starts workers only for this much pending input. A worker
+ * costs 100-200 ms to start (its own module graph, price table and rules) and
+ * 30-40 MB of RSS (its own heap); below a few hundred MB of parsing the second
+ * core wins back less than that.
  */
-export const AUTO_WORKERS_MIN_BYTES = 64 << 20;
+export const AUTO_WORKERS_MIN_BYTES = 256 << 20;
 const AUTO_WORKERS_MAX = 4;
 
 export interface OnceOptions {

@@ -7,6 +7,7 @@
  * them does).
  */
 import type { SessionFileRef } from '../../discover/session-path.js';
+import type { FsPath } from '../../discover/names.js';
 import type { CellValue, ProcessorRecipe } from '../processor.js';
 import type { Statement } from '../unit.js';
 import type { ReadOptions } from '../../read/reader.js';
@@ -28,7 +29,8 @@ export interface FileJob {
   type: 'job';
   id: number;
   ref: SessionFileRef;
-  absPath: string;
+  /** A string, or the raw bytes of a name that is not UTF-8 (a Uint8Array once cloned). */
+  absPath: FsPath;
   from: number;
   until: number;
   read: ReadOptions;
