@@ -59,7 +59,15 @@ function findCcusage(): { cli: string; version: string } | { missing: string } {
   try {
     const pkgFile = require.resolve(`@ccusage/ccusage-${process.platform}-${process.arch}/package.json`);
     const pkg = JSON.parse(fs.readFileSync(pkgFile, 'utf8')) as { version: string };
-    return { cli: path.join(path.dirname(pkgFile), 'bin', 'ccusage'), version: pkg.version };
+    const cli = path.join(path.dirname(pkgFile), 'bin', 'ccusage');
+    // The package declares no `bin` (the launcher package did), so npm leaves the file without its
+    // execute bit: set it, as the launcher's install would have.
+    try {
+      fs.accessSync(cli, fs.constants.X_OK);
+    } catch {
+      fs.chmodSync(cli, fs.statSync(cli).mode | 0o111);
+    }
+    return { cli, version: pkg.version };
   } catch (err) {
     return { missing: (err as Error).message.split('\n')[0] };
   }
