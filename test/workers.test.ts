@@ -76,7 +76,7 @@ describe('run --once --workers', () => {
     const corpus = readmeFigures().corpus;
     const all = await dedupFigures(pooled);
     expect(all.messages).toBeGreaterThan(corpus.messages);
-  }, 120_000);
+  }, 300_000);
 
   it('appends, rewrites and truncations give the same tables as the main thread', async () => {
     const dbs = { main: path.join(sb.dir, 'inc-main.duckdb'), pooled: path.join(sb.dir, 'inc-pooled.duckdb') };
@@ -93,7 +93,7 @@ describe('run --once --workers', () => {
     expect(b).toMatchObject({ processors: a.processors });
     const [ta, tb] = [await tables(dbs.main), await tables(dbs.pooled)];
     for (const t of Object.keys(ta)) expect(tb[t], t).toEqual(ta[t]);
-  }, 120_000);
+  }, 300_000);
 
   it('a worker-backed backfill SIGKILLed and rerun equals a clean run', async () => {
     const k = sandbox('sp-workers-kill-');
@@ -128,7 +128,7 @@ describe('run --once --workers', () => {
     } finally {
       k.cleanup();
     }
-  }, 240_000);
+  }, 400_000);
 
   it('refuses a bad worker count with one line naming the setting', async () => {
     const r = await runCli(['run', '--once', '--root', sb.root, '--db', path.join(sb.dir, 'x.duckdb'), '--workers', 'many']);
