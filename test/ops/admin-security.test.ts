@@ -140,8 +140,9 @@ describe('admin API off loopback with a token', () => {
     d = await startDaemon(sb, ['--processors', 'lines', '--admin-host', '0.0.0.0', '--rescan-interval-ms', '500', '--quiet-ms', '20'], {
       SESSION_PIPELINE_ADMIN_TOKEN: TOKEN,
     });
-    await waitFor(async () => (await raw(d!.port, 'GET', '/health', AUTH)).json?.initialScan === 'done');
-  });
+    // Generous: on a loaded machine (2 cores, load 30) the first scan took over 20 s.
+    await waitFor(async () => (await raw(d!.port, 'GET', '/health', AUTH)).json?.initialScan === 'done', 60_000);
+  }, 90_000);
   afterAll(async () => {
     await stop(d);
     sb.cleanup();
