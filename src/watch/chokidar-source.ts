@@ -46,6 +46,8 @@ export function chokidarHints(opts: DirectorySourceOptions & { pollMs: number })
     w.on('unlinkDir', () => (status.watchedDirs = Math.max(0, status.watchedDirs - 1)));
     w.on('error', (err) => watchFailed(opts, err as NodeJS.ErrnoException));
     w.on('ready', () => {
+      // ignoreInitial hides the directories found at start from addDir: count them once here.
+      status.watchedDirs = Object.keys(w.getWatched()).length;
       if (status.state === 'starting') status.state = 'ok';
     });
     return () => {
