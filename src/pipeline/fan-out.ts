@@ -7,7 +7,7 @@ import type { Processor } from './processor.js';
 import type { SessionFileRef } from '../discover/session-path.js';
 import type { UnitOfWork } from './unit.js';
 import type { ReadBatch } from '../read/reader.js';
-import { BAD_LINES_TABLE } from '../state/checkpoint.js';
+import { BAD_LINES_KEPT_PER_FILE, BAD_LINES_TABLE } from '../state/checkpoint.js';
 import { retractFile } from './registration.js';
 
 /** One processor's position in a pass over a file. */
@@ -18,6 +18,11 @@ export interface Cursor {
   carry: unknown;
   /** The first unit retracts the file's earlier outputs (rewritten, truncated, version). */
   retractPending: boolean;
+  /**
+   * Bad lines this processor has counted in the file before this batch (its checkpoint's;
+   * 0 after a retraction): only the first BAD_LINES_KEPT_PER_FILE get a journal row.
+   */
+  badLines?: number;
 }
 
 export interface Applied {
@@ -59,7 +64,14 @@ export async function applyBatch(c: Cursor, batch: ReadBatch, ref: SessionFileRe
       unit,
     );
   }
-  for (const b of bad) unit.insert(BAD_LINES_TABLE.name, [c.p.name, ref.sessionFile, b.offset, b.length, b.kind, b.detail]);
+  // The first BAD_LINES_KEPT_PER_FILE of the file get a row (with their offsets); the checkpoint counts them all.
+  const counted = c.badLines ?? 0;
+  const keep = Math.min(bad.length, Math.max(0, BAD_LINES_KEPT_PER_FILE - counted));
+  for (let i = 0; i < keep; i++) {
+    const b = bad[i];
+    unit.insert(BAD_LINES_TABLE.name, [c.p.name, ref.sessionFile, b.offset, b.length, b.kind, b.detail]);
+  }
+  c.badLines = counted + bad.length;
   if (unit.carrySet) c.carry = unit.carry;
   return {
     lines: lines.length,

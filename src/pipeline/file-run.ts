@@ -60,6 +60,11 @@ export interface RunContext {
    * units come back as data and are staged here in the same order.
    */
   pool?: WorkerPool | null;
+  /**
+   * Asked before each batch: a graceful stop ends a pass between batches (what is staged
+   * commits, the rest is found again at the next start), not at the end of a 1 GB file.
+   */
+  stopping?: () => boolean;
 }
 
 /** The trace a run belongs to (the hint that started it), handed down so each stage event carries it. */
@@ -108,6 +113,8 @@ interface Work {
   /** The failure was a commit that did not go through, not the processor throwing. */
   commitFailed?: boolean;
   retractPending: boolean;
+  /** Bad lines counted in the file before the next batch (fan-out's Cursor.badLines). */
+  badLines?: number;
 }
 
 /** A run once every batch is staged: each processor's work, waiting for its commits (finishRun). */
@@ -238,6 +245,7 @@ export async function stageRun(ctx: RunContext, target: FileTarget, plan: RunPla
       w.current = s.start;
       w.carry = s.start.carry;
       w.retractPending = s.decision.retract;
+      w.badLines = s.start.badLines;
       staged.work.push(w);
       readers.push(w);
     }
@@ -260,10 +268,11 @@ export async function stageRun(ctx: RunContext, target: FileTarget, plan: RunPla
           // lines never leave the worker's young generation anyway.
           read: { ...ctx.readOptions, batchBytes: Math.max(ctx.readOptions.batchBytes, WORKER_BATCH_BYTES) },
           firstLine,
-          cursors: readers.map((w) => ({ name: w.p.name, from: w.from, carry: w.carry, retract: w.retractPending })),
+          cursors: readers.map((w) => ({ name: w.p.name, from: w.from, carry: w.carry, retract: w.retractPending, badLines: w.badLines })),
         })
       : readBatches(target.absPath, plan.readFrom, stat.size, ctx.readOptions, firstLine);
     for await (const batch of batches) {
+      if (ctx.stopping?.()) break;
       const active = readers.filter((w) => !w.failed);
       if (active.length === 0) break;
       const remote = 'units' in batch ? batch : null;

@@ -20,6 +20,7 @@ import { walkRoot, visitRoot, isConfirmedMissing, type FileVisitor, type WalkRes
 import { parseSessionPath } from '../discover/session-path.js';
 import type { FileStat } from '../discover/file-stat.js';
 import { pathOfKey } from '../discover/names.js';
+import { steadyNow } from '../loop/clock.js';
 import { OnceLogger } from '../log.js';
 import type { BadLine } from '../read/parse.js';
 
@@ -64,6 +65,8 @@ export class Pipeline {
       readOptions: { ...DEFAULT_READ, ...opts.read, maxLineBytes: opts.maxLineBytes },
       retry: opts.retry,
       log: opts.log,
+      // Backoffs are stamped and judged on a clock that a system clock step does not move.
+      now: steadyNow,
       onStage: (e) => events.onStage?.(e),
       onBadLine: (file, bad) => this.badLine(file, bad),
     };

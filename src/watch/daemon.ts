@@ -38,6 +38,8 @@ import { TraceLog } from './trace.js';
 import { sameStat, type FileStat } from '../discover/file-stat.js';
 import { DB_FILE_CHECK_MS, dbFileProblem, fileIdentity } from '../state/db-file.js';
 import type { FsPath } from '../discover/names.js';
+import { monoNow, steadyNow } from '../loop/clock.js';
+import { quietForMs, settleWaitMs } from './settle.js';
 
 export interface DaemonOptions {
   config: Config;
@@ -105,6 +107,8 @@ export class Daemon extends EventEmitter {
     const source = opts.config.watcher;
     this.watcher = { source, state: source !== 'off' ? 'starting' : 'off', events: 0, errors: 0, watchedDirs: 0 };
     if (source === 'chokidar') this.watcher.pollMs = opts.config.watchPollMs;
+    // A graceful stop ends a run between batches: a 1 GB file in flight took 6-10 s to read to its end.
+    pipeline.ctx.stopping = () => this.stopping;
     this.rescanner = new Rescanner(pipeline, this.fileStats, (h) => this.emitHint(h), (f, st) => this.emit('stat', f, st));
   }
 
@@ -213,7 +217,7 @@ export class Daemon extends EventEmitter {
       return null;
     }
     const candidates = h.processor ? this.pipeline.processors.filter((p) => p.name === h.processor) : this.pipeline.processors;
-    const { pending, skipped } = pendingProcessors(this.pipeline.checkpoints, candidates, h.sessionFile, st.stat, Date.now());
+    const { pending, skipped } = pendingProcessors(this.pipeline.checkpoints, candidates, h.sessionFile, st.stat, steadyNow());
     this.trace.record('state-check', h.sessionFile, h.traceId, h.at, {
       decision: pending.length ? 'go' : 'skip',
       why: pending.length ? `changed for ${pending.map((p) => p.name).join(',')}` : 'unchanged',
@@ -251,12 +255,13 @@ export class Daemon extends EventEmitter {
     const ready: Processor[] = [];
     for (const p of processors) {
       const settleMs = p.settleMs ?? 0;
-      const quietFor = settleMs > 0 && stat ? Date.now() - stat.mtimeMs : Infinity;
-      if (quietFor >= settleMs) {
+      const quietFor = settleMs > 0 && stat ? quietForMs(stat.mtimeMs, steadyNow(), this.fileStats.seenForMs(h.sessionFile)) : Infinity;
+      const wait = settleWaitMs(settleMs, quietFor);
+      if (wait === 0) {
         ready.push(p);
         continue;
       }
-      this.scheduleSettle(p.name, h.sessionFile, settleMs - quietFor + 5);
+      this.scheduleSettle(p.name, h.sessionFile, wait);
       this.trace.record('state-check', h.sessionFile, h.traceId, h.at, {
         processor: p.name,
         decision: 'wait',
@@ -338,7 +343,7 @@ export class Daemon extends EventEmitter {
       const t = setTimeout(() => {
         this.timers.delete(t);
         this.emitHint(hint(sessionFile, 'retry', processor));
-      }, Math.max(0, cp.nextAttemptAt - Date.now()) + 5);
+      }, Math.max(0, cp.nextAttemptAt - steadyNow()) + 5);
       this.timers.add(t);
     }
   }
@@ -427,13 +432,13 @@ export class Daemon extends EventEmitter {
     if (this.stopped) return this.stopped;
     this.stopping = true;
     this.stopped = (async () => {
-      const t0 = Date.now();
+      const t0 = monoNow();
       for (const t of this.timers) clearTimeout(t);
       for (const t of this.settleTimers.values()) clearTimeout(t);
       this.timers.clear();
       this.settleTimers.clear();
       const deadline = t0 + drainTimeoutMs;
-      while (Date.now() < deadline && this.lanes.runs > 0) {
+      while (monoNow() < deadline && this.lanes.runs > 0) {
         await new Promise((r) => setTimeout(r, 10));
       }
       const drained = this.lanes.runs === 0;
@@ -445,7 +450,7 @@ export class Daemon extends EventEmitter {
       } catch (err) {
         this.log.error({ err: (err as Error).message }, 'error while closing the database');
       }
-      this.log.info({ drained, ms: Date.now() - t0 }, 'stopped');
+      this.log.info({ drained, ms: Math.round(monoNow() - t0) }, 'stopped');
       this.log.flush();
     })();
     return this.stopped;

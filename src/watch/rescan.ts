@@ -19,6 +19,7 @@
  */
 import type { Pipeline } from '../pipeline/pipeline.js';
 import { fileStatOf, type FileStat } from '../discover/file-stat.js';
+import { steadyNow } from '../loop/clock.js';
 import { isConfirmedMissing } from '../discover/walk.js';
 import { hint, type FileHint } from './hint.js';
 import { judgeFile, slotsOf } from './state-check.js';
@@ -68,7 +69,7 @@ export class Rescanner {
     const started = Date.now();
     const { seen, emit, onStat } = this;
     const scan = seen.beginScan();
-    const now = Date.now();
+    const now = steadyNow(); // backoffs are judged on the monotonic clock (loop/clock)
     const { checkpoints, processors } = this.pipeline;
     const slotIndex = slotsOf(checkpoints, processors);
     let hinted = 0;

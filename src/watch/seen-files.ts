@@ -16,6 +16,7 @@
  * again was a fifth of an idle rescan's CPU.
  */
 import { fileStatOf, sameStat, type FileStat } from '../discover/file-stat.js';
+import { monoNow } from '../loop/clock.js';
 import { splitSessionKey } from '../discover/session-path.js';
 
 interface Seen extends FileStat {
@@ -23,6 +24,8 @@ interface Seen extends FileStat {
   scan: number;
   /** Every processor's checkpoint matched this stat when last asked, and none has changed since. */
   caughtUp: boolean;
+  /** When this stat was first seen, on the monotonic clock: how long the file has been quiet, as seen here. */
+  since: number;
 }
 
 /** What noteIn learnt: the stat is as last seen and the file had caught up, as last seen, or new / changed. */
@@ -101,9 +104,10 @@ export class SeenFiles implements Iterable<[string, FileStat]> {
       prev.ctimeMs = stat.ctimeMs;
       prev.ino = stat.ino;
       prev.caughtUp = false;
+      prev.since = monoNow();
       return CHANGED;
     }
-    table.set(name, { ...fileStatOf(stat), scan: this.scan, caughtUp: false });
+    table.set(name, { ...fileStatOf(stat), scan: this.scan, caughtUp: false, since: monoNow() });
     this.count++;
     this.marked++;
     return CHANGED;
@@ -132,6 +136,13 @@ export class SeenFiles implements Iterable<[string, FileStat]> {
     const [dir, name] = splitSessionKey(sessionFile);
     const s = this.byDir.get(dir)?.get(name);
     return s && fileStatOf(s);
+  }
+
+  /** How long the file has had its last seen stat, as this process saw it (0 if unknown). */
+  seenForMs(sessionFile: string): number {
+    const [dir, name] = splitSessionKey(sessionFile);
+    const s = this.byDir.get(dir)?.get(name);
+    return s ? monoNow() - s.since : 0;
   }
 
   has(sessionFile: string): boolean {

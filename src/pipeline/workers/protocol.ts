@@ -23,6 +23,8 @@ export interface JobCursor {
   from: number;
   carry: unknown;
   retract: boolean;
+  /** Bad lines counted before the pass (journal rows are kept for the first ones only). */
+  badLines?: number;
 }
 
 export interface FileJob {

@@ -36,7 +36,7 @@ async function runJob(processors: Map<string, Processor>, job: FileJob): Promise
   const cursors = job.cursors.map((c) => {
     const p = processors.get(c.name);
     if (!p) throw new Error(`worker has no processor ${c.name}`);
-    return { cursor: { p, from: c.from, carry: c.carry, retractPending: c.retract } as Cursor, tables: tablesOf(p), failed: false };
+    return { cursor: { p, from: c.from, carry: c.carry, retractPending: c.retract, badLines: c.badLines } as Cursor, tables: tablesOf(p), failed: false };
   });
   for await (const batch of readBatches(job.absPath, job.from, job.until, job.read, job.firstLine)) {
     const units: UnitData[] = [];
