@@ -84,7 +84,7 @@ describe('npm start under a supervisor', () => {
       let err = '';
       npm.stderr!.on('data', (d) => (err += d));
       npm.stdout!.resume();
-      const daemonPid = await waitFor(() => records(err).find((r) => r.msg === 'watching')?.pid ?? null, 30_000);
+      const daemonPid = await waitFor(() => records(err).find((r) => r.msg === 'watching')?.pid ?? null, 60_000);
       expect(daemonPid).not.toBe(npm.pid);
       const npmExited = new Promise<number | null>((res) => npm.on('exit', (code) => res(code)));
       npm.kill(signal);
@@ -97,7 +97,7 @@ describe('npm start under a supervisor', () => {
       // The lock is released: a run on the same database goes through.
       const after = await runCli(['run', '--once', '--json', '--root', sb.root, '--db', sb.db], cleanEnv());
       expect(after.code).toBe(0);
-    }, 60_000);
+    }, 120_000);
   }
 });
 
