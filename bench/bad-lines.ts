@@ -40,8 +40,9 @@ async function runOnce(root: string, db: string): Promise<Measured> {
   });
   let last = { cpuS: 0, hwmKb: 0 };
   const timer = setInterval(() => {
+    // A zombie's status has no VmHWM: keep the highest of the samples taken while it ran.
     const s = sample(child.pid!);
-    if (s) last = s;
+    if (s) last = { cpuS: Math.max(last.cpuS, s.cpuS), hwmKb: Math.max(last.hwmKb, s.hwmKb) };
   }, 20);
   const code = await new Promise<number | null>((res) => child.on('exit', res));
   clearInterval(timer);
