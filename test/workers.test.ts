@@ -23,7 +23,8 @@ async function tables(db: string): Promise<Record<string, string[]>> {
   for (const { table_name } of names) {
     const cols = await query<{ column_name: string }>(
       db,
-      `SELECT column_name FROM information_schema.columns WHERE table_name = $1 AND column_name NOT IN ('processed_at', 'updated_at', 'found_at', 'seen_at', 'created_at', 'activated_at', 'next_attempt_at') ORDER BY ordinal_position`,
+      // activated_at and activation record when (and in which order) a process activated a price version: bookkeeping of runs, which a killed and rerun backfill has more of.
+      `SELECT column_name FROM information_schema.columns WHERE table_name = $1 AND column_name NOT IN ('processed_at', 'updated_at', 'found_at', 'seen_at', 'created_at', 'activated_at', 'activation', 'next_attempt_at') ORDER BY ordinal_position`,
       [table_name],
     );
     const expr = cols.map((c) => `coalesce(CAST("${c.column_name}" AS VARCHAR), '∅')`).join(` || '|' || `);
