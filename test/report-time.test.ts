@@ -66,6 +66,8 @@ describe('days in a zone', () => {
     expect(dayStart('2025-03-31', 'Europe/Prague') - dayStart('2025-03-30', 'Europe/Prague')).toBe(23 * 3_600_000);
     expect(dayStart('2025-10-27', 'Europe/Prague') - dayStart('2025-10-26', 'Europe/Prague')).toBe(25 * 3_600_000);
     expect(new Date(zonedInstant(2025, 7, 1, 10, 0, 0, 0, 'Asia/Kolkata')).toISOString()).toBe('2025-07-01T04:30:00.000Z');
+    // No midnight that day: the clocks went from 23:59:59 to 01:00 (found by the property below).
+    expect(new Date(dayStart('2016-10-16', 'America/Sao_Paulo')).toISOString()).toBe('2016-10-16T03:00:00.000Z');
   });
 
   it('agree with dayIn for every instant (property)', () => {

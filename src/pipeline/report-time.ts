@@ -81,7 +81,18 @@ export function zonedInstant(y: number, mo: number, d: number, h: number, mi: nu
 /** Midnight starting day `YYYY-MM-DD` in `zone`. */
 export function dayStart(day: string, zone: string): number {
   const [y, mo, d] = day.split('-').map(Number);
-  return zonedInstant(y, mo, d, 0, 0, 0, 0, zone);
+  const t = zonedInstant(y, mo, d, 0, 0, 0, 0, zone);
+  if (dayIn(t, zone) === day) return t;
+  // Midnight does not exist that day (a DST gap at 00:00, e.g. America/Sao_Paulo on 2016-10-16):
+  // the guess lands on the day before, and the day starts where the gap ends. Gaps are <= 2 h.
+  let lo = t;
+  let hi = t + 2 * 3_600_000;
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (dayIn(mid, zone) === day) hi = mid;
+    else lo = mid;
+  }
+  return hi;
 }
 
 const validDay = (y: number, mo: number, d: number) => {
