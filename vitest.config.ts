@@ -8,5 +8,7 @@ export default defineConfig({
     // Integration tests spawn daemons and DuckDB files; two cores do not gain from more forks.
     maxWorkers: 2,
     pool: 'forks',
+    // One throwaway PostgreSQL cluster for the run, unless SESSION_PIPELINE_TEST_PG names one.
+    globalSetup: ['test/pg-global-setup.ts'],
   },
 });

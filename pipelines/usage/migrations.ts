@@ -17,7 +17,7 @@ export const USAGE_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     description: 'usage tables and views',
-    up: [...TABLES.map(createTableSql), ...PRICE_VERSIONS_DDL, ...VIEW_DDL],
+    up: [...TABLES.map((t) => createTableSql(t)), ...PRICE_VERSIONS_DDL, ...VIEW_DDL],
   },
   {
     // Version 1 stored cost_usd and pricing_model per row, computed when the file was read.
@@ -37,7 +37,7 @@ export const USAGE_MIGRATIONS: readonly Migration[] = [
     description: 'price at read time: price versions, long_context of existing rows, views',
     up: [
       `UPDATE usage_messages SET long_context = ${LONG_CONTEXT_SQL} WHERE long_context IS NULL`,
-      ...TABLES.map(createTableSql),
+      ...TABLES.map((t) => createTableSql(t)),
       ...PRICE_VERSIONS_DDL,
       ...VIEW_DDL,
     ],

@@ -9,8 +9,13 @@ import type { Db } from './db.js';
 export interface Migration {
   version: number;
   description: string;
-  /** Statements, run in order in one transaction. */
+  /** Statements, run in order in one transaction (DuckDB; PostgreSQL too unless `postgres` is given). */
   up: readonly string[];
+  /**
+   * The same version in PostgreSQL's dialect. `[]` for a step that PostgreSQL never needs: a
+   * PostgreSQL store is always created from today's declarations by version 1.
+   */
+  postgres?: readonly string[];
 }
 
 const BOOTSTRAP = `CREATE TABLE IF NOT EXISTS schema_version (

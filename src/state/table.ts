@@ -4,6 +4,7 @@
  * cannot drift. Used by the core's state tables and by every processor.
  */
 import type { Migration } from './migrations.js';
+import { columnTypeSql, type StoreKind } from './dialect.js';
 
 /** Column types the bulk loader knows how to append. */
 export type ColumnType = 'VARCHAR' | 'BIGINT' | 'INTEGER' | 'DOUBLE' | 'BOOLEAN' | 'TIMESTAMP';
@@ -58,14 +59,18 @@ export function stagedColumns(t: OutputTable): readonly OutputColumn[] {
   return t.columns.some((c) => c.generated) ? t.columns.filter((c) => !c.generated) : t.columns;
 }
 
-/** `CREATE TABLE IF NOT EXISTS` for a declared table. */
-export function createTableSql(t: OutputTable): string {
+/**
+ * `CREATE TABLE IF NOT EXISTS` for a declared table, in a store's dialect. PostgreSQL gets no
+ * `replace.hashColumn`: its upsert is `ON CONFLICT ... DO UPDATE` on the primary key's index, and
+ * the hash narrowing is a DuckDB cost (see OutputTable.replace).
+ */
+export function createTableSql(t: OutputTable, kind: StoreKind = 'duckdb'): string {
   const cols = t.columns.map((c) => {
     const notNull = c.notNull || t.key.includes(c.name) ? ' NOT NULL' : '';
     const dflt = c.default !== undefined ? ` DEFAULT ${c.default}` : '';
-    return `${quoteIdent(c.name)} ${c.type}${notNull}${dflt}`;
+    return `${quoteIdent(c.name)} ${columnTypeSql(kind, c.type)}${notNull}${dflt}`;
   });
-  if (t.replace?.hashColumn) cols.push(`${quoteIdent(t.replace.hashColumn)} UBIGINT`);
+  if (t.replace?.hashColumn && kind === 'duckdb') cols.push(`${quoteIdent(t.replace.hashColumn)} UBIGINT`);
   return `CREATE TABLE IF NOT EXISTS ${quoteIdent(t.name)} (${cols.join(', ')}, PRIMARY KEY (${t.key.map(quoteIdent).join(', ')}))`;
 }
 
@@ -75,5 +80,5 @@ export function createTableSql(t: OutputTable): string {
  * `ADD COLUMN IF NOT EXISTS`), since version 1 always creates today's tables.
  */
 export function tablesMigration(tables: readonly OutputTable[], description = tables.map((t) => t.name).join(', ')): Migration {
-  return { version: 1, description, up: tables.map(createTableSql) };
+  return { version: 1, description, up: tables.map((t) => createTableSql(t)), postgres: tables.map((t) => createTableSql(t, 'postgres')) };
 }
