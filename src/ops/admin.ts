@@ -168,6 +168,12 @@ const runSchema = {
  * trace stream, answers for as long as it needs.
  */
 export const REQUEST_TIMEOUT_MS = 10_000;
+/**
+ * Server-sent event streams open at once (trace follow and the dashboard feed together). Each
+ * holds a socket and a listener on the daemon's emitters; past this a client gets 503, so a
+ * loop opening streams cannot grow them without bound (Node warned from the 11th listener).
+ */
+export const MAX_EVENT_STREAMS = 64;
 const CONNECTIONS_CHECK_MS = 1_000;
 
 // ------------------------------------------------------------------ routes
@@ -379,6 +385,7 @@ const traceRoutes =
         const exists = target !== null && fs.existsSync(target.absPath);
         return { sessionFile: file, exists, seen, checkpoints: committedState(file), records: daemon.trace.recent(file) };
       }
+      if (streams.size >= MAX_EVENT_STREAMS) return tooManyStreams(reply);
 
       // Server-sent events: the ring buffer first, then live records; checkpoints again after each commit.
       reply.hijack();
@@ -434,8 +441,19 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
+/** 503 for a stream past MAX_EVENT_STREAMS. */
+export function tooManyStreams(reply: FastifyReply): FastifyReply {
+  return reply
+    .code(503)
+    .header('retry-after', '5')
+    .send({ error: 'busy', message: `${MAX_EVENT_STREAMS} event streams are open (the limit); close one or retry later` });
+}
+
 export async function createAdminApp(ctx: AdminContext): Promise<AdminServer> {
   const streams = new Set<ServerResponse>();
+  // One listener per open stream on each emitter, bounded by MAX_EVENT_STREAMS (plus the daemon's own).
+  ctx.daemon.trace.setMaxListeners(MAX_EVENT_STREAMS + 10);
+  ctx.daemon.setMaxListeners(MAX_EVENT_STREAMS + 10);
   const app = Fastify({
     loggerInstance: ctx.log.child({ component: 'admin' }) as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),

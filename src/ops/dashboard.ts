@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsync } from 'fastify';
 import type { AdminContext } from './admin.js';
-import { tokenMatches } from './admin.js';
+import { MAX_EVENT_STREAMS, tokenMatches, tooManyStreams } from './admin.js';
 import { CommitFeed, type CommitNotice } from './commit-feed.js';
 import { TOKEN_COOKIE } from './guard.js';
 
@@ -70,6 +70,7 @@ export const dashboardRoutes =
     });
 
     app.get('/dashboard/events', async (req, reply) => {
+      if (streams.size >= MAX_EVENT_STREAMS) return tooManyStreams(reply);
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, {

@@ -84,7 +84,9 @@ const clamp = (v: unknown, dflt: number, max: number, name: string): number => {
   if (v === undefined || v === null) return dflt;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new ReportParamError(`invalid ${name} ${JSON.stringify(v)}: expected a whole number >= 0`);
-  return Math.min(n === 0 ? max : n, max);
+  // Said, not silently lowered: a caller asking for 20 minutes must not see a query stopped at 10.
+  if (n > max) throw new ReportParamError(`${name} must be <= ${max} (this daemon's ceiling); 0 means the ceiling`);
+  return n === 0 ? max : n;
 };
 
 export const readRoutes =

@@ -88,6 +88,49 @@ describe('admin API on loopback without a token (the default)', () => {
     const ok = await raw(port, 'POST', '/rescan', JSON_CT, JSON.stringify({ timeoutMs: 600_000 }));
     expect(ok.status).toBe(200);
     accepted++;
+    // POST /sql said so too (it used to lower both silently to its ceilings).
+    const sql = await raw(port, 'POST', '/sql', JSON_CT, JSON.stringify({ sql: 'SELECT 1 AS n', timeoutMs: 1_800_000 }));
+    expect(sql.status).toBe(400);
+    expect(sql.json.message).toMatch(/timeoutMs must be <= 600000/);
+    accepted++;
+    const rows = await raw(port, 'POST', '/sql', JSON_CT, JSON.stringify({ sql: 'SELECT 1 AS n', maxRows: 20_000_000 }));
+    expect(rows.status).toBe(400);
+    expect(rows.json.message).toMatch(/maxRows must be <= 10000000/);
+    accepted++;
+    const fine = await raw(port, 'POST', '/sql', JSON_CT, JSON.stringify({ sql: 'SELECT 1 AS n', timeoutMs: 600_000, maxRows: 0 }));
+    expect(fine.status).toBe(200);
+    expect(fine.json.rows).toEqual([{ n: 1 }]);
+    accepted++;
+  });
+
+  it('caps open event streams at 64 with a 503, without listener warnings, and admits again once one closes', async () => {
+    const port = d!.port;
+    const open: AbortController[] = [];
+    const statuses: number[] = [];
+    for (let i = 0; i < 66; i++) {
+      const ac = new AbortController();
+      const url = i % 2 ? `http://127.0.0.1:${port}/trace/o/s0.jsonl?follow=1` : `http://127.0.0.1:${port}/dashboard/events`;
+      const res = await fetch(url, { signal: ac.signal });
+      statuses.push(res.status);
+      if (res.status === 200) open.push(ac);
+      else await res.text();
+    }
+    expect(statuses.filter((s) => s === 200)).toHaveLength(64);
+    expect(statuses.slice(64)).toEqual([503, 503]);
+    open.pop()!.abort();
+    const again = await waitFor(async () => {
+      const ac = new AbortController();
+      const res = await fetch(`http://127.0.0.1:${port}/trace/o/s1.jsonl?follow=1`, { signal: ac.signal });
+      if (res.status !== 200) {
+        await res.text();
+        return null;
+      }
+      open.push(ac);
+      return res.status;
+    }, 5_000);
+    expect(again).toBe(200);
+    for (const ac of open) ac.abort();
+    expect(d!.stderr()).not.toMatch(/MaxListenersExceededWarning/);
   });
 
   it('cuts off a POST whose body trickles one byte every 5 s', async () => {
