@@ -134,6 +134,13 @@ describe('registration', () => {
       /environment variable SP_X is already declared by processor "a"/,
     );
     expect(() => validateDefinitions([def('a', {}), def('a', {})])).toThrow(/registered twice/);
+    // One Setting object under several processors is one shared setting (as --secrets-rules is);
+    // an equal-looking but separate declaration still clashes.
+    const one = s('--rules <f>', 'SP_RULES');
+    expect(() => validateDefinitions([def('a', { rules: one }), def('b', { rules: one })])).not.toThrow();
+    expect(() => validateDefinitions([def('a', { rules: one }), def('b', { rules: s('--rules <f>', 'SP_RULES') })])).toThrow(
+      /setting rules is already declared by processor "a"/,
+    );
     const report: ReportDefinition = { name: 'rows', description: 'r', params: [], jsonShape: '{}', run: async () => ({ result: {} }), table: () => '' };
     expect(() => validateDefinitions([{ ...def('a', {}), reports: [report, report] }])).toThrow(/report "rows" is not a unique lowercase word/);
   });

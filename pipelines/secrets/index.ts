@@ -12,11 +12,12 @@
  *   the rules file or changing `--secrets-key` rescans every file from the
  *   start (old findings are retracted and recomputed).
  */
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { defineProcessor, type Processor, type ProcessorInit } from '../../src/pipeline/processor.js';
 import { setting, settingSchemas } from '../../src/config/config.js';
 import { credentialRules, detect, excerpt, fingerprint, type SecretRule } from '../shared/credentials/index.js';
+import { SECRETS_RULES_SETTING, versionWithRules } from '../shared/credentials/setting.js';
 import { locate, type Located } from './locate.js';
 import { FINDINGS_OUTPUT, FINDINGS_TABLE, KEY_TABLE, SECRETS_MIGRATIONS } from './migrations.js';
 import { SECRETS_REPORTS } from './reports.js';
@@ -38,13 +39,7 @@ export const SECRETS_SETTINGS = {
     describe: 'secrets: process a file only after it has been quiet this long',
     watchOnly: true,
   }),
-  secretsRules: setting({
-    flag: '--secrets-rules <file>',
-    env: 'SESSION_PIPELINE_SECRETS_RULES',
-    schema: settingSchemas.optionalPath,
-    default: () => '',
-    describe: 'secrets: extra detection rules (JSON file)',
-  }),
+  secretsRules: SECRETS_RULES_SETTING,
   secretsKey: setting({
     flag: '--secrets-key <key>',
     env: 'SESSION_PIPELINE_SECRETS_KEY',
@@ -172,12 +167,8 @@ export default defineProcessor({
  * (an HMAC of a constant, which reveals nothing of the key).
  */
 export function deriveVersion(userRules: readonly SecretRule[], secretsKey: string): number {
-  const parts: string[] = [];
-  if (userRules.length > 0) parts.push(JSON.stringify(userRules));
-  if (secretsKey) parts.push(createHmac('sha256', secretsKey).update('session-pipeline/secrets/key-id').digest('hex'));
-  if (parts.length === 0) return BASE_VERSION;
-  const h = createHash('sha256').update(parts.join('\u0000')).digest().readUInt32BE(0) % 1_000_000;
-  return BASE_VERSION * 1_000_000 + h;
+  const keyId = secretsKey ? [createHmac('sha256', secretsKey).update('session-pipeline/secrets/key-id').digest('hex')] : [];
+  return versionWithRules(BASE_VERSION, userRules, keyId);
 }
 
 function lineTimestamp(v: Record<string, unknown>): number | null {

@@ -40,6 +40,7 @@ import { USAGE_METRICS } from './metrics.js';
 import { EXPORTED } from './views.js';
 import { activatePrices } from './price-versions.js';
 import { redactor, type Redact } from './redact.js';
+import { SECRETS_RULES_SETTING, versionWithRules } from '../shared/credentials/setting.js';
 
 /**
  * Bump when the rows this code writes change meaning (the extraction rules). Prices are not
@@ -64,6 +65,8 @@ export interface UsageCarry {
 export interface UsageOptions {
   /** A price file in LiteLLM's shape; '' or absent for the bundled table. */
   pricing?: string;
+  /** `--secrets-rules`: the user's credential rules, redacted like the built-in ones ('' or absent: built-in only). */
+  secretsRules?: string;
 }
 
 const parseTs = (s: string | null): number | null => {
@@ -92,11 +95,11 @@ export function createUsageProcessor(
   priceVersion: number | null = null,
 ): Processor<UsageCarry> {
   const pricing: Pricing = { table: loadPriceTable(opts.pricing ?? ''), version: priceVersion };
-  // The built-in credential rules: --secrets-rules is the secrets processor's own setting.
-  const redact = redactor('');
+  // The secrets processor's rules, the user's included: what it finds, usage does not keep.
+  const redact = redactor(opts.secretsRules ?? '');
   return {
     name: 'usage',
-    version: USAGE_CODE_VERSION,
+    version: versionWithRules(USAGE_CODE_VERSION, redact.userRules),
     migrations: USAGE_MIGRATIONS,
     tables: TABLES,
     reports: ALL_USAGE_REPORTS,
@@ -134,6 +137,7 @@ export const USAGE_SETTINGS = {
     default: () => '',
     describe: 'your own model price file (LiteLLM JSON shape); default: the bundled table',
   }),
+  secretsRules: SECRETS_RULES_SETTING,
 };
 
 export default defineProcessor({
@@ -141,7 +145,7 @@ export default defineProcessor({
   settings: USAGE_SETTINGS,
   reports: ALL_USAGE_REPORTS,
   exports: EXPORTED,
-  create: (s) => createUsageProcessor({ pricing: s.pricing }),
+  create: (s) => createUsageProcessor({ pricing: s.pricing, secretsRules: s.secretsRules }),
 });
 
 function processBatch(

@@ -103,19 +103,22 @@ export function validateDefinitions(defs: readonly ProcessorDefinition<any>[]): 
   const keys = new Map<string, string>(Object.keys(SETTINGS).map((k) => [k, 'the core']));
   const flags = new Map<string, string>(Object.values(SETTINGS).map((s) => [s.flag.split(' ')[0], 'the core']));
   const envs = new Map<string, string>(Object.values(SETTINGS).map((s) => [s.env, 'the core']));
-  const claim = (m: Map<string, string>, what: string, value: string, by: string) => {
+  /** A Setting object declared by several processors is one setting (one value for all), not a clash. */
+  const shared = new Set<Setting<unknown>>();
+  const claim = (m: Map<string, string>, what: string, value: string, by: string, s?: Setting<unknown>) => {
     const owner = m.get(value);
-    if (owner !== undefined) throw new ConfigError(`processor "${by}": ${what} ${value} is already declared by ${owner}`);
-    m.set(value, `processor "${by}"`);
+    if (owner !== undefined && !(s && shared.has(s))) throw new ConfigError(`processor "${by}": ${what} ${value} is already declared by ${owner}`);
+    m.set(value, owner ?? `processor "${by}"`);
   };
   for (const d of defs) {
     if (!NAME.test(d.name) || RESERVED.has(d.name)) throw new ConfigError(`processor ${JSON.stringify(d.name)}: not a valid processor name`);
     if (names.has(d.name)) throw new ConfigError(`processor "${d.name}" is registered twice`);
     names.add(d.name);
     for (const [key, s] of settingsOf(d)) {
-      claim(keys, 'setting', key, d.name);
-      claim(flags, 'flag', s.flag.split(' ')[0], d.name);
-      claim(envs, 'environment variable', s.env, d.name);
+      claim(keys, 'setting', key, d.name, s);
+      claim(flags, 'flag', s.flag.split(' ')[0], d.name, s);
+      claim(envs, 'environment variable', s.env, d.name, s);
+      shared.add(s);
     }
     const reports = new Set<string>();
     for (const r of d.reports ?? []) {

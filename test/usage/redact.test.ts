@@ -126,4 +126,26 @@ describe('usage redacts credentials in user-typed fields', () => {
     const custom = redactor(rules);
     expect(custom.text('branch acme_abcdef123456')).toBe('branch [redacted:acme-token]');
   });
+
+  it('--secrets-rules reaches usage: a user rule redacts cwd and branch, and changing the rules reprocesses', async () => {
+    const s2 = sandbox('sp-usage-redact-rules-');
+    try {
+      const token = 'acme_k3y9q2w8e7r6';
+      const meta = { sessionId: 's2', cwd: `/srv/${token}/app`, gitBranch: `deploy-${token}`, version: '2.0.1' };
+      s2.write('o/s2.jsonl', line({ ...meta, type: 'user', uuid: 'u1', timestamp: ts(1), message: { role: 'user', content: 'hi' } }));
+      const rules = path.join(s2.dir, 'rules.json');
+      fs.writeFileSync(rules, JSON.stringify([{ id: 'acme-token', description: 'ACME', pattern: 'acme_[a-z0-9]{12}', keywords: ['acme_'] }]));
+      const env = { SESSION_ROOT: s2.root, SESSION_PIPELINE_DB: s2.db };
+      const plain = await runCli(['run', '--once', '--processors', 'usage', '--no-progress'], env);
+      expect(plain.code, plain.stderr).toBe(0);
+      const before = await query(s2.db, 'SELECT cwd, git_branch FROM usage_files');
+      expect(before).toEqual([{ cwd: `/srv/${token}/app`, git_branch: `deploy-${token}` }]);
+      const ruled = await runCli(['run', '--once', '--processors', 'usage', '--no-progress', '--secrets-rules', rules], env);
+      expect(ruled.code, ruled.stderr).toBe(0);
+      const after = await query(s2.db, 'SELECT cwd, git_branch FROM usage_files');
+      expect(after).toEqual([{ cwd: '/srv/[redacted:acme-token]/app', git_branch: 'deploy-[redacted:acme-token]' }]);
+    } finally {
+      s2.cleanup();
+    }
+  });
 });
