@@ -26,7 +26,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { contextFromFile, generateCorpus, makeRng, sessionLines, type Rng } from './lib/corpus.js';
-import { Db } from '../src/state/db.js';
+import { openStoreReader, type StoreReader } from './lib/store.js';
 import { loadConfig } from '../src/config/config.js';
 import { selectProcessors } from '../pipelines/index.js';
 
@@ -62,6 +62,10 @@ export interface ChaosOptions {
   perTick: number;
   /** Keep the temp directory. */
   keep: boolean;
+  /** The daemon's store (`--db`): default a DuckDB file in the temp directory; a PostgreSQL URL names an empty database. */
+  db?: string;
+  /** The clean reference run's store, of the same kind as `db` (another empty database on PostgreSQL). */
+  cleanDb?: string;
   log: (line: string) => void;
 }
 
@@ -246,25 +250,38 @@ function countLines(files: string[]): { lines: number; bytes: number; complete: 
 
 const VOLATILE = new Set(['updated_at', 'seen_at', 'processed_at', 'created_at', 'applied_at']);
 
-/** Rows in one table and not the other, both ways, over the stable columns. */
-async function compareTables(db: Db, tables: { name: string; columns?: string[] }[]): Promise<ChaosResult['comparedTables']> {
+/** One row as a comparable string: the same values give the same text on one store. */
+const rowKey = (r: Record<string, unknown>, cols: string[]) =>
+  JSON.stringify(cols.map((c) => {
+    const v = r[c];
+    return typeof v === 'bigint' ? v.toString() : v instanceof Date ? v.toISOString() : v;
+  }));
+
+/**
+ * Rows in one table and not the other, both ways, over the stable columns, as multisets (EXCEPT ALL,
+ * done here so that the two databases need not be attached to one another: it works on either store).
+ */
+async function compareTables(chaos: StoreReader, clean: StoreReader, tables: { name: string; columns: string[] }[]): Promise<ChaosResult['comparedTables']> {
   const out: ChaosResult['comparedTables'] = [];
   for (const t of tables) {
-    const cols =
-      t.columns ??
-      (
-        await db.all<{ column_name: string }>(
-          `SELECT column_name FROM information_schema.columns WHERE table_catalog = 'chaos' AND table_schema = 'main' AND table_name = $1 ORDER BY ordinal_position`,
-          [t.name],
-        )
-      )
-        .map((r) => r.column_name)
-        .filter((c) => !VOLATILE.has(c));
-    const list = cols.map((c) => `"${c}"`).join(', ');
-    const q = (a: string, b: string) =>
-      db.all<{ n: bigint }>(`SELECT count(*) AS n FROM (SELECT ${list} FROM ${a}.main."${t.name}" EXCEPT ALL SELECT ${list} FROM ${b}.main."${t.name}")`);
-    const rows = Number((await db.all<{ n: bigint }>(`SELECT count(*) AS n FROM clean.main."${t.name}"`))[0].n);
-    out.push({ table: t.name, rows, onlyChaos: Number((await q('chaos', 'clean'))[0].n), onlyClean: Number((await q('clean', 'chaos'))[0].n) });
+    const cols = t.columns.filter((c) => !VOLATILE.has(c));
+    const sql = `SELECT ${cols.map((c) => `"${c}"`).join(', ')} FROM "${t.name}"`;
+    const counts = new Map<string, number>();
+    const cleanRows = await clean.all(sql);
+    for (const r of cleanRows) {
+      const k = rowKey(r, cols);
+      counts.set(k, (counts.get(k) ?? 0) + 1);
+    }
+    let onlyChaos = 0;
+    for (const r of await chaos.all(sql)) {
+      const k = rowKey(r, cols);
+      const n = counts.get(k) ?? 0;
+      if (n === 0) onlyChaos++;
+      else counts.set(k, n - 1);
+    }
+    let onlyClean = 0;
+    for (const n of counts.values()) onlyClean += n;
+    out.push({ table: t.name, rows: cleanRows.length, onlyChaos, onlyClean });
   }
   return out;
 }
@@ -286,7 +303,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
   const started = Date.now();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sp-chaos-'));
   const root = path.join(dir, 'root');
-  const db = path.join(dir, 'chaos.duckdb');
+  const db = opts.db ?? path.join(dir, 'chaos.duckdb');
   const rng = makeRng(opts.seed);
   const log = opts.log;
   const errorLogs: string[] = [];
@@ -352,10 +369,10 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       const r = await current.exited;
       if (r.code !== 0) unexpected(`settle round ${settleRounds}: exited ${r.code ?? r.signal}: ${current.stderrTail.slice(-3).join(' | ')}`);
       current = null;
-      const check = await Db.open(db);
+      const check = await openStoreReader(db);
       try {
         const rows = await check
-          .all<{ processor_name: string; session_file: string; offset: bigint }>('SELECT processor_name, session_file, "offset" FROM session_processor_state')
+          .all<{ processor_name: string; session_file: string; offset: number }>('SELECT processor_name, session_file, "offset" FROM session_processor_state')
           .catch(() => []);
         const got = new Map(rows.map((r) => [`${r.processor_name}\u0000${r.session_file}`, Number(r.offset)]));
         caughtUp = processors.every((p) =>
@@ -367,25 +384,28 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       log(`chaos: settle round ${settleRounds}: ${caughtUp ? 'caught up' : 'behind'}`);
     }
 
-    // The reference: a clean run --once on the copy.
-    const cleanDb = path.join(dir, 'clean.duckdb');
+    // The reference: a clean run --once on the copy, into a store of the same kind.
+    const cleanDb = opts.cleanDb ?? path.join(dir, 'clean.duckdb');
     await cliOnce(copy, cleanDb, opts.processors);
-    const cmp = await Db.open(db);
+    const chaosStore = await openStoreReader(db);
+    const cleanStore = await openStoreReader(cleanDb).catch(async (err) => {
+      await chaosStore.close();
+      throw err;
+    });
     let compared: ChaosResult['comparedTables'];
     try {
-      // The open database is catalog "chaos" (its file name), the reference is attached as "clean".
-      await cmp.run(`ATTACH '${cleanDb.replace(/'/g, "''")}' AS clean (READ_ONLY)`);
       const tables = [
-        ...processors.flatMap((p) => p.tables.map((t) => ({ name: t.name }))),
+        ...processors.flatMap((p) => p.tables.map((t) => ({ name: t.name, columns: t.columns.map((c) => c.name) }))),
         { name: 'session_bad_lines', columns: ['processor_name', 'session_file', 'offset', 'length', 'kind', 'detail'] },
         {
           name: 'session_processor_state',
           columns: ['processor_name', 'session_file', 'owner', 'offset', 'head_hash', 'tail_hash', 'size', 'lines_processed', 'bad_lines', 'processor_version', 'status', 'attempts', 'carry'],
         },
       ];
-      compared = await compareTables(cmp, tables);
+      compared = await compareTables(chaosStore, cleanStore, tables);
     } finally {
-      await cmp.close();
+      await chaosStore.close();
+      await cleanStore.close();
     }
     const mismatches = compared.reduce((n, t) => n + t.onlyChaos + t.onlyClean, 0);
     return {

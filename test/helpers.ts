@@ -11,7 +11,10 @@ import { Pipeline, type PipelineOptions } from '../src/pipeline/pipeline.js';
 import type { Processor } from '../src/pipeline/processor.js';
 import { linesProcessor } from '../pipelines/lines/index.js';
 import { runOnce } from '../src/pipeline/once.js';
-import { Db } from '../src/state/db.js';
+import { queryStore } from '../bench/lib/store.js';
+import { freshPgDatabase, STORES, type StoreName } from './pg.js';
+
+export { STORES, type StoreName };
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const CLI = path.join(REPO, 'dist', 'src', 'cli', 'main.js');
@@ -21,13 +24,18 @@ export const CORPUS = path.join(REPO, 'test', 'fixtures', 'corpus');
 export interface Sandbox {
   dir: string;
   root: string;
+  /** Which store `db` is. */
+  store: StoreName;
+  /** The store's location, as `--db` takes it: a DuckDB file in `dir`, or a PostgreSQL URL of a database of its own. */
   db: string;
   file(rel: string): string;
   write(rel: string, content: string | Buffer): string;
   append(rel: string, content: string | Buffer): string;
-  cleanup(): void;
+  /** Removes `dir` (and drops the PostgreSQL database: await it then). */
+  cleanup(): void | Promise<void>;
 }
 
+/** A temp dir with an empty root and a DuckDB path in it (nothing opened yet). */
 export function sandbox(prefix = 'sp-test-'): Sandbox {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   const root = path.join(dir, 'root');
@@ -36,6 +44,7 @@ export function sandbox(prefix = 'sp-test-'): Sandbox {
   return {
     dir,
     root,
+    store: 'duckdb',
     db: path.join(dir, 'state.duckdb'),
     file,
     write(rel, content) {
@@ -52,6 +61,26 @@ export function sandbox(prefix = 'sp-test-'): Sandbox {
     },
     cleanup() {
       fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A sandbox on either store: on `postgres` its `db` is the URL of a fresh, empty database on the
+ * run's cluster (test/pg.ts), dropped by `cleanup()`. The suites parameterised over STORES use it,
+ * so a test body never branches on the store to find its database.
+ */
+export async function sandboxOn(store: StoreName, prefix = 'sp-test-'): Promise<Sandbox> {
+  const sb = sandbox(prefix);
+  if (store === 'duckdb') return sb;
+  const pg = await freshPgDatabase(prefix.replace(/-+$/, ''));
+  return {
+    ...sb,
+    store,
+    db: pg.url,
+    async cleanup() {
+      sb.cleanup();
+      await pg.drop();
     },
   };
 }
@@ -117,19 +146,12 @@ export async function runOnceIn(sb: Sandbox, processors: Processor[] = [linesPro
   }
 }
 
-/** Query a DuckDB file (no pipeline holding it). */
-export async function query<T = Record<string, unknown>>(dbPath: string, sql: string, params: (string | number)[] = []): Promise<T[]> {
-  const db = await Db.open(dbPath);
-  try {
-    const rows = await db.all<Record<string, unknown>>(sql, params);
-    return rows.map((r) => {
-      const o: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(r)) o[k] = typeof v === 'bigint' ? Number(v) : v;
-      return o as T;
-    });
-  } finally {
-    await db.close();
-  }
+/**
+ * Query a store (a DuckDB file no pipeline holds, or a PostgreSQL URL): integers come back as
+ * numbers on both (bench/lib/store.ts), so one assertion holds on either.
+ */
+export function query<T = Record<string, unknown>>(db: string, sql: string, params: (string | number)[] = []): Promise<T[]> {
+  return queryStore<T>(db, sql, params);
 }
 
 export function line(obj: Record<string, unknown>): string {

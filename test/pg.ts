@@ -2,7 +2,7 @@
  * PostgreSQL for tests: a fresh database per call on the run's throwaway
  * cluster (test/pg-global-setup.ts). Real server, real wire protocol.
  */
-import pg from 'pg';
+import { createPgDatabase } from '../bench/lib/store.js';
 
 export function pgServerUrl(): string {
   const url = process.env.SESSION_PIPELINE_TEST_PG;
@@ -14,30 +14,8 @@ let seq = 0;
 
 /** A new, empty database; `drop()` removes it (forcing out any connection left open). */
 export async function freshPgDatabase(prefix = 't'): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
-  const server = pgServerUrl();
   const name = `${prefix}_${process.pid}_${Date.now().toString(36)}_${seq++}`.toLowerCase().replace(/[^a-z0-9_]/g, '_');
-  const admin = new pg.Client({ connectionString: server });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE "${name}"`);
-  } finally {
-    await admin.end();
-  }
-  const u = new URL(server);
-  u.pathname = `/${name}`;
-  return {
-    url: u.toString(),
-    name,
-    drop: async () => {
-      const c = new pg.Client({ connectionString: server });
-      await c.connect();
-      try {
-        await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      } finally {
-        await c.end();
-      }
-    },
-  };
+  return { name, ...(await createPgDatabase(pgServerUrl(), name)) };
 }
 
 /** The stores a parameterised suite runs on: `describe.each(STORES)`. */

@@ -233,7 +233,8 @@ export interface SequenceStats {
 export class ModelViolation extends Error {}
 
 const sha1 = (b: Buffer) => createHash('sha1').update(b).digest('hex');
-const num = (v: unknown) => (typeof v === 'bigint' ? Number(v) : (v as number));
+/** DuckDB gives BIGINT as bigint, PostgreSQL's driver as a string: a number either way. */
+const num = (v: unknown) => (typeof v === 'number' ? v : Number(v));
 
 function padFor(id: number, n: number): string {
   const unit = `${id.toString(36)}.`;
@@ -257,10 +258,11 @@ export class ModelWorld {
   pipeline: Pipeline | null = null;
   batchBytes = 8 << 20;
 
-  constructor() {
+  /** `db`: the store's location (default: a DuckDB file in the world's directory). `dropDb` removes a PostgreSQL database at close. */
+  constructor(db?: string, private readonly dropDb?: () => Promise<void>) {
     this.dir = fs.mkdtempSync(path.join(MODEL_TMP, 'sp-model-'));
     this.root = path.join(this.dir, 'root');
-    this.db = path.join(this.dir, 'state.duckdb');
+    this.db = db ?? path.join(this.dir, 'state.duckdb');
     this.rec = recorder({ failNext: this.failNext, threw: this.threw }) as Processor;
   }
 
@@ -303,6 +305,7 @@ export class ModelWorld {
     await this.pipeline?.close().catch(() => undefined);
     this.pipeline = null;
     fs.rmSync(this.dir, { recursive: true, force: true });
+    await this.dropDb?.();
   }
 }
 

@@ -12,6 +12,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ModelWorld, runSequence, sequenceArb, type SequenceStats } from './model-harness.js';
+import { STORES } from '../helpers.js';
+import { freshPgDatabase } from '../pg.js';
 
 const RUNS = Number(process.env.RELIABILITY_RUNS ?? 200);
 const SEED = process.env.RELIABILITY_SEED ? Number(process.env.RELIABILITY_SEED) : undefined;
@@ -20,13 +22,17 @@ const MIN_ACTIONS = Number(process.env.RELIABILITY_MIN_ACTIONS ?? 6);
 const MAX_ACTIONS = Number(process.env.RELIABILITY_MAX_ACTIONS ?? 24);
 const CRASH_WEIGHT = Number(process.env.RELIABILITY_CRASH_WEIGHT ?? 1);
 
-let world: ModelWorld;
-beforeAll(() => {
-  world = new ModelWorld();
-});
-afterAll(() => world.close());
+describe.each(STORES)('model-based exactly-once on %s', (store) => {
+  let world: ModelWorld;
+  beforeAll(async () => {
+    if (store === 'duckdb') world = new ModelWorld();
+    else {
+      const pg = await freshPgDatabase('model');
+      world = new ModelWorld(pg.url, pg.drop);
+    }
+  });
+  afterAll(() => world.close());
 
-describe('model-based exactly-once', () => {
   it(
     `${RUNS} random file histories end exactly as the model says`,
     async () => {
@@ -57,7 +63,7 @@ describe('model-based exactly-once', () => {
         { numRuns: RUNS, seed: SEED, path: PATH, endOnFailure: process.env.RELIABILITY_NO_SHRINK === '1' },
       );
       for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] = Math.round(total[k]);
-      const line = `model: ${JSON.stringify({ ...total, seconds: Math.round((Date.now() - started) / 1000) })}\n`;
+      const line = `model (${store}): ${JSON.stringify({ ...total, seconds: Math.round((Date.now() - started) / 1000) })}\n`;
       process.stderr.write(line);
       if (process.env.RELIABILITY_REPORT) (await import('node:fs')).appendFileSync(process.env.RELIABILITY_REPORT, line);
       expect(total.sequences).toBeGreaterThanOrEqual(RUNS);

@@ -12,28 +12,13 @@
  * the real-corpus comparison runs on a copy with those lines re-serialized
  * compactly, and a second check shows ccusage missing exactly their messages.
  */
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CORPUS, REPO, runCli, runOnceIn, sandbox, type Sandbox } from '../helpers.js';
+import { CORPUS, runCli, runOnceIn, sandbox, type Sandbox } from '../helpers.js';
 import { createUsageProcessor } from '../../pipelines/usage/index.js';
 import { prng } from './support.js';
-
-const INSTALLED = path.join(REPO, 'node_modules', '@ccusage', 'ccusage-linux-x64', 'bin', 'ccusage');
-const haveCcusage = fs.existsSync(INSTALLED);
-if (!haveCcusage) {
-  console.warn(`blocks-ccusage: SKIPPED, no ccusage binary at ${INSTALLED} (npm ci installs @ccusage/ccusage-linux-x64@20.0.24 on linux-x64)`);
-}
-// npm unpacks the native package without the executable bit when no package `bin` links it: run a copy.
-const binDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sp-ccusage-bin-'));
-const CCUSAGE = path.join(binDir, 'ccusage');
-if (haveCcusage) {
-  fs.copyFileSync(INSTALLED, CCUSAGE);
-  fs.chmodSync(CCUSAGE, 0o755);
-}
+import { ccusageJson, dailyRow, haveCcusage, writeCompactCorpus } from './ccusage.js';
 
 interface CcBlock {
   startTime: string;
@@ -45,18 +30,6 @@ interface CcBlock {
   costUSD: number;
   tokenCounts: { inputTokens: number; outputTokens: number; cacheCreationInputTokens: number; cacheReadInputTokens: number };
   burnRate: { tokensPerMinute: number; costPerHour: number } | null;
-}
-
-/** ccusage's JSON for `args`, on a Claude config dir whose `projects/` is `root`. */
-async function ccusageJson(root: string, configDir: string, args: string[]): Promise<any> {
-  fs.mkdirSync(configDir, { recursive: true });
-  const projects = path.join(configDir, 'projects');
-  if (!fs.existsSync(projects)) fs.symlinkSync(root, projects);
-  const { stdout } = await promisify(execFile)(CCUSAGE, [...args, '--json', '--offline'], {
-    env: { ...process.env, CLAUDE_CONFIG_DIR: configDir, TZ: 'UTC', NO_COLOR: '1' },
-    maxBuffer: 64 << 20,
-  });
-  return JSON.parse(stdout);
 }
 
 /** ccusage's blocks, without its gap blocks. */
@@ -90,27 +63,13 @@ const ours = (r: Record<string, unknown>) => {
 const boxes: Sandbox[] = [];
 afterAll(() => {
   for (const b of boxes) b.cleanup();
-  fs.rmSync(binDir, { recursive: true, force: true });
 });
 
 describe.skipIf(!haveCcusage)('blocks equal ccusage 20 blocks --json', () => {
   it('on the real corpus (lines re-serialized compactly, as ccusage reads them)', async () => {
     const sb = sandbox('sp-blocks-real-');
     boxes.push(sb);
-    let respaced = 0;
-    for (const f of fs.readdirSync(CORPUS, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.jsonl'))) {
-      const lines = fs.readFileSync(path.join(CORPUS, f), 'utf8').split('\n').filter((l) => l.trim() !== '');
-      const compact = lines.map((l) => {
-        try {
-          const c = JSON.stringify(JSON.parse(l));
-          if (c !== l) respaced++;
-          return c;
-        } catch {
-          return l;
-        }
-      });
-      sb.write(f.split(path.sep).join('/'), compact.join('\n') + '\n');
-    }
+    const respaced = writeCompactCorpus(sb);
     expect(respaced).toBeGreaterThan(0);
     await runOnceIn(sb, [createUsageProcessor()]);
     const cc = await ccusageBlocks(sb.root, path.join(sb.dir, 'claude'));
@@ -122,10 +81,8 @@ describe.skipIf(!haveCcusage)('blocks equal ccusage 20 blocks --json', () => {
     const ccDaily = (await ccusageJson(sb.root, path.join(sb.dir, 'claude'), ['daily', '-z', 'UTC'])).daily as Record<string, any>[];
     const r = await runCli(['daily', '--json', '-z', 'UTC', '--db', sb.db]);
     const daily = JSON.parse(r.stdout).rows as Record<string, any>[];
-    const day = (d: Record<string, any>) => [d.key ?? d.period, d.input_tokens ?? d.inputTokens, d.output_tokens ?? d.outputTokens,
-      d.cache_creation_tokens ?? d.cacheCreationTokens, d.cache_read_tokens ?? d.cacheReadTokens, Math.round((d.cost_usd ?? d.totalCost) * 1e6) / 1e6];
     expect(ccDaily.length).toBe(5);
-    expect(daily.map(day)).toEqual(ccDaily.map(day));
+    expect(daily.map(dailyRow)).toEqual(ccDaily.map(dailyRow));
   }, 180_000);
 
   it('and ccusage, on the corpus as it is, misses exactly the messages written with spaced JSON', async () => {

@@ -66,7 +66,8 @@ export async function snapshot(db: string) {
     events: await query(db, 'SELECT * FROM usage_events ORDER BY session_file, event_id'),
     results: await query(db, 'SELECT * FROM usage_tool_results ORDER BY session_file, tool_use_id'),
     files: await query(db, 'SELECT * FROM usage_files ORDER BY session_file'),
-    sessions: await query(db, 'SELECT * EXCLUDE (models, unpriced_models) FROM usage_sessions ORDER BY session'),
+    // Without its model lists, whose order is not part of the view's contract.
+    sessions: (await query(db, 'SELECT * FROM usage_sessions ORDER BY session')).map(({ models, unpriced_models, ...rest }) => rest),
   };
 }
 
