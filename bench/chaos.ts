@@ -115,7 +115,7 @@ function childEnv(): NodeJS.ProcessEnv {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Appends realistic lines to a fixed set of files; sometimes a line in two writes. */
-class Writer {
+export class Writer {
   private readonly gens = new Map<string, Generator<string>>();
   private readonly partial = new Map<string, string>();
   private timer: NodeJS.Timeout | null = null;
@@ -181,7 +181,7 @@ class Writer {
   }
 }
 
-interface DaemonRun {
+export interface DaemonRun {
   child: ChildProcess;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** When it logged 'watching' (its signal handlers are installed), or null. */
@@ -190,7 +190,8 @@ interface DaemonRun {
   stderrTail: string[];
 }
 
-function startDaemon(root: string, db: string, opts: ChaosOptions, errorLogs: string[]): DaemonRun {
+/** `watch` as a child process; `onLine` sees each line it logs (pino JSON on stderr). */
+export function startDaemon(root: string, db: string, opts: ChaosOptions, errorLogs: string[], onLine?: (line: string) => void): DaemonRun {
   const child = spawn(
     process.execPath,
     [
@@ -227,13 +228,14 @@ function startDaemon(root: string, db: string, opts: ChaosOptions, errorLogs: st
       if (line.includes('"msg":"committed"')) run.lastCommitAt = Date.now();
       else if (line.includes('"msg":"watching"')) run.watchingAt = Date.now();
       if (/"level":(50|60)/.test(line)) errorLogs.push(line.slice(0, 500));
+      onLine?.(line);
     }
   });
   return run;
 }
 
 /** Every complete line of the final files (the writer ends every file with `\n`). */
-function countLines(files: string[]): { lines: number; bytes: number; complete: Map<string, number> } {
+export function countLines(files: string[]): { lines: number; bytes: number; complete: Map<string, number> } {
   let lines = 0;
   let bytes = 0;
   const complete = new Map<string, number>();
@@ -286,7 +288,34 @@ async function compareTables(chaos: StoreReader, clean: StoreReader, tables: { n
   return out;
 }
 
-async function cliOnce(root: string, db: string, processors: string[]): Promise<void> {
+/**
+ * Every processor's outputs, the bad-line journal and the checkpoints of store `db` against those of
+ * `cleanDb` (same kind), table by table: rows only in one or the other, over the stable columns.
+ */
+export async function compareStores(db: string, cleanDb: string, processors: readonly { tables: readonly { name: string; columns: readonly { name: string }[] }[] }[]): Promise<ChaosResult['comparedTables']> {
+  const chaosStore = await openStoreReader(db);
+  const cleanStore = await openStoreReader(cleanDb).catch(async (err) => {
+    await chaosStore.close();
+    throw err;
+  });
+  try {
+    const tables = [
+      ...processors.flatMap((p) => p.tables.map((t) => ({ name: t.name, columns: t.columns.map((c) => c.name) }))),
+      { name: 'session_bad_lines', columns: ['processor_name', 'session_file', 'offset', 'length', 'kind', 'detail'] },
+      {
+        name: 'session_processor_state',
+        columns: ['processor_name', 'session_file', 'owner', 'offset', 'head_hash', 'tail_hash', 'size', 'lines_processed', 'bad_lines', 'processor_version', 'status', 'attempts', 'carry'],
+      },
+    ];
+    return await compareTables(chaosStore, cleanStore, tables);
+  } finally {
+    await chaosStore.close();
+    await cleanStore.close();
+  }
+}
+
+/** A clean `run --once` of `processors` from `root` into `db` (a child process). */
+export async function cliOnce(root: string, db: string, processors: string[]): Promise<void> {
   const child = spawn(process.execPath, [CLI, 'run', '--once', '--json', '--no-progress', '--root', root, '--db', db, '--processors', processors.join(','), '--log-level', 'warn'], {
     env: childEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -387,26 +416,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     // The reference: a clean run --once on the copy, into a store of the same kind.
     const cleanDb = opts.cleanDb ?? path.join(dir, 'clean.duckdb');
     await cliOnce(copy, cleanDb, opts.processors);
-    const chaosStore = await openStoreReader(db);
-    const cleanStore = await openStoreReader(cleanDb).catch(async (err) => {
-      await chaosStore.close();
-      throw err;
-    });
-    let compared: ChaosResult['comparedTables'];
-    try {
-      const tables = [
-        ...processors.flatMap((p) => p.tables.map((t) => ({ name: t.name, columns: t.columns.map((c) => c.name) }))),
-        { name: 'session_bad_lines', columns: ['processor_name', 'session_file', 'offset', 'length', 'kind', 'detail'] },
-        {
-          name: 'session_processor_state',
-          columns: ['processor_name', 'session_file', 'owner', 'offset', 'head_hash', 'tail_hash', 'size', 'lines_processed', 'bad_lines', 'processor_version', 'status', 'attempts', 'carry'],
-        },
-      ];
-      compared = await compareTables(chaosStore, cleanStore, tables);
-    } finally {
-      await chaosStore.close();
-      await cleanStore.close();
-    }
+    const compared = await compareStores(db, cleanDb, processors);
     const mismatches = compared.reduce((n, t) => n + t.onlyChaos + t.onlyClean, 0);
     return {
       kills: opts.kills,

@@ -12,7 +12,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ModelWorld, runSequence, sequenceArb, type SequenceStats } from './model-harness.js';
-import { STORES } from '../helpers.js';
+import { SUITE_STORES } from '../helpers.js';
 import { freshPgDatabase } from '../pg.js';
 
 const RUNS = Number(process.env.RELIABILITY_RUNS ?? 200);
@@ -22,7 +22,7 @@ const MIN_ACTIONS = Number(process.env.RELIABILITY_MIN_ACTIONS ?? 6);
 const MAX_ACTIONS = Number(process.env.RELIABILITY_MAX_ACTIONS ?? 24);
 const CRASH_WEIGHT = Number(process.env.RELIABILITY_CRASH_WEIGHT ?? 1);
 
-describe.each(STORES)('model-based exactly-once on %s', (store) => {
+describe.each(SUITE_STORES)('model-based exactly-once on %s', (store) => {
   let world: ModelWorld;
   beforeAll(async () => {
     if (store === 'duckdb') world = new ModelWorld();

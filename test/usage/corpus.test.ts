@@ -9,13 +9,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CORPUS, STORES, copyCorpus, openPipeline, query, runCli, runOnceIn, sandboxOn, type Sandbox } from '../helpers.js';
+import { CORPUS, SUITE_STORES, copyCorpus, openPipeline, query, runCli, runOnceIn, sandboxOn, type Sandbox } from '../helpers.js';
 import { runOnce } from '../../src/pipeline/once.js';
 import { createUsageProcessor } from '../../pipelines/usage/index.js';
 import { dedupFigures, expectReadmePerFile, perFileFigures, prng, readmeFigures, snapshot } from './support.js';
 import { ccusageJson, dailyRow, haveCcusage, writeCompactCorpus } from './ccusage.js';
 
-describe.each(STORES)('usage over the real corpus on %s', (store) => {
+describe.each(SUITE_STORES)('usage over the real corpus on %s', (store) => {
   let a: Sandbox;
   let clean: Awaited<ReturnType<typeof snapshot>>;
 
