@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isSessionFileIn, mayContainSessions, parseSessionPath, splitSessionKey, toSessionKey } from '../src/discover/session-path.js';
+import { isSessionFileIn, isValidSourceName, mayContainSessions, parseSessionPath, sessionKeys, splitSessionKey, storedRef, toSessionKey } from '../src/discover/session-path.js';
 
 describe('session paths', () => {
   it('recognises sessions and both subagent layouts', () => {
@@ -50,5 +50,36 @@ describe('session paths', () => {
     expect(mayContainSessions('alice/sess')).toBe(true);
     expect(mayContainSessions('alice/sess/subagents')).toBe(true);
     expect(mayContainSessions('alice/sess/other')).toBe(false);
+  });
+});
+
+describe('session keys in a store', () => {
+  it('an embedded store keeps relative keys as they are', () => {
+    const k = sessionKeys(null);
+    expect(k.stored('alice/x.jsonl')).toBe('alice/x.jsonl');
+    expect(k.local('alice/x.jsonl')).toBe('alice/x.jsonl');
+  });
+  it('a shared store qualifies them by the source, and tells other sources apart', () => {
+    const a = sessionKeys('laptop-a');
+    const b = sessionKeys('laptop-b');
+    expect(a.stored('alice/x.jsonl')).toBe('laptop-a:alice/x.jsonl');
+    expect(a.stored('alice/x.jsonl')).not.toBe(b.stored('alice/x.jsonl'));
+    expect(a.local('laptop-a:alice/x.jsonl')).toBe('alice/x.jsonl');
+    expect(a.local(b.stored('alice/x.jsonl'))).toBeNull();
+    // A key whose owner has a ':' still maps back: the source ends at the first ':'.
+    expect(a.local(a.stored('a:b/x.jsonl'))).toBe('a:b/x.jsonl');
+    expect(sessionKeys('laptop').local('laptop-a:alice/x.jsonl')).toBeNull();
+  });
+  it('the ref a processor sees keeps the owner and session id, with the stored key', () => {
+    const ref = parseSessionPath('alice/s1.jsonl')!;
+    expect(storedRef(ref, sessionKeys('h1'))).toEqual({ ...ref, sessionFile: 'h1:alice/s1.jsonl' });
+    expect(storedRef(ref, sessionKeys(null))).toBe(ref);
+  });
+  it('refuses source names that would make keys ambiguous', () => {
+    for (const bad of ['', 'a:b', 'a/b', 'tab\there']) {
+      expect(isValidSourceName(bad)).toBe(false);
+      expect(() => sessionKeys(bad)).toThrow(/invalid source name/);
+    }
+    expect(isValidSourceName('build-01.example.com')).toBe(true);
   });
 });

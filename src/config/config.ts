@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { isValidSourceName } from '../discover/session-path.js';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -226,6 +227,28 @@ export const SETTINGS = {
     schema: int(0),
     default: () => 1200,
     describe: 'watch: on shutdown, finish in-flight work for at most this long',
+  }),
+  sourceName: setting({
+    flag: '--source-name <name>',
+    env: 'SESSION_PIPELINE_SOURCE_NAME',
+    // A shared store qualifies session keys by it (`<source>:<owner>/<session>.jsonl`); see discover/session-path.ts.
+    schema: nonEmpty.refine((s) => isValidSourceName(s), "must not contain ':', '/' or control characters (at most 200 characters)"),
+    default: () => os.hostname(),
+    describe: "PostgreSQL store: whose transcripts these are; session keys are stored as <source>:<key>. Every node of one shared root uses the same name (default the hostname)",
+  }),
+  nodeName: setting({
+    flag: '--node-name <name>',
+    env: 'SESSION_PIPELINE_NODE_NAME',
+    schema: nonEmpty,
+    default: () => `${os.hostname()}:${process.pid}`,
+    describe: 'PostgreSQL store: who holds a lease; unique per running process (default <hostname>:<pid>)',
+  }),
+  leaseTtlMs: setting({
+    flag: '--lease-ttl-ms <ms>',
+    env: 'SESSION_PIPELINE_LEASE_TTL_MS',
+    schema: int(300, 3_600_000),
+    default: () => 30_000,
+    describe: "PostgreSQL store: a node's lease on a file lapses this long after its last renewal (renewed every third of it); another node then takes the file over",
   }),
   adminHost: setting({
     flag: '--admin-host <host>',

@@ -81,3 +81,45 @@ export function mayContainSessions(relDir: string): boolean {
   if (parts.length === 2) return true; // <owner>/<session>
   return parts[2] === 'subagents';
 }
+
+/**
+ * Session keys as a store holds them. An embedded (DuckDB) store belongs to one machine and
+ * holds the relative key itself. A shared (PostgreSQL) store holds `<source>:<key>`: the
+ * source name (`--source-name`, default the hostname) says whose transcripts, so two hosts'
+ * `alice/x.jsonl` are two session files. A source name holds neither `:` nor `/`, so the
+ * first `:` always ends it. The owner stays the first segment of the relative key (an owner
+ * report adds up `alice` over every source); inside the process every key is relative, and
+ * only what is written to or read from the store is qualified.
+ */
+export interface SessionKeys {
+  /** null: keys are stored as they are (embedded store). */
+  readonly source: string | null;
+  /** The stored key of a relative key. */
+  stored(key: string): string;
+  /** The relative key of a stored one, or null when it belongs to another source. */
+  local(stored: string): string | null;
+}
+
+/** Whether a name can qualify keys: not empty, no `:` or `/`, no control characters. */
+export function isValidSourceName(name: string): boolean {
+  // eslint-disable-next-line no-control-regex
+  return name.length > 0 && name.length <= 200 && !/[:/\u0000-\u001f\u007f]/.test(name);
+}
+
+export function sessionKeys(source: string | null): SessionKeys {
+  if (source === null) return UNQUALIFIED;
+  if (!isValidSourceName(source)) throw new Error(`invalid source name ${JSON.stringify(source)}: no ':', '/' or control characters`);
+  const prefix = `${source}:`;
+  return {
+    source,
+    stored: (key) => prefix + key,
+    local: (stored) => (stored.startsWith(prefix) ? stored.slice(prefix.length) : null),
+  };
+}
+
+const UNQUALIFIED: SessionKeys = { source: null, stored: (key) => key, local: (stored) => stored };
+
+/** The ref a processor sees: its session file under the stored key (what its rows hold). */
+export function storedRef(ref: SessionFileRef, keys: SessionKeys): SessionFileRef {
+  return keys.source === null ? ref : { ...ref, sessionFile: keys.stored(ref.sessionFile) };
+}

@@ -219,6 +219,8 @@ const healthRoutes =
         watcher: s.watcher,
         committer: { ...c.stats, intervalMs: Math.round(c.intervalMs), lastCommitAt: c.stats.lastCommitAt === null ? null : new Date(c.stats.lastCommitAt).toISOString() },
         counters: d.pipeline.counters,
+        // A shared store: this node's leases (files held now, takes, take-overs, losses).
+        ...(d.pipeline.leases ? { leases: { ...d.pipeline.leases.stats, store: undefined } } : {}),
         filesSeen: ctx.monitor.tracker.filesSeen,
         eventLoopDelay: ctx.monitor.eventLoop(),
         memory: { rssBytes: process.memoryUsage.rss() },
@@ -337,7 +339,7 @@ const quarantineRoutes =
       const pending: Promise<Checkpoint>[] = [];
       for (const cp of targets) {
         const next: Checkpoint = { ...cp, status: 'retrying', attempts: 0, nextAttemptAt: now };
-        const unit = new UnitOfWork(cp.processorName, cp.sessionFile, new Map());
+        const unit = new UnitOfWork(cp.processorName, pipeline.keys.stored(cp.sessionFile), new Map());
         unit.checkpoint = next;
         const { committed } = await pipeline.committer.enqueue(unit);
         pending.push(

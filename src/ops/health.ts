@@ -14,6 +14,7 @@
  */
 import type { ProcessorLag } from './lag.js';
 import type { WatcherStatus } from '../watch/sources.js';
+import type { LeaseStats } from '../pipeline/lease-keeper.js';
 
 export type HealthLevel = 'ok' | 'warning' | 'error';
 
@@ -44,6 +45,26 @@ export interface HealthInput {
   lastCommitAt: number | null;
   consecutiveFailures: number;
   thresholds: HealthThresholds;
+  /** A shared store: this node's leases (null on an embedded store). */
+  leases?: LeaseStats | null;
+}
+
+export interface LeaseHealth {
+  node: string;
+  ttlMs: number;
+  /** Files this node holds now. */
+  holding: number;
+  /** From the store at the last heartbeat: valid leases of this node, of all nodes, lapsed ones, rows, nodes. */
+  held: number | null;
+  active: number | null;
+  expired: number | null;
+  total: number | null;
+  nodes: number | null;
+  countedAt: string | null;
+  lastHeartbeatAt: string | null;
+  heartbeatErrors: number;
+  takenOver: number;
+  lost: number;
 }
 
 export interface ProcessorHealth {
@@ -78,6 +99,8 @@ export interface Health {
   };
   commits: { lastAt: string | null; consecutiveFailures: number };
   thresholds: HealthThresholds;
+  /** Present on a shared store. */
+  leases?: LeaseHealth;
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -150,6 +173,13 @@ export function computeHealth(input: HealthInput): Health {
     raise('warning', `last rescan was ${formatMs(now - last.at)} ago (interval ${formatMs(input.rescanIntervalMs)})`);
   }
 
+  const l = input.leases;
+  if (l) {
+    // Not renewed for a TTL: the other nodes may be taking this node's files (its commits are then fenced off).
+    const since = l.lastHeartbeatAt ?? input.startedAt;
+    if (now - since > l.ttlMs) raise('warning', `leases not renewed for ${formatMs(now - since)} (ttl ${formatMs(l.ttlMs)}): the store is not answering`);
+  }
+
   return {
     status: level,
     reasons,
@@ -169,5 +199,24 @@ export function computeHealth(input: HealthInput): Health {
     },
     commits: { lastAt: iso(input.lastCommitAt), consecutiveFailures: input.consecutiveFailures },
     thresholds: t,
+    ...(l
+      ? {
+          leases: {
+            node: l.node,
+            ttlMs: l.ttlMs,
+            holding: l.holding,
+            held: l.store?.held ?? null,
+            active: l.store?.active ?? null,
+            expired: l.store?.expired ?? null,
+            total: l.store?.total ?? null,
+            nodes: l.store?.nodes ?? null,
+            countedAt: iso(l.store?.at ?? null),
+            lastHeartbeatAt: iso(l.lastHeartbeatAt),
+            heartbeatErrors: l.heartbeatErrors,
+            takenOver: l.takenOver,
+            lost: l.lost,
+          },
+        }
+      : {}),
   };
 }

@@ -71,7 +71,8 @@ export class OpsMonitor {
 
     const onRun = (r: ProcessorRun) => {
       const o = r.outcome;
-      if (!o || o.kind !== 'error' || o.ioError) return;
+      // A fenced-off commit (lease lost) is another node's file, not a failure of this one.
+      if (!o || o.kind !== 'error' || o.ioError || o.leaseLost) return;
       const cp = pipeline.checkpoints.get(r.processor, r.sessionFile);
       const recorded =
         !!cp && (cp.status === 'retrying' || cp.status === 'quarantined') && cp.lastError === (o.error ?? '').slice(0, 2000);
@@ -125,6 +126,7 @@ export class OpsMonitor {
       lastCommitAt: d.pipeline.committer.stats.lastCommitAt,
       consecutiveFailures: this.unrecordedFailures,
       thresholds: this.thresholds,
+      leases: d.pipeline.leases?.stats ?? null,
     });
   }
 

@@ -20,6 +20,8 @@ import type { UnitOfWork } from './unit.js';
 import { BAD_LINES_TABLE, CHECKPOINT_TABLE, checkpointRow } from '../state/checkpoint.js';
 import { TimeSlicer } from '../loop/yield.js';
 import { GroupInterval } from './commit-interval.js';
+import type { CommitFence } from './fence.js';
+import { sessionKeys, type SessionKeys } from '../discover/session-path.js';
 
 export interface CommitterOptions {
   /** Flush once this many rows are staged. */
@@ -33,6 +35,13 @@ export interface CommitterOptions {
    * maxDelayMs, the interval is fixed.
    */
   loadedDelayMs?: number;
+  /**
+   * A shared store: checked inside each transaction before anything is written; a unit it
+   * refuses (lease lost, checkpoint behind the committed one) fails alone, writing nothing.
+   */
+  fence?: CommitFence | null;
+  /** How checkpoints' session keys are stored (qualified by the source on a shared store). */
+  keys?: SessionKeys;
 }
 
 export const DEFAULT_COMMITTER: CommitterOptions = { maxRows: 100_000, maxUnits: 5_000, maxDelayMs: 50 };
@@ -77,6 +86,7 @@ export class Committer {
   private brokenBy: Error | null = null;
   private readonly slicer = new TimeSlicer();
   private readonly interval: GroupInterval;
+  private readonly keys: SessionKeys;
   readonly stats: CommitStats = { transactions: 0, units: 0, rows: 0, lastCommitAt: null, lastDurationMs: 0 };
 
   constructor(
@@ -85,6 +95,7 @@ export class Committer {
     private readonly opts: CommitterOptions = DEFAULT_COMMITTER,
   ) {
     for (const t of [CHECKPOINT_TABLE, BAD_LINES_TABLE, ...tables]) this.tables.set(t.name, t);
+    this.keys = opts.keys ?? sessionKeys(null);
     this.interval = new GroupInterval({ minMs: opts.maxDelayMs, maxMs: Math.max(opts.maxDelayMs, opts.loadedDelayMs ?? opts.maxDelayMs) });
   }
 
@@ -175,8 +186,8 @@ export class Committer {
     if (live.length === 0) return;
     const started = Date.now();
     try {
-      await this.db.transaction(() => this.apply(live.map((p) => p.unit)));
-      this.committed(live, started);
+      const refused = await this.db.transaction(() => this.applyFenced(live));
+      this.settleFenced(live, refused, started);
     } catch (err) {
       this.rolledBack();
       if (isStorageError(err)) {
@@ -199,8 +210,8 @@ export class Committer {
         }
         const t0 = Date.now();
         try {
-          await this.db.transaction(() => this.apply([p.unit]));
-          this.committed([p], t0);
+          const refused = await this.db.transaction(() => this.applyFenced([p]));
+          this.settleFenced([p], refused, t0);
         } catch (e) {
           this.rolledBack();
           if (isStorageError(e)) this.broke(e as Error, [p]);
@@ -237,6 +248,21 @@ export class Committer {
     for (const p of ps) p.resolve();
   }
 
+  /** Inside the transaction: ask the fence, then apply what it lets through. Returns the refusals by index. */
+  private async applyFenced(ps: readonly Pending[]): Promise<Map<number, Error>> {
+    const units = ps.map((p) => p.unit);
+    const refused: Map<number, Error> = this.opts.fence ? await this.opts.fence.refuse(units) : new Map();
+    await this.apply(refused.size === 0 ? units : units.filter((_, i) => !refused.has(i)));
+    return refused;
+  }
+
+  /** After the transaction: the refused units fail (nothing of them was written), the rest committed. */
+  private settleFenced(ps: readonly Pending[], refused: ReadonlyMap<number, Error>, started: number): void {
+    const ok = refused.size === 0 ? [...ps] : ps.filter((_, i) => !refused.has(i));
+    if (ok.length > 0) this.committed(ok, started);
+    for (const [i, err] of refused) this.fail(ps[i], err);
+  }
+
   private fail(p: Pending, err: Error): void {
     this.poisoned.add(p.unit.key);
     p.reject(err);
@@ -254,7 +280,7 @@ export class Committer {
     };
     for (const u of units) {
       for (const [table, rows] of u.rows) push(table, rows);
-      if (u.checkpoint) push(CHECKPOINT_TABLE.name, [checkpointRow(u.checkpoint)]);
+      if (u.checkpoint) push(CHECKPOINT_TABLE.name, [checkpointRow(u.checkpoint, this.keys)]);
     }
     // Outputs before checkpoints: order does not matter for atomicity, but keeps failures attributable.
     for (const [table, rows] of byTable) {

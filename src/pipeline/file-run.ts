@@ -12,7 +12,7 @@
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { SessionFileRef } from '../discover/session-path.js';
+import { storedRef, type SessionFileRef, type SessionKeys } from '../discover/session-path.js';
 import type { FsPath } from '../discover/names.js';
 import type { Processor, OutputTable } from './processor.js';
 import { UnitOfWork } from './unit.js';
@@ -32,6 +32,7 @@ import { classifyAll, planRun, type PlanStep, type RunPlan } from './run-plan.js
 import { applyBatch, type Applied } from './fan-out.js';
 import type { WorkerPool } from './workers/pool.js';
 import type { BatchMessage, UnitData } from './workers/protocol.js';
+import { isLeaseLost } from './fence.js';
 
 /** Read batch size in a worker thread (see DEFAULT_READ for the main thread's). */
 const WORKER_BATCH_BYTES = 1 << 20;
@@ -42,6 +43,8 @@ const slicer = new TimeSlicer();
 export interface FileTarget {
   ref: SessionFileRef;
   absPath: FsPath;
+  /** The fencing token of the file's lease this run holds (a shared store); every unit carries it. */
+  lease?: number | null;
 }
 
 export interface RunContext {
@@ -65,6 +68,12 @@ export interface RunContext {
    * commits, the rest is found again at the next start), not at the end of a 1 GB file.
    */
   stopping?: () => boolean;
+  /**
+   * How session keys are stored (a shared store qualifies them by the source). Keys in the
+   * process, the checkpoint cache and stage events are relative; processors, units and rows
+   * see the stored key.
+   */
+  keys?: SessionKeys;
 }
 
 /** The trace a run belongs to (the hint that started it), handed down so each stage event carries it. */
@@ -92,6 +101,8 @@ export interface ProcessorOutcome {
   ioError?: boolean;
   /** True when the database could not be written (disk full, read-only...): nothing recorded, retried later. */
   dbError?: boolean;
+  /** True when the commit was fenced off (the file's lease was lost): nothing recorded, the holder has the file. */
+  leaseLost?: boolean;
   /** The committed offset after this pass. */
   offset: number;
 }
@@ -120,6 +131,9 @@ interface Work {
 /** A run once every batch is staged: each processor's work, waiting for its commits (finishRun). */
 export interface StagedRun {
   readonly sessionFile: string;
+  /** The key units and rows carry (qualified on a shared store). */
+  readonly storedFile: string;
+  readonly lease: number | null;
   /** One entry per processor of the run, in the order given. */
   readonly work: Work[];
   /** An I/O error cut the read short: what was staged stands, the rest waits for the next pass. */
@@ -211,7 +225,8 @@ export function planFile(
       // The file's state is unknown this time: every processor reports the I/O error, nothing changes.
       const work = classified.map(({ p, cp }) => newWork(p, 'skip', cp, emptyOutcome('error', cp?.offset ?? 0)));
       for (const w of work) Object.assign(w.outcome, { ioError: true, error: (err as Error).message });
-      return { failed: { sessionFile: file, work, ioError: null } };
+      const storedFile = ctx.keys ? ctx.keys.stored(file) : file;
+      return { failed: { sessionFile: file, storedFile, lease: target.lease ?? null, work, ioError: null } };
     }
   }
   return { plan: planRun(target.ref, stat, classified, probes) };
@@ -225,15 +240,23 @@ export function planFile(
 export async function stageRun(ctx: RunContext, target: FileTarget, plan: RunPlan, trace?: RunTrace): Promise<StagedRun> {
   const now = ctx.now ?? Date.now;
   const file = target.ref.sessionFile;
+  // What processors and units see: the key as stored (qualified by the source on a shared store).
+  const ref = ctx.keys ? storedRef(target.ref, ctx.keys) : target.ref;
+  const lease = target.lease ?? null;
+  const newUnit = (p: Processor) => {
+    const u = new UnitOfWork(p.name, ref.sessionFile, tablesOf(p));
+    u.lease = lease;
+    return u;
+  };
   const stage = ctx.onStage ?? (() => undefined);
-  const staged: StagedRun = { sessionFile: file, work: [], ioError: null };
+  const staged: StagedRun = { sessionFile: file, storedFile: ref.sessionFile, lease, work: [], ioError: null };
   const readers: Work[] = [];
   for (const s of plan.steps) {
     if (s.kind === 'skip') {
       staged.work.push(newWork(s.p, 'skip', s.cp, emptyOutcome(s.decision.kind, s.cp?.offset ?? 0)));
     } else if (s.kind === 'mark-deleted') {
       const w = newWork(s.p, 'mark-deleted', s.cp, emptyOutcome('deleted', s.cp.offset));
-      const unit = new UnitOfWork(s.p.name, file, tablesOf(s.p));
+      const unit = newUnit(s.p);
       unit.checkpoint = s.next;
       const { committed } = await ctx.committer.enqueue(unit);
       w.current = s.next;
@@ -260,7 +283,7 @@ export async function stageRun(ctx: RunContext, target: FileTarget, plan: RunPla
     const pool = ctx.pool;
     const batches: AsyncIterable<ReadBatch | BatchMessage> = pool
       ? pool.run({
-          ref: target.ref,
+          ref,
           absPath: target.absPath,
           from: plan.readFrom,
           until: stat.size,
@@ -298,16 +321,17 @@ export async function stageRun(ctx: RunContext, target: FileTarget, plan: RunPla
             stage({ stage: 'error', sessionFile: file, processor: w.p.name, error: d.error, trace });
             continue;
           }
-          unit = unitFrom(d, w.p, file);
+          unit = unitFrom(d, w.p, ref.sessionFile);
+          unit.lease = lease;
           if (unit.carrySet) w.carry = unit.carry;
           applied = d;
         } else {
-          unit = new UnitOfWork(w.p.name, file, tablesOf(w.p));
+          unit = newUnit(w.p);
           // Runs released together (a commit resolving everyone's backpressure wait) would each run a
           // process() call back to back in one loop turn: 100-200 ms stalls of the admin API.
           if (slicer.due()) await slicer.yield();
           try {
-            applied = await applyBatch(w, batch as ReadBatch, target.ref, unit);
+            applied = await applyBatch(w, batch as ReadBatch, ref, unit);
           } catch (err) {
             w.failed = err as Error;
             stage({ stage: 'error', sessionFile: file, processor: w.p.name, error: (err as Error).message, trace });
@@ -383,8 +407,14 @@ export async function finishRun(ctx: RunContext, staged: StagedRun): Promise<Map
       out.set(w.p.name, w.outcome);
       continue;
     }
-    ctx.committer.clearPoison(`${w.p.name}\u0000${file}`);
+    ctx.committer.clearPoison(`${w.p.name}\u0000${staged.storedFile}`);
     const prev = w.base;
+    if (w.commitFailed && isLeaseLost(w.failed)) {
+      // Fenced off: another node holds the file now (or our checkpoint was behind the store's).
+      // Nothing is recorded: the holder's checkpoint stands, and no retry is scheduled here.
+      out.set(w.p.name, { ...w.outcome, kind: 'error', leaseLost: true, error: w.failed.message, offset: prev?.offset ?? 0 });
+      continue;
+    }
     if (w.commitFailed && isStorageError(w.failed)) {
       // Nothing is recorded (it could not be): the checkpoint stays where it was and the file is retried.
       out.set(w.p.name, { ...w.outcome, kind: 'error', dbError: true, error: w.failed.message, offset: prev?.offset ?? 0 });
@@ -399,7 +429,8 @@ export async function finishRun(ctx: RunContext, staged: StagedRun): Promise<Map
       lastError: w.failed.message.slice(0, 2000),
       nextAttemptAt: f.nextAttemptAt,
     };
-    const unit = new UnitOfWork(w.p.name, file, tablesOf(w.p));
+    const unit = new UnitOfWork(w.p.name, staged.storedFile, tablesOf(w.p));
+    unit.lease = staged.lease;
     unit.checkpoint = failed;
     const { committed } = await ctx.committer.enqueue(unit);
     await committed.then(() => ctx.checkpoints.set(failed)).catch((err) => {

@@ -27,6 +27,8 @@ export interface ProcessorSummary {
 export interface RunSummary {
   processors: Record<string, ProcessorSummary>;
   files: number;
+  /** A shared store only: files skipped because another node held their lease (that node brings them up to date). */
+  files_leased_elsewhere?: number;
   duration_ms: number;
 }
 
@@ -141,6 +143,11 @@ function workerCount(pipeline: Pipeline, walk: WalkResult, workers: number | 'au
 export async function runOnce(pipeline: Pipeline, opts: OnceOptions = {}): Promise<RunSummary> {
   const started = Date.now();
   const summary: RunSummary = { processors: {}, files: 0, duration_ms: 0 };
+  if (pipeline.leases) {
+    summary.files_leased_elsewhere = 0;
+    // A file read for longer than a TTL must keep its lease; lapsed leases are the daemons' to take over.
+    pipeline.leases.start(() => undefined);
+  }
   for (const p of pipeline.processors) summary.processors[p.name] = empty();
   const walk = await pipeline.scan();
   const progress: OnceProgress = {
@@ -179,15 +186,34 @@ async function stageAll(
   // background: DuckDB works on its own threads while this one reads and parses.
   const pending: Promise<void>[] = [];
   let next = 0;
+  // A shared store: each file under its lease, handed back once committed; a file another node
+  // holds is that node's (counted, not waited for).
+  const leased = async (file: string, run: (lease: number | null) => Promise<{ committed: Promise<void> }>): Promise<void> => {
+    const held = await pipeline.takeFile(file);
+    if (!held) {
+      if (summary.files_leased_elsewhere !== undefined) summary.files_leased_elsewhere++;
+      return;
+    }
+    let committed: Promise<void>;
+    try {
+      ({ committed } = await run(held.lease));
+    } catch (err) {
+      await pipeline.releaseFile(file);
+      throw err;
+    }
+    pending.push(committed.finally(() => pipeline.releaseFile(file)));
+  };
   const worker = async () => {
     while (next < walk.files.length) {
       const f = walk.files[next++];
-      const { done } = await pipeline.runFile(f, f.stat);
-      pending.push(
-        done.then((out) => {
-          for (const [name, o] of out) tally(summary.processors[name], o);
-        }),
-      );
+      await leased(f.ref.sessionFile, async (lease) => {
+        const { done } = await pipeline.runFile({ ...f, lease }, f.stat);
+        return {
+          committed: done.then((out) => {
+            for (const [name, o] of out) tally(summary.processors[name], o);
+          }),
+        };
+      });
       progress.done++;
       progress.bytesDone += f.stat.size;
       onProgress?.(progress);
@@ -197,12 +223,14 @@ async function stageAll(
   for (const file of pipeline.missingFiles(walk)) {
     const target = pipeline.target(file);
     if (!target) continue;
-    const { done } = await pipeline.runFile(target, null);
-    pending.push(
-      done.then((out) => {
-        for (const [name, o] of out) if (o.kind === 'deleted') tally(summary.processors[name], o);
-      }),
-    );
+    await leased(file, async (lease) => {
+      const { done } = await pipeline.runFile({ ...target, lease }, null);
+      return {
+        committed: done.then((out) => {
+          for (const [name, o] of out) if (o.kind === 'deleted') tally(summary.processors[name], o);
+        }),
+      };
+    });
   }
   await pipeline.committer.flush();
   await Promise.all(pending);

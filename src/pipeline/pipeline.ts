@@ -3,12 +3,17 @@
  * committer, the checkpoint cache and the processors, wired once. Modes
  * differ only in how they decide which file to run next.
  */
+import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { Db } from '../state/db.js';
 import { migrate } from '../state/migrations.js';
 import { CORE_COMPONENT, CORE_MIGRATIONS } from '../state/schema.js';
-import { loadCheckpoints } from '../state/checkpoint.js';
+import { loadCheckpoints, loadFileCheckpoints } from '../state/checkpoint.js';
+import { storeKindOf } from '../state/dialect.js';
+import { sessionKeys, type SessionKeys } from '../discover/session-path.js';
+import { LeaseKeeper, type LeaseSettings } from './lease-keeper.js';
+import { leaseFence } from './fence.js';
 import { Committer, DEFAULT_COMMITTER, type CommitterOptions } from './commit.js';
 import { CheckpointCache } from './checkpoint-cache.js';
 import type { Processor } from './processor.js';
@@ -33,6 +38,13 @@ export interface PipelineOptions {
   maxLineBytes: number;
   committer?: Partial<CommitterOptions>;
   read?: Partial<ReadOptions>;
+  /**
+   * A shared (PostgreSQL) store: whose transcripts these are (`--source-name`, default the
+   * hostname); session keys are stored qualified by it. Ignored by an embedded store.
+   */
+  source?: string;
+  /** A shared store: this node's leases (`--node-name`, `--lease-ttl-ms`). Ignored by an embedded store. */
+  lease?: LeaseSettings;
 }
 
 /** Bad lines logged per file per log window; the rest are counted and journaled, not logged. */
@@ -58,6 +70,10 @@ export class Pipeline {
     readonly committer: Committer,
     readonly checkpoints: CheckpointCache,
     readonly events: PipelineEvents,
+    /** How session keys are stored: as they are (embedded), or `<source>:<key>` (shared store). */
+    readonly keys: SessionKeys,
+    /** This node's leases on a shared store; null on an embedded one (one process, no leases). */
+    readonly leases: LeaseKeeper | null,
   ) {
     this.ctx = {
       committer,
@@ -69,6 +85,7 @@ export class Pipeline {
       now: steadyNow,
       onStage: (e) => events.onStage?.(e),
       onBadLine: (file, bad) => this.badLine(file, bad),
+      keys,
     };
   }
 
@@ -80,13 +97,16 @@ export class Pipeline {
       await migrate(db, CORE_COMPONENT, CORE_MIGRATIONS);
       for (const p of opts.processors) await migrate(db, p.name, migrationsOf(p));
       for (const p of opts.processors) await p.init?.({ db, root: opts.root });
-      const checkpoints = new CheckpointCache(await loadCheckpoints(db));
+      const shared = storeKindOf(opts.dbPath) === 'postgres';
+      const keys = sessionKeys(shared ? (opts.source ?? os.hostname()) : null);
+      const leases = shared && opts.lease ? new LeaseKeeper(db, keys, opts.lease, opts.log) : null;
+      const checkpoints = new CheckpointCache(await loadCheckpoints(db, keys));
       const committer = new Committer(
         db,
         opts.processors.flatMap((p) => p.tables),
-        { ...DEFAULT_COMMITTER, ...opts.committer },
+        { ...DEFAULT_COMMITTER, ...opts.committer, keys, fence: leases ? leaseFence(db, leases.settings.node) : null },
       );
-      return new Pipeline(opts, db, committer, checkpoints, events);
+      return new Pipeline(opts, db, committer, checkpoints, events, keys, leases);
     } catch (err) {
       await db.close();
       throw err;
@@ -144,6 +164,32 @@ export class Pipeline {
   missingFiles(walk: WalkResult): string[] {
     const found = new Set(walk.files.map((f) => f.ref.sessionFile));
     return [...this.checkpoints.sessionFiles()].filter((f) => !found.has(f) && isConfirmedMissing(f, walk));
+  }
+
+  /**
+   * Before a run on a shared store: take the file's lease. Null while another node holds it
+   * (the run is that node's). When the file comes from another node, its checkpoints are read
+   * again first: this cache is stale by whatever that node committed. Without leases (an
+   * embedded store) every file is this process's: `{ lease: null }`.
+   */
+  async takeFile(sessionFile: string): Promise<{ lease: number | null } | null> {
+    if (!this.leases) return { lease: null };
+    const taken = await this.leases.take(sessionFile);
+    if (!taken) return null;
+    if (taken.fresh) {
+      try {
+        for (const cp of await loadFileCheckpoints(this.db, sessionFile, this.keys)) this.checkpoints.set(cp);
+      } catch (err) {
+        await this.leases.release(sessionFile);
+        throw err;
+      }
+    }
+    return { lease: taken.token };
+  }
+
+  /** After a run: hand the file's lease back (see LeaseKeeper.release). */
+  releaseFile(sessionFile: string): Promise<void> {
+    return this.leases ? this.leases.release(sessionFile) : Promise.resolve();
   }
 
   /** Stage a pass over one file; `done` settles when it is committed (see file-run). */
@@ -222,6 +268,7 @@ export class Pipeline {
 
   async close(): Promise<void> {
     await this.committer.flush();
+    await this.leases?.stop();
     await this.db.close();
   }
 }

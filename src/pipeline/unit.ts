@@ -23,6 +23,11 @@ export class UnitOfWork implements ProcessorTx {
   checkpoint: Checkpoint | null = null;
   /** Whether this unit retracts the file (must not share a transaction with earlier rows of the file). */
   retracts = false;
+  /**
+   * The fencing token of the file's lease this unit was made under (a shared store, see
+   * state/leases.ts); null when the store has no leases. `sessionFile` is then the stored key.
+   */
+  lease: number | null = null;
 
   constructor(
     readonly processorName: string,

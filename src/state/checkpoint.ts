@@ -5,6 +5,9 @@
  */
 import type { Db } from './db.js';
 import type { CellValue, OutputTable } from './table.js';
+import { sessionKeys, type SessionKeys } from '../discover/session-path.js';
+
+const UNQUALIFIED = sessionKeys(null);
 
 export type CheckpointStatus = 'ok' | 'retrying' | 'quarantined' | 'deleted';
 
@@ -92,10 +95,11 @@ export const BAD_LINES_TABLE: OutputTable = {
   onConflict: 'DO NOTHING',
 };
 
-export function checkpointRow(c: Checkpoint): CellValue[] {
+/** A checkpoint's row; `keys` qualifies its (relative) session key for a shared store. */
+export function checkpointRow(c: Checkpoint, keys: SessionKeys = UNQUALIFIED): CellValue[] {
   return [
     c.processorName,
-    c.sessionFile,
+    keys.stored(c.sessionFile),
     c.owner,
     c.offset,
     c.headHash,
@@ -156,10 +160,10 @@ class Interner {
   }
 }
 
-function fromRaw(r: RawRow, intern: Interner): Checkpoint {
+function fromRaw(r: RawRow, intern: Interner, sessionFile: string): Checkpoint {
   return {
     processorName: intern.of(r.processor_name),
-    sessionFile: intern.of(r.session_file),
+    sessionFile: intern.of(sessionFile),
     owner: intern.of(r.owner),
     offset: Number(r.offset),
     headHash: r.head_hash,
@@ -185,17 +189,31 @@ function fromRaw(r: RawRow, intern: Interner): Checkpoint {
 /**
  * All checkpoints, keyed processor -> session file. One query per run, not per file; streamed
  * and interned, because a daemon keeps these for its whole life (150k of them for 50k files).
+ * With qualified `keys` (a shared store), only this source's, under their relative keys.
  */
-export async function loadCheckpoints(db: Db): Promise<Map<string, Map<string, Checkpoint>>> {
+export async function loadCheckpoints(db: Db, keys: SessionKeys = UNQUALIFIED): Promise<Map<string, Map<string, Checkpoint>>> {
   const out = new Map<string, Map<string, Checkpoint>>();
   const intern = new Interner();
-  await db.each<RawRow>(SELECT, (rows) => {
+  const mine = keys.source === null ? '' : ' WHERE starts_with(session_file, $1)';
+  await db.each<RawRow>(SELECT + mine, (rows) => {
     for (const r of rows) {
-      const c = fromRaw(r, intern);
+      const local = keys.local(r.session_file);
+      if (local === null) continue;
+      const c = fromRaw(r, intern, local);
       let m = out.get(c.processorName);
       if (!m) out.set(c.processorName, (m = new Map()));
       m.set(c.sessionFile, c);
     }
-  });
+  }, keys.source === null ? undefined : [keys.stored('')]);
   return out;
+}
+
+/**
+ * One file's checkpoints as the store has them now (`sessionFile` relative). A node that takes
+ * a file's lease from another reads them again: its cache is stale by whatever the other committed.
+ */
+export async function loadFileCheckpoints(db: Pick<Db, 'all'>, sessionFile: string, keys: SessionKeys = UNQUALIFIED): Promise<Checkpoint[]> {
+  const rows = await db.all<RawRow>(`${SELECT} WHERE session_file = $1`, [keys.stored(sessionFile)]);
+  const intern = new Interner();
+  return rows.map((r) => fromRaw(r, intern, sessionFile));
 }

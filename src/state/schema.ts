@@ -8,6 +8,7 @@
 import type { Migration } from './migrations.js';
 import { createTableSql } from './table.js';
 import { BAD_LINES_TABLE, CHECKPOINT_TABLE } from './checkpoint.js';
+import { LEASE_DDL } from './leases.js';
 
 export const CORE_COMPONENT = 'core';
 
@@ -30,5 +31,11 @@ export const CORE_MIGRATIONS: readonly Migration[] = [
     description: 'session_processor_state.ctime_ms: a rewrite that restores size, mtime and inode still changes it',
     // 0 for existing rows: each file is probed once (fingerprints, no re-read) and its ctime recorded.
     up: ['ALTER TABLE session_processor_state ADD COLUMN IF NOT EXISTS ctime_ms DOUBLE DEFAULT 0'],
+  },
+  {
+    version: 4,
+    description: 'session_leases: which node processes a file (a shared store; an embedded one has one process)',
+    up: [],
+    postgres: LEASE_DDL,
   },
 ];

@@ -23,7 +23,7 @@ import { Subject, Subscription, filter, map, merge, mergeMap, share, type Observ
 import type { Logger } from 'pino';
 import { Pipeline } from '../pipeline/pipeline.js';
 import type { Processor } from '../pipeline/processor.js';
-import type { ProcessorOutcome, RunTrace, StageEvent } from '../pipeline/file-run.js';
+import type { FileTarget, ProcessorOutcome, RunTrace, StageEvent } from '../pipeline/file-run.js';
 import type { Config } from '../config/config.js';
 import { hint, type FileHint } from './hint.js';
 import { debouncePerKey } from './debounce.js';
@@ -129,6 +129,9 @@ export class Daemon extends EventEmitter {
         // Smaller batches than run --once: a processor's process() call and the parsed lines it
         // keeps alive until the commit are per batch, and both hold the event loop (admin API).
         read: { batchBytes: 512 << 10, chunkBytes: 256 << 10 },
+        // A shared (PostgreSQL) store only: an embedded one ignores both.
+        source: config.sourceName,
+        lease: { node: config.nodeName, ttlMs: config.leaseTtlMs },
       },
       { onStage: (e) => daemon?.onStage(e) },
     );
@@ -200,6 +203,8 @@ export class Daemon extends EventEmitter {
 
     // The initial scan is a rescan at t=0; then the periodic backstop.
     void this.runRescan('initial-scan');
+    // A shared store: renew this node's leases, and take over the files of a node that stopped renewing.
+    this.pipeline.leases?.start((f) => this.emitHint(hint(f, 'lease')));
     const t = setInterval(() => void this.runRescan('rescan'), config.rescanIntervalMs);
     this.timers.add(t);
     this.watchDatabaseFile();
@@ -212,6 +217,12 @@ export class Daemon extends EventEmitter {
     if (!target) return null;
     const st = await statSessionFile(target.absPath);
     if (st.ok) this.noteStat(h.sessionFile, st.stat);
+    if (st.ok && h.reason === 'lease' && this.pipeline.leases) {
+      // Another node's lease lapsed: take it (reading the file's checkpoints as that node left
+      // them) and hand it back, so the check below judges the file on what is committed.
+      const taken = await this.pipeline.takeFile(h.sessionFile);
+      if (taken) await this.pipeline.releaseFile(h.sessionFile);
+    }
     if (!st.ok) {
       this.trace.record('state-check', h.sessionFile, h.traceId, h.at, { decision: 'skip', why: `stat failed: ${st.error}` });
       return null;
@@ -295,18 +306,42 @@ export class Daemon extends EventEmitter {
     // A settle processor queued on an older stat must not run on a file that moved since.
     const processors = this.settled(due, c.hint, st.stat);
     if (processors.length === 0) return [];
-    const groups = shareGroups(processors, (p) => this.pipeline.checkpoints.get(p.name, file), st.stat, this.pace);
+    // A shared store: the file is this node's only under its lease (and its checkpoints are
+    // read again when it comes from another node, before the plan below).
+    const held = await this.pipeline.takeFile(file);
+    if (!held) {
+      this.trace.record('state-check', file, trace.traceId, trace.at, { decision: 'skip', why: 'leased by another node' });
+      return runs(processors);
+    }
+    try {
+      return await this.runGroups(file, { ...target, lease: held.lease }, st.stat, processors, trace, control);
+    } finally {
+      await this.pipeline.releaseFile(file);
+    }
+  }
+
+  private async runGroups(
+    file: string,
+    target: FileTarget,
+    stat: FileStat | null,
+    processors: readonly Processor[],
+    trace: RunTrace,
+    control: RunControl,
+  ): Promise<ProcessorRun[]> {
+    const runs = (ps: readonly Processor[]) =>
+      ps.map((p): ProcessorRun => ({ processor: p.name, sessionFile: file, traceId: trace.traceId, outcome: null }));
+    const groups = shareGroups(processors, (p) => this.pipeline.checkpoints.get(p.name, file), stat, this.pace);
     const out = await Promise.all(
       groups.map(async (group) => {
         const names = group.map((p) => p.name);
-        this.trace.record('dispatched', file, trace.traceId, trace.at, { processors: names, size: st.stat?.size ?? null });
-        const { done } = await this.pipeline.runFile(target, st.stat, group, trace);
+        this.trace.record('dispatched', file, trace.traceId, trace.at, { processors: names, size: stat?.size ?? null });
+        const { done } = await this.pipeline.runFile(target, stat, group, trace);
         control.staged(names);
         const outcomes = await done;
         control.release(names);
         // Events are hints, not truth: they can be dropped or coalesced (inotify queue overflow, a
         // change during this run), so look again now.
-        await this.requeueIfMoved(file, target.absPath, st.stat, trace, names);
+        await this.requeueIfMoved(file, target.absPath, stat, trace, names);
         return runs(group).map((r) => ({ ...r, outcome: outcomes.get(r.processor) ?? null }));
       }),
     );
@@ -336,7 +371,7 @@ export class Daemon extends EventEmitter {
   private afterProcessorRun(run: ProcessorRun): void {
     const { processor, sessionFile, outcome } = run;
     this.emit('run', run);
-    if (!outcome || outcome.kind !== 'error' || outcome.ioError) return;
+    if (!outcome || outcome.kind !== 'error' || outcome.ioError || outcome.leaseLost) return;
     // A processor failure: come back when the backoff is due.
     const cp = this.pipeline.checkpoints.get(processor, sessionFile);
     if (cp?.status === 'retrying' && cp.nextAttemptAt !== null) {

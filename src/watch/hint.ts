@@ -14,6 +14,7 @@ export type HintReason =
   | 'requeue' // the file moved while it was being processed
   | 'retry' // a failed file's backoff expired
   | 'settle' // a settle-policy processor's quiet period ended
+  | 'lease' // a shared store: another node's lease on the file lapsed (taken over)
   | 'manual';
 
 export interface FileHint {

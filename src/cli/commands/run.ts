@@ -35,6 +35,9 @@ export function runCommand(): Command {
         log,
         retry: { maxAttempts: config.maxAttempts, baseDelayMs: config.retryBaseMs, maxDelayMs: 15 * 60_000 },
         maxLineBytes: config.maxLineBytes,
+        // A shared (PostgreSQL) store only: an embedded one ignores both.
+        source: config.sourceName,
+        lease: { node: config.nodeName, ttlMs: config.leaseTtlMs },
       });
       let bar: cliProgress.SingleBar | null = null;
       try {

@@ -1,0 +1,216 @@
+/**
+ * Leases and fencing on a real PostgreSQL (state/leases.ts, pipeline/fence.ts,
+ * pipeline/lease-keeper.ts): two "nodes" are two connections with their own
+ * node names, on a fresh database of the run's throwaway cluster.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import pino from 'pino';
+import { freshPgDatabase } from './pg.js';
+import {
+  LEASE_DDL,
+  lapsedLeases,
+  leaseCounts,
+  lockLeases,
+  releaseLease,
+  renewLeases,
+  takeLease,
+  type SqlRunner,
+} from '../src/state/leases.js';
+import { leaseFence, refusals, type FencedUnit } from '../src/pipeline/fence.js';
+import { LeaseKeeper } from '../src/pipeline/lease-keeper.js';
+import { sessionKeys } from '../src/discover/session-path.js';
+import { UnitOfWork } from '../src/pipeline/unit.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const runner = (c: pg.Client | pg.PoolClient): SqlRunner => ({
+  all: async <T,>(sql: string, params?: readonly unknown[]) => (await c.query(sql, params as unknown[])).rows as T[],
+});
+const quiet = pino({ level: 'silent' });
+
+let db: Awaited<ReturnType<typeof freshPgDatabase>>;
+let a: pg.Client;
+let b: pg.Client;
+let A: SqlRunner;
+let B: SqlRunner;
+
+beforeAll(async () => {
+  db = await freshPgDatabase('leases');
+  a = new pg.Client({ connectionString: db.url });
+  b = new pg.Client({ connectionString: db.url });
+  await a.connect();
+  await b.connect();
+  for (const s of LEASE_DDL) await a.query(s);
+  // The offset guard reads the committed checkpoints.
+  await a.query(`CREATE TABLE session_processor_state (processor_name VARCHAR, session_file VARCHAR, "offset" BIGINT, PRIMARY KEY (processor_name, session_file))`);
+  A = runner(a);
+  B = runner(b);
+});
+
+afterAll(async () => {
+  await a?.end();
+  await b?.end();
+  await db?.drop();
+});
+
+describe('leases', () => {
+  it('one node at a time; the same node keeps its token; another node gets a newer one after a release', async () => {
+    const t1 = await takeLease(A, 'h:alice/1.jsonl', 'node-a', 30_000);
+    expect(t1).toBeTypeOf('number');
+    expect(await takeLease(B, 'h:alice/1.jsonl', 'node-b', 30_000)).toBeNull();
+    expect(await takeLease(A, 'h:alice/1.jsonl', 'node-a', 30_000)).toBe(t1);
+    // Only the holder's own token releases it.
+    expect(await releaseLease(B, 'h:alice/1.jsonl', 'node-b', t1!)).toBe(false);
+    expect(await releaseLease(A, 'h:alice/1.jsonl', 'node-a', t1! + 1000)).toBe(false);
+    expect(await releaseLease(A, 'h:alice/1.jsonl', 'node-a', t1!)).toBe(true);
+    const t2 = await takeLease(B, 'h:alice/1.jsonl', 'node-b', 30_000);
+    expect(t2).toBeGreaterThan(t1!);
+    await releaseLease(B, 'h:alice/1.jsonl', 'node-b', t2!);
+    // Back to node a: another node held it in between, so a new token (the caller reloads).
+    const t3 = await takeLease(A, 'h:alice/1.jsonl', 'node-a', 30_000);
+    expect(t3).toBeGreaterThan(t2!);
+    await releaseLease(A, 'h:alice/1.jsonl', 'node-a', t3!);
+  });
+
+  it('a lease not renewed lapses and is taken over; a renewed one is not', async () => {
+    const ta = await takeLease(A, 'h:alice/2.jsonl', 'node-a', 400);
+    const tr = await takeLease(A, 'h:alice/3.jsonl', 'node-a', 400);
+    await sleep(250);
+    const held = await renewLeases(A, 'node-a', new Map([['h:alice/3.jsonl', tr!]]), 400);
+    expect([...held]).toEqual(['h:alice/3.jsonl']);
+    await sleep(250);
+    // 500 ms after the take: 2.jsonl lapsed (ttl 400), 3.jsonl was renewed at 250 ms.
+    expect((await lapsedLeases(B)).map((l) => l.sessionFile)).toContain('h:alice/2.jsonl');
+    expect(await takeLease(B, 'h:alice/3.jsonl', 'node-b', 400)).toBeNull();
+    const tb = await takeLease(B, 'h:alice/2.jsonl', 'node-b', 30_000);
+    expect(tb).toBeGreaterThan(ta!);
+    // The old holder can neither renew nor lock it any more.
+    expect((await renewLeases(A, 'node-a', new Map([['h:alice/2.jsonl', ta!]]), 400)).size).toBe(0);
+    expect((await lockLeases(A, ['h:alice/2.jsonl'], 'node-a')).size).toBe(0);
+    expect(await lockLeases(B, ['h:alice/2.jsonl'], 'node-b')).toEqual(new Map([['h:alice/2.jsonl', tb]]));
+    const c = await leaseCounts(B, 'node-b');
+    expect(c.held).toBe(1);
+    expect(c.active).toBeGreaterThanOrEqual(2);
+    await releaseLease(B, 'h:alice/2.jsonl', 'node-b', tb!);
+  });
+
+  it('a commit holding the lease rows locked makes a take-over wait until it ends', async () => {
+    const ta = await takeLease(A, 'h:alice/4.jsonl', 'node-a', 300);
+    await a.query('BEGIN');
+    const locked = await lockLeases(A, ['h:alice/4.jsonl'], 'node-a');
+    expect(locked.get('h:alice/4.jsonl')).toBe(ta);
+    await sleep(400); // the lease lapses while node a's transaction runs
+    let takenAt = 0;
+    const take = takeLease(B, 'h:alice/4.jsonl', 'node-b', 30_000).then((t) => {
+      takenAt = Date.now();
+      return t;
+    });
+    await sleep(300);
+    expect(takenAt).toBe(0); // still waiting for node a's row lock
+    const committedAt = Date.now();
+    await a.query('COMMIT');
+    const tb = await take;
+    expect(tb).toBeGreaterThan(ta!);
+    expect(takenAt).toBeGreaterThanOrEqual(committedAt);
+  });
+
+  it("the fence refuses an expired node's commit and lets the holder's through", async () => {
+    const file = 'h:alice/5.jsonl';
+    const ta = await takeLease(A, file, 'node-a', 300);
+    await a.query(`INSERT INTO session_processor_state VALUES ('lines', $1, 100)`, [file]);
+    const unit = (lease: number | null, offset: number) => {
+      const u = new UnitOfWork('lines', file, new Map());
+      u.lease = lease;
+      u.checkpoint = { offset } as never;
+      return u;
+    };
+    // Valid: node a's unit passes.
+    expect((await leaseFence(A, 'node-a').refuse([unit(ta, 200)])).size).toBe(0);
+    await sleep(400);
+    // Lapsed (nobody took it yet): refused all the same.
+    const r1 = await leaseFence(A, 'node-a').refuse([unit(ta, 200)]);
+    expect(r1.get(0)?.why).toBe('lease');
+    const tb = await takeLease(B, file, 'node-b', 30_000);
+    const r2 = await leaseFence(A, 'node-a').refuse([unit(ta, 300)]);
+    expect(r2.get(0)?.message).toMatch(/lease of h:alice\/5.jsonl lost/);
+    // The holder's unit passes; its checkpoint cannot move behind the committed one.
+    expect((await leaseFence(B, 'node-b').refuse([unit(tb, 100)])).size).toBe(0);
+    expect((await leaseFence(B, 'node-b').refuse([unit(tb, 99)])).get(0)?.why).toBe('regression');
+  });
+});
+
+describe('the fence decision (pure)', () => {
+  const u = (over: Partial<FencedUnit> & { offset?: number | null }): FencedUnit => ({
+    key: `${over.processorName ?? 'p'}\u0000${over.sessionFile ?? 'f'}`,
+    processorName: over.processorName ?? 'p',
+    sessionFile: over.sessionFile ?? 'f',
+    lease: over.lease === undefined ? 7 : over.lease,
+    retracts: over.retracts ?? false,
+    checkpoint: over.offset === null ? null : { offset: over.offset ?? 100 },
+  });
+  const held = new Map([['f', 7]]);
+
+  it('passes units under the held token that move forward', () => {
+    expect(refusals([u({ offset: 100 }), u({ offset: 200 })], held, new Map([['p\u0000f', 50]])).size).toBe(0);
+  });
+  it('refuses a stale token, and every later unit of that (processor, file)', () => {
+    const r = refusals([u({ lease: 6 }), u({ lease: 7 })], held, new Map());
+    expect([...r.keys()]).toEqual([0, 1]);
+  });
+  it('refuses a file whose lease is not held', () => {
+    expect(refusals([u({ sessionFile: 'g' })], held, new Map()).get(0)?.why).toBe('lease');
+  });
+  it('refuses a checkpoint behind the committed one, unless the file is retracted first', () => {
+    const committed = new Map([['p\u0000f', 500]]);
+    expect(refusals([u({ offset: 400 })], held, committed).get(0)?.why).toBe('regression');
+    expect(refusals([u({ offset: 400, retracts: true }), u({ offset: 450 })], held, committed).size).toBe(0);
+    // A retraction of another processor does not let this one move back.
+    const two = refusals([u({ processorName: 'q', offset: 0, retracts: true }), u({ offset: 400 })], held, committed);
+    expect([...two.keys()]).toEqual([1]);
+  });
+  it('an unleased unit (an operator requeue) passes the lease check, not the offset guard', () => {
+    expect(refusals([u({ lease: null, offset: 500 })], new Map(), new Map([['p\u0000f', 500]])).size).toBe(0);
+    expect(refusals([u({ lease: null, offset: 10 })], new Map(), new Map([['p\u0000f', 500]])).get(0)?.why).toBe('regression');
+  });
+});
+
+describe('LeaseKeeper', () => {
+  it('says when a file comes from another node (reload), renews what it holds, hints lapsed files of its source', async () => {
+    const keys = sessionKeys('h');
+    const ka = new LeaseKeeper(A, keys, { node: 'keeper-a', ttlMs: 300 }, quiet);
+    const kb = new LeaseKeeper(B, keys, { node: 'keeper-b', ttlMs: 300 }, quiet);
+    const first = await ka.take('bob/1.jsonl');
+    expect(first?.fresh).toBe(true);
+    // Two runs of one file share the lease; only the last release hands it back.
+    expect(await ka.take('bob/1.jsonl')).toEqual({ token: first!.token, fresh: false });
+    await ka.release('bob/1.jsonl');
+    expect(await kb.take('bob/1.jsonl')).toBeNull();
+    await ka.release('bob/1.jsonl');
+    const again = await ka.take('bob/1.jsonl');
+    expect(again).toEqual({ token: first!.token, fresh: false }); // nobody held it in between
+    ka.start(() => undefined);
+    await sleep(700); // over two TTLs: only the heartbeat keeps it
+    expect(await kb.take('bob/1.jsonl')).toBeNull();
+    expect(ka.stats.holding).toBe(1);
+    expect(ka.stats.store?.held).toBe(1);
+    // A graceful stop hands everything back.
+    await ka.stop();
+    expect(await kb.take('bob/1.jsonl')).not.toBeNull();
+    await kb.release('bob/1.jsonl');
+    // Node a dies holding bob/2 (no heartbeat, nothing released): b is told, and takes the file over.
+    const lapsed: string[] = [];
+    const tk = await takeLease(A, 'h:bob/2.jsonl', 'keeper-a', 300);
+    expect(tk).not.toBeNull();
+    const other = await takeLease(A, 'elsewhere:bob/2.jsonl', 'keeper-a', 300);
+    expect(other).not.toBeNull();
+    kb.start((f) => lapsed.push(f));
+    await sleep(800);
+    await kb.stop();
+    expect(lapsed).toContain('bob/2.jsonl');
+    expect(lapsed.some((f) => f.includes('elsewhere'))).toBe(false);
+    const taken = await kb.take('bob/2.jsonl');
+    expect(taken?.fresh).toBe(true);
+    expect(taken!.token).toBeGreaterThan(tk!);
+    await kb.release('bob/2.jsonl');
+  });
+});
