@@ -25,18 +25,18 @@ export const FINDINGS_OUTPUT: OutputTable = {
   onConflict: 'DO NOTHING',
 };
 
+/** The fingerprint key, when --secrets-key is not set: 32 random bytes made once by the processor (both stores). */
+const KEY_DDL = `CREATE TABLE IF NOT EXISTS ${KEY_TABLE} (
+  id INTEGER PRIMARY KEY,
+  key_hex VARCHAR NOT NULL,
+  created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+)`;
+
 export const SECRETS_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     description: 'secret_findings, secrets_key',
-    up: [
-      createTableSql(FINDINGS_OUTPUT),
-      // The fingerprint key, when --secrets-key is not set: 32 random bytes made once by the processor.
-      `CREATE TABLE IF NOT EXISTS ${KEY_TABLE} (
-        id INTEGER PRIMARY KEY,
-        key_hex VARCHAR NOT NULL,
-        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
-      )`,
-    ],
+    up: [createTableSql(FINDINGS_OUTPUT), KEY_DDL],
+    postgres: [createTableSql(FINDINGS_OUTPUT, 'postgres'), KEY_DDL],
   },
 ];

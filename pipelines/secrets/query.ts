@@ -1,6 +1,7 @@
 /** Reading findings back, for `report secrets` and the admin API. */
 import type { ReadQuery } from '../../src/pipeline/report.js';
 import { FINDINGS_TABLE } from './migrations.js';
+import { kindOf, relationExistsSql, tsFromEpochMs, tsText } from '../../src/state/dialect.js';
 
 export interface FindingQuery {
   owner?: string;
@@ -22,11 +23,7 @@ export interface SecretFinding {
 }
 
 export async function hasFindingsTable(db: ReadQuery): Promise<boolean> {
-  const rows = await db.all<{ n: bigint | number }>(
-    `SELECT count(*) AS n FROM duckdb_tables() WHERE table_name = $1 AND NOT temporary`,
-    [FINDINGS_TABLE],
-  );
-  return Number(rows[0]?.n ?? 0) > 0;
+  return (await db.all(relationExistsSql(FINDINGS_TABLE, 'BASE TABLE'))).length > 0;
 }
 
 /** Findings, ordered by file, offset, rule and match. Empty when the processor never ran here. */
@@ -40,7 +37,7 @@ export async function querySecretFindings(db: ReadQuery, q: FindingQuery = {}): 
   }
   if (q.since !== undefined) {
     params.push(Math.trunc(q.since));
-    where.push(`COALESCE(line_ts, found_at) >= epoch_ms($${params.length}::BIGINT)`);
+    where.push(`COALESCE(line_ts, found_at) >= ${tsFromEpochMs(kindOf(db), `CAST($${params.length} AS BIGINT)`)}`);
   }
   const rows = await db.all<Record<string, unknown>>(
     `SELECT session_file, byte_offset, line_number, rule, location, excerpt, fingerprint
@@ -100,18 +97,19 @@ export async function secretFindingSummary(
   if (!(await hasFindingsTable(db))) return empty;
   const params: (string | number)[] = [q.tz];
   const where: string[] = [];
-  const day = `strftime(timezone($1, timezone('UTC', COALESCE(line_ts, found_at))), '%Y-%m-%d')`;
+  const kind = kindOf(db);
+  const day = tsText(kind, `timezone(CAST($1 AS VARCHAR), timezone('UTC', COALESCE(line_ts, found_at)))`, 'day');
   if (q.owner !== undefined) {
     params.push(q.owner);
     where.push(`owner = $${params.length}`);
   }
   if (q.since !== undefined) {
     params.push(q.since);
-    where.push(`at >= epoch_ms($${params.length}::BIGINT)`);
+    where.push(`at >= ${tsFromEpochMs(kind, `CAST($${params.length} AS BIGINT)`)}`);
   }
   if (q.until !== undefined) {
     params.push(q.until);
-    where.push(`at < epoch_ms($${params.length}::BIGINT)`);
+    where.push(`at < ${tsFromEpochMs(kind, `CAST($${params.length} AS BIGINT)`)}`);
   }
   const rows = await db.all<Record<string, unknown>>(
     `WITH f AS (SELECT owner, rule, ${day} AS day, fingerprint, COALESCE(line_ts, found_at) AS at FROM ${FINDINGS_TABLE})

@@ -11,6 +11,8 @@ import { ORDER_PARAM, parseWhen, SINCE_PARAM, TimeParamError, TZ_PARAM, UNTIL_PA
 import { blockTokens, identifyBlocks, type Block, type BlockMessage } from './blocks.js';
 import { hasUsage } from './report.js';
 import { renderCsv } from './csv.js';
+import { epochMsOf, kindOf, tsFromEpochMs } from '../../src/state/dialect.js';
+import { num } from '../../src/state/row-values.js';
 
 export interface BlockRow {
   /** Only with --by-owner. */
@@ -54,7 +56,6 @@ export interface BlocksResult {
   totals: BlockTotals;
 }
 
-const num = (v: unknown): number => (typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : 0);
 const micro = (v: number | null): number | null => (v === null ? null : Math.round(v * 1e6) / 1e6);
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -127,14 +128,15 @@ export interface BlocksQuery {
 
 /** Messages with a timestamp, in series order: by owner first with --by-owner. */
 export async function loadBlockMessages(q: ReadQuery, f: BlocksQuery): Promise<Map<string, BlockMessage[]>> {
+  const kind = kindOf(q);
   const where = ['ts IS NOT NULL'];
   const params: (string | number)[] = [];
   const r = whenRange(f.since, f.until, f.tz);
-  if (r.since !== undefined) where.push(`ts >= epoch_ms($${params.push(r.since)}::BIGINT)`);
-  if (r.until !== undefined) where.push(`ts < epoch_ms($${params.push(r.until)}::BIGINT)`);
+  if (r.since !== undefined) where.push(`ts >= ${tsFromEpochMs(kind, `CAST($${params.push(r.since)} AS BIGINT)`)}`);
+  if (r.until !== undefined) where.push(`ts < ${tsFromEpochMs(kind, `CAST($${params.push(r.until)} AS BIGINT)`)}`);
   if (f.owner !== undefined) where.push(`owner = $${params.push(f.owner)}`);
   const rows = await q.all<Record<string, unknown>>(
-    `SELECT ${f.byOwner ? 'owner' : `'' AS owner`}, epoch_ms(ts) AS t, model, synthetic, input_tokens, output_tokens,
+    `SELECT ${f.byOwner ? 'owner' : `'' AS owner`}, ${epochMsOf(kind, 'ts')} AS t, model, synthetic, input_tokens, output_tokens,
        cache_creation_tokens, cache_read_tokens, cost_usd
      FROM usage_messages_dedup WHERE ${where.join(' AND ')}
      ORDER BY owner, t, message_key`,

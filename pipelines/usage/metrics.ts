@@ -14,6 +14,9 @@
  * token series and no cost series (never $0).
  */
 import type { MetricSample, ProcessorMetrics } from '../../src/pipeline/metric.js';
+import { kindOf } from '../../src/state/dialect.js';
+import { num } from '../../src/state/row-values.js';
+import { costSum } from './views.js';
 
 export const TOKENS_METRIC = 'claude_code_token_usage_tokens_total';
 export const COST_METRIC = 'claude_code_cost_usage_USD_total';
@@ -26,8 +29,6 @@ const TOKEN_TYPES = [
   ['cacheCreation', 'cache_creation_tokens'],
 ] as const;
 
-const num = (v: unknown): number => (typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : 0);
-
 export const USAGE_METRICS: ProcessorMetrics = {
   families: [
     { name: TOKENS_METRIC, type: 'counter', labelNames: ['type', 'model', 'owner'], help: 'Tokens used, per type, model and owner (committed, deduplicated messages; Claude Code OTel claude_code.token.usage)' },
@@ -38,8 +39,8 @@ export const USAGE_METRICS: ProcessorMetrics = {
       `SELECT coalesce(model, '(unknown)') AS model, owner,
          sum(input_tokens)::BIGINT AS input_tokens, sum(output_tokens)::BIGINT AS output_tokens,
          sum(cache_read_tokens)::BIGINT AS cache_read_tokens, sum(cache_creation_tokens)::BIGINT AS cache_creation_tokens,
-         sum(cost_usd::DECIMAL(38, 12))::DOUBLE AS cost_usd
-       FROM usage_messages_dedup GROUP BY ALL ORDER BY ALL`,
+         ${costSum(kindOf(q))} AS cost_usd
+       FROM usage_messages_dedup GROUP BY 1, 2 ORDER BY 1, 2`,
     );
     const tokens: MetricSample[] = [];
     const cost: MetricSample[] = [];

@@ -3,11 +3,15 @@
  * table specs, so the loader and the schema cannot drift), the price
  * versions, and the views. A change to a view is a new migration that
  * re-creates the views.
+ *
+ * PostgreSQL: version 1 creates today's tables and views in its dialect, and
+ * every later version is `[]` until a view or table changes again (then it
+ * gets its own PostgreSQL statements too).
  */
 import type { Migration } from '../../src/state/migrations.js';
 import { createTableSql } from '../../src/pipeline/processor.js';
 import { TABLES } from './tables.js';
-import { LONG_CONTEXT_SQL, VIEW_DDL } from './views.js';
+import { LONG_CONTEXT_SQL, VIEW_DDL, viewDdl } from './views.js';
 import { PRICE_VERSIONS_DDL } from './price-versions.js';
 
 /** The views of VIEW_DDL (a superset of version 1's), dependents first. */
@@ -18,6 +22,7 @@ export const USAGE_MIGRATIONS: readonly Migration[] = [
     version: 1,
     description: 'usage tables and views',
     up: [...TABLES.map((t) => createTableSql(t)), ...PRICE_VERSIONS_DDL, ...VIEW_DDL],
+    postgres: [...TABLES.map((t) => createTableSql(t, 'postgres')), ...PRICE_VERSIONS_DDL, ...viewDdl('postgres')],
   },
   {
     // Version 1 stored cost_usd and pricing_model per row, computed when the file was read.
@@ -30,6 +35,7 @@ export const USAGE_MIGRATIONS: readonly Migration[] = [
       'ALTER TABLE usage_messages DROP COLUMN IF EXISTS cost_usd',
       'ALTER TABLE usage_messages DROP COLUMN IF EXISTS pricing_model',
     ],
+    postgres: [],
   },
   {
     // Its own transaction: DuckDB refuses to update rows of a table altered in the same one.
@@ -41,5 +47,14 @@ export const USAGE_MIGRATIONS: readonly Migration[] = [
       ...PRICE_VERSIONS_DDL,
       ...VIEW_DDL,
     ],
+    postgres: [],
+  },
+  {
+    // The views in the subset both stores run (no QUALIFY, GROUP BY ALL or list literals), and
+    // usage_sessions picking a session's latest cwd/branch/version deterministically on ties.
+    version: 4,
+    description: 'views written once for DuckDB and PostgreSQL',
+    up: VIEW_DDL,
+    postgres: [],
   },
 ];

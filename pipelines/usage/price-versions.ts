@@ -19,6 +19,7 @@ import type { Db } from '../../src/state/db.js';
 import type { PriceTable } from './pricing.js';
 import { PRICE_MODELS } from './tables.js';
 
+/** Written once: both stores run these as they are. */
 export const PRICE_VERSIONS_DDL: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS usage_price_versions (
     price_version INTEGER NOT NULL PRIMARY KEY,
@@ -31,11 +32,11 @@ export const PRICE_VERSIONS_DDL: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS usage_prices (
     price_version INTEGER NOT NULL,
     entry VARCHAR NOT NULL,
-    input DOUBLE NOT NULL, output DOUBLE NOT NULL,
-    cache_write_5m DOUBLE NOT NULL, cache_write_1h DOUBLE NOT NULL, cache_read DOUBLE NOT NULL,
-    input_above_200k DOUBLE, output_above_200k DOUBLE,
-    cache_write_5m_above_200k DOUBLE, cache_write_1h_above_200k DOUBLE, cache_read_above_200k DOUBLE,
-    fast DOUBLE,
+    input DOUBLE PRECISION NOT NULL, output DOUBLE PRECISION NOT NULL,
+    cache_write_5m DOUBLE PRECISION NOT NULL, cache_write_1h DOUBLE PRECISION NOT NULL, cache_read DOUBLE PRECISION NOT NULL,
+    input_above_200k DOUBLE PRECISION, output_above_200k DOUBLE PRECISION,
+    cache_write_5m_above_200k DOUBLE PRECISION, cache_write_1h_above_200k DOUBLE PRECISION, cache_read_above_200k DOUBLE PRECISION,
+    fast DOUBLE PRECISION,
     PRIMARY KEY (price_version, entry))`,
 ];
 

@@ -4,6 +4,8 @@
  */
 import type { ReadQuery } from '../../src/pipeline/report.js';
 import { eventsQuery, usageBreakdownQuery, usageQuery, type EventGroup, type ReportFilter, type UsageGroup } from './views.js';
+import { kindOf, relationExistsSql } from '../../src/state/dialect.js';
+import { micro, num, strings } from '../../src/state/row-values.js';
 
 /** The token and cost figures of a group. */
 export interface UsageFigures {
@@ -46,12 +48,10 @@ export interface Report<Row> {
 
 /** Whether the usage processor's views exist in this database. */
 export async function hasUsage(db: ReadQuery): Promise<boolean> {
-  const rows = await db.all(`SELECT 1 FROM duckdb_views() WHERE view_name = 'usage_messages_dedup'`);
+  const rows = await db.all(relationExistsSql('usage_messages_dedup', 'VIEW'));
   return rows.length > 0;
 }
 
-const num = (v: unknown): number => (typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : 0);
-const micro = (v: unknown): number | null => (v === null || v === undefined ? null : Math.round(num(v) * 1e6) / 1e6);
 
 function split<Row extends { key: string | null }>(raw: Record<string, unknown>[], toRow: (r: Record<string, unknown>) => Row, empty: Row): Report<Row> {
   const rows: Row[] = [];
@@ -91,24 +91,24 @@ export function figuresOf(r: Record<string, unknown>): UsageFigures {
     cache_read_tokens: num(r.cache_read_tokens),
     total_tokens: num(r.total_tokens),
     cost_usd: micro(r.cost_usd),
-    unpriced_models: (r.unpriced_models as string[] | null) ?? [],
+    unpriced_models: strings(r.unpriced_models),
   };
 }
 
 export async function usageReport(db: ReadQuery, by: UsageGroup, filter: ReportFilter, breakdown = false): Promise<Report<UsageRow>> {
-  const q = usageQuery(by, filter);
+  const q = usageQuery(by, filter, kindOf(db));
   const raw = await db.all<Record<string, unknown>>(q.sql, q.params);
   const report = split<UsageRow>(
     raw,
     (r) => ({
       key: r.key === null ? null : String(r.key),
       ...figuresOf(r),
-      models: (r.models as string[] | null) ?? [],
+      models: strings(r.models),
     }),
     EMPTY_USAGE.totals,
   );
   if (!breakdown) return report;
-  const b = usageBreakdownQuery(by, filter);
+  const b = usageBreakdownQuery(by, filter, kindOf(db));
   const perKey = new Map<string | null, ModelFigures[]>();
   const total: ModelFigures[] = [];
   for (const r of await db.all<Record<string, unknown>>(b.sql, b.params)) {
@@ -128,7 +128,7 @@ export async function usageReport(db: ReadQuery, by: UsageGroup, filter: ReportF
 }
 
 export async function eventsReport(db: ReadQuery, by: EventGroup, filter: ReportFilter): Promise<Report<EventRow>> {
-  const q = eventsQuery(by, filter);
+  const q = eventsQuery(by, filter, kindOf(db));
   const raw = await db.all<Record<string, unknown>>(q.sql, q.params);
   return split(
     raw,

@@ -12,6 +12,8 @@
 import type { ReadQuery } from '../../src/pipeline/report.js';
 import type { ReportFilter } from './views.js';
 import { whenRange } from '../../src/pipeline/report-time.js';
+import { kindOf, quarterHourOf, tsFromEpochMs, tsText, type StoreKind } from '../../src/state/dialect.js';
+import { num } from '../../src/state/row-values.js';
 
 type Reader = ReadQuery;
 
@@ -22,36 +24,35 @@ export interface DayKindRow {
   errors: number;
 }
 
-const num = (v: unknown): number => (typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : 0);
-
 /** Row filters: the report's bounds as instants (a day bound is its local midnight in `tz`), and the owner. */
-function rowFilters(f: ReportFilter, params: (string | number)[]): string[] {
+function rowFilters(kind: StoreKind, f: ReportFilter, params: (string | number)[]): string[] {
   const add = (v: string | number) => {
     params.push(v);
     return `$${params.length}`;
   };
   const where: string[] = [];
   const r = whenRange(f.since, f.until, f.tz);
-  if (r.since !== undefined) where.push(`ts >= epoch_ms(${add(r.since)}::BIGINT)`);
-  if (r.until !== undefined) where.push(`ts < epoch_ms(${add(r.until)}::BIGINT)`);
+  if (r.since !== undefined) where.push(`ts >= ${tsFromEpochMs(kind, `CAST(${add(r.since)} AS BIGINT)`)}`);
+  if (r.until !== undefined) where.push(`ts < ${tsFromEpochMs(kind, `CAST(${add(r.until)} AS BIGINT)`)}`);
   if (f.owner) where.push(`owner = ${add(f.owner)}`);
   return where;
 }
 
 /** Invocation events and their errors per local day and kind (tool, skill, mcp, subagent, command). */
 export async function eventsByDayKind(db: Reader, f: ReportFilter): Promise<DayKindRow[]> {
+  const kind = kindOf(db);
   const params: (string | number)[] = [f.tz];
-  const rowWhere = rowFilters(f, params);
+  const rowWhere = rowFilters(kind, f, params);
   const rows = await db.all<Record<string, unknown>>(
     `WITH b AS (
-  SELECT time_bucket(INTERVAL 15 MINUTE, ts) AS b, kind, count(*) AS events, count(*) FILTER (WHERE is_error) AS errors
+  SELECT ${quarterHourOf(kind, 'ts')} AS b, kind, count(*) AS events, count(*) FILTER (WHERE is_error) AS errors
   FROM usage_events_dedup
   WHERE ts IS NOT NULL${rowWhere.length ? ` AND ${rowWhere.join(' AND ')}` : ''}
-  GROUP BY ALL
+  GROUP BY 1, 2
 ), d AS (
-  SELECT strftime(timezone($1, timezone('UTC', b)), '%Y-%m-%d') AS day, kind,
+  SELECT ${tsText(kind, `timezone(CAST($1 AS VARCHAR), timezone('UTC', b))`, 'day')} AS day, kind,
     sum(events)::BIGINT AS events, sum(errors)::BIGINT AS errors
-  FROM b GROUP BY ALL
+  FROM b GROUP BY 1, 2
 )
 SELECT * FROM d ORDER BY day, kind`,
     params,

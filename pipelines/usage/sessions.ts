@@ -6,26 +6,19 @@
  * counts and costs, as the other usage reports do.
  */
 import type { ReadQuery } from '../../src/pipeline/report.js';
-import type { ReportFilter } from './views.js';
+import { costSum, type ReportFilter } from './views.js';
 import { whenRange } from '../../src/pipeline/report-time.js';
+import { argMaxSql, kindOf, tsFromEpochMs, type StoreKind } from '../../src/state/dialect.js';
+import { iso, micro, num, str, strings } from '../../src/state/row-values.js';
 
 type Reader = ReadQuery;
 
-const num = (v: unknown): number => (typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : 0);
-const micro = (v: unknown): number | null => (v === null || v === undefined ? null : Math.round(num(v) * 1e6) / 1e6);
-const iso = (v: unknown): string | null => {
-  if (v === null || v === undefined) return null;
-  const d = v instanceof Date ? v : new Date(String(v).replace(' ', 'T') + (/[zZ]|[+-]\d\d:?\d\d$/.test(String(v)) ? '' : 'Z'));
-  return Number.isNaN(d.getTime()) ? null : d.toISOString();
-};
-const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
-
-const TOKENS = `count(*)::BIGINT AS messages,
+const tokens = (kind: StoreKind) => `count(*)::BIGINT AS messages,
     coalesce(sum(input_tokens), 0)::BIGINT AS input_tokens,
     coalesce(sum(output_tokens), 0)::BIGINT AS output_tokens,
     coalesce(sum(cache_creation_tokens), 0)::BIGINT AS cache_creation_tokens,
     coalesce(sum(cache_read_tokens), 0)::BIGINT AS cache_read_tokens,
-    sum(cost_usd::DECIMAL(38, 12))::DOUBLE AS cost_usd`;
+    ${costSum(kind)} AS cost_usd`;
 
 interface Tokens {
   messages: number;
@@ -72,8 +65,9 @@ export interface LiveQuery {
  * per file (a message a resumed file repeats counts in both files here).
  */
 export async function liveFiles(db: Reader, q: LiveQuery): Promise<LiveFile[]> {
-  const params: (string | number)[] = [Math.trunc(q.since) * 1000];
-  const where = ['last_ts >= make_timestamp($1::BIGINT)'];
+  const kind = kindOf(db);
+  const params: (string | number)[] = [Math.trunc(q.since)];
+  const where = [`last_ts >= ${tsFromEpochMs(kind, 'CAST($1 AS BIGINT)')}`];
   if (q.owner) {
     params.push(q.owner);
     where.push(`owner = $${params.length}`);
@@ -83,17 +77,20 @@ export async function liveFiles(db: Reader, q: LiveQuery): Promise<LiveFile[]> {
     params.push(q.model);
     modelWhere = `WHERE m.model = $${params.length}`;
   }
+  // Latest by ts, ties by position in the file (then id: one line can hold several tool calls).
   const rows = await db.all<Record<string, unknown>>(
     `WITH f AS (
   SELECT session_file, owner, session_id, subagent, first_ts, last_ts FROM usage_files WHERE ${where.join(' AND ')}
 ), m AS (
-  SELECT session_file, ${TOKENS}, arg_max(model, ts) FILTER (WHERE NOT synthetic) AS model
+  SELECT session_file, ${tokens(kind)}, ${argMaxSql(kind, 'model', ['ts', 'line_offset'], 'NOT synthetic')} AS model
   FROM usage_messages_priced WHERE session_file IN (SELECT session_file FROM f) GROUP BY session_file
 ), last_event AS (
-  SELECT session_file, arg_max(event_id, ts) AS event_id, arg_max(name, ts) AS name, max(ts) AS ts
+  SELECT session_file, ${argMaxSql(kind, 'event_id', ['ts', 'line_offset', 'event_id'])} AS event_id,
+    ${argMaxSql(kind, 'name', ['ts', 'line_offset', 'event_id'])} AS name, max(ts) AS ts
   FROM usage_events WHERE session_file IN (SELECT session_file FROM f) AND kind <> 'command' GROUP BY session_file
 )
-SELECT f.*, m.* EXCLUDE (session_file),
+SELECT f.session_file, f.owner, f.session_id, f.subagent, f.first_ts, f.last_ts,
+  m.messages, m.input_tokens, m.output_tokens, m.cache_creation_tokens, m.cache_read_tokens, m.cost_usd, m.model,
   CASE WHEN r.tool_use_id IS NULL THEN e.name END AS running_tool,
   CASE WHEN r.tool_use_id IS NULL THEN e.ts END AS running_since
 FROM f
@@ -168,6 +165,7 @@ export interface SessionList {
 
 /** Sessions from `usage_sessions`, filtered on their last line. */
 export async function sessionList(db: Reader, q: SessionListQuery): Promise<SessionList> {
+  const kind = kindOf(db);
   const params: (string | number)[] = [];
   const add = (v: string | number) => {
     params.push(v);
@@ -176,10 +174,10 @@ export async function sessionList(db: Reader, q: SessionListQuery): Promise<Sess
   const where: string[] = [];
   // Sessions whose last line falls in the range (a day bound is its local midnight in the zone).
   const r = whenRange(q.since, q.until, q.tz);
-  if (r.since !== undefined) where.push(`last_ts >= epoch_ms(${add(r.since)}::BIGINT)`);
-  if (r.until !== undefined) where.push(`last_ts < epoch_ms(${add(r.until)}::BIGINT)`);
+  if (r.since !== undefined) where.push(`last_ts >= ${tsFromEpochMs(kind, `CAST(${add(r.since)} AS BIGINT)`)}`);
+  if (r.until !== undefined) where.push(`last_ts < ${tsFromEpochMs(kind, `CAST(${add(r.until)} AS BIGINT)`)}`);
   if (q.owner) where.push(`owner = ${add(q.owner)}`);
-  if (q.model) where.push(`list_contains(models, ${add(q.model)})`);
+  if (q.model) where.push(`CAST(${add(q.model)} AS VARCHAR) = ANY(models)`);
   if (q.search) {
     const p = add(`%${q.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
     where.push(`(session ILIKE ${p} ESCAPE '\\' OR coalesce(cwd, '') ILIKE ${p} ESCAPE '\\' OR coalesce(git_branch, '') ILIKE ${p} ESCAPE '\\')`);
@@ -200,7 +198,7 @@ LIMIT ${Math.max(1, Math.min(1000, Math.trunc(q.limit)))} OFFSET ${Math.max(0, M
       session_id: String(r.session_id),
       first_ts: iso(r.first_ts),
       last_ts: iso(r.last_ts),
-      models: ((r.models as string[] | null) ?? []).map(String),
+      models: strings(r.models),
       ...tokensOf(r),
       tool_calls: num(r.tool_calls),
       tool_errors: num(r.tool_errors),
@@ -270,32 +268,32 @@ export async function sessionDetail(db: Reader, key: string, limit = 5_000): Pro
     p,
   );
   if (files.length === 0) return null;
+  const kind = kindOf(db);
   const inFiles = `session_file IN (SELECT session_file FROM usage_files WHERE owner = $1 AND session_id = $2)`;
+  // Each message once within the session: the copy the dedup view picks.
+  const picked = `SELECT *, row_number() OVER (PARTITION BY message_key ORDER BY total_tokens DESC, ts ASC NULLS LAST, session_file) AS pick
+  FROM usage_messages_priced WHERE ${inFiles}`;
   const messages = await db.all<Record<string, unknown>>(
     `SELECT ts, session_file, model, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, cost_usd
-FROM usage_messages_priced WHERE ${inFiles}
-QUALIFY row_number() OVER (PARTITION BY message_key ORDER BY total_tokens DESC, ts ASC NULLS LAST, session_file) = 1
+FROM (${picked}) d WHERE pick = 1
 ORDER BY ts NULLS LAST, session_file, line_offset
 LIMIT ${limit + 1}`,
     p,
   );
   const events = await db.all<Record<string, unknown>>(
-    `SELECT e.ts, e.session_file, e.kind, e.name, CASE WHEN e.kind = 'command' THEN NULL ELSE r.is_error END AS is_error
-FROM usage_events e
-LEFT JOIN (SELECT tool_use_id, bool_or(is_error) AS is_error FROM usage_tool_results WHERE ${inFiles} GROUP BY tool_use_id) r
-  ON r.tool_use_id = e.event_id
-WHERE e.${inFiles}
-QUALIFY row_number() OVER (PARTITION BY e.event_id ORDER BY e.ts ASC NULLS LAST, e.session_file) = 1
-ORDER BY e.ts NULLS LAST, e.session_file, e.line_offset
+    `SELECT ts, session_file, kind, name, is_error FROM (
+  SELECT e.ts, e.session_file, e.kind, e.name, e.line_offset, CASE WHEN e.kind = 'command' THEN NULL ELSE r.is_error END AS is_error,
+    row_number() OVER (PARTITION BY e.event_id ORDER BY e.ts ASC NULLS LAST, e.session_file) AS pick
+  FROM usage_events e
+  LEFT JOIN (SELECT tool_use_id, bool_or(is_error) AS is_error FROM usage_tool_results WHERE ${inFiles} GROUP BY tool_use_id) r
+    ON r.tool_use_id = e.event_id
+  WHERE e.${inFiles}) d
+WHERE pick = 1
+ORDER BY ts NULLS LAST, session_file, line_offset
 LIMIT ${limit + 1}`,
     p,
   );
-  const totals = await db.all<Record<string, unknown>>(
-    `SELECT ${TOKENS} FROM (
-  SELECT * FROM usage_messages_priced WHERE ${inFiles}
-  QUALIFY row_number() OVER (PARTITION BY message_key ORDER BY total_tokens DESC, ts ASC NULLS LAST, session_file) = 1)`,
-    p,
-  );
+  const totals = await db.all<Record<string, unknown>>(`SELECT ${tokens(kind)} FROM (${picked}) d WHERE pick = 1`, p);
   const shownEvents = events.slice(0, limit).map((r) => ({
     ts: iso(r.ts),
     session_file: String(r.session_file),

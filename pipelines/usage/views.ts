@@ -16,14 +16,30 @@
 import { ACTIVE_VERSION_VIEW } from './price-versions.js';
 import { LONG_CONTEXT_THRESHOLD } from './pricing.js';
 import { whenRange } from '../../src/pipeline/report-time.js';
+import { argMaxSql, tsFromEpochMs, tsText, type StoreKind } from '../../src/state/dialect.js';
 
 /** A session's key: the parent session's file, which subagent files join. */
 export const SESSION_KEY = `owner || '/' || session_id || '.jsonl'`;
 
 const unknownModel = `coalesce(model, '(unknown)')`;
 
+/** An empty text list, the same value in both stores. */
+export const NO_STRINGS = 'CAST(ARRAY[] AS VARCHAR[])';
+
+/**
+ * A sum of USD doubles, exact: each term as a 12-decimal fixed-point number, the sum back to a
+ * double, so the order rows come in cannot move the result. PostgreSQL's float8 -> numeric keeps
+ * only 15 significant digits, so there the double goes through its text (shortest round-trip,
+ * 17 digits) as DuckDB's cast does from the double itself.
+ */
+export function costSum(kind: StoreKind, expr = 'cost_usd'): string {
+  const fixed = kind === 'postgres' ? `CAST(CAST(${expr} AS TEXT) AS NUMERIC(38, 12))` : `CAST(${expr} AS DECIMAL(38, 12))`;
+  return `CAST(sum(${fixed}) AS DOUBLE PRECISION)`;
+}
+
 /** The usage aggregates every grouped view and report shares. Unpriced rows have a NULL cost. */
-export const USAGE_AGGREGATES = `count(*)::BIGINT AS messages,
+export function usageAggregates(kind: StoreKind): string {
+  return `count(*)::BIGINT AS messages,
   coalesce(sum(input_tokens), 0)::BIGINT AS input_tokens,
   coalesce(sum(output_tokens), 0)::BIGINT AS output_tokens,
   coalesce(sum(cache_creation_tokens), 0)::BIGINT AS cache_creation_tokens,
@@ -31,8 +47,9 @@ export const USAGE_AGGREGATES = `count(*)::BIGINT AS messages,
   coalesce(sum(cache_creation_1h_tokens), 0)::BIGINT AS cache_creation_1h_tokens,
   coalesce(sum(cache_read_tokens), 0)::BIGINT AS cache_read_tokens,
   coalesce(sum(total_tokens), 0)::BIGINT AS total_tokens,
-  sum(cost_usd::DECIMAL(38, 12))::DOUBLE AS cost_usd,
-  coalesce(list(DISTINCT ${unknownModel} ORDER BY ${unknownModel}) FILTER (WHERE cost_usd IS NULL), []) AS unpriced_models`;
+  ${costSum(kind)} AS cost_usd,
+  coalesce(array_agg(DISTINCT ${unknownModel} ORDER BY ${unknownModel}) FILTER (WHERE cost_usd IS NULL), ${NO_STRINGS}) AS unpriced_models`;
+}
 
 /** A rate of price row `p` for message `m`: its above-200k rate when the prompt was long and the model has that tier. */
 const rate = (col: string) => `CASE WHEN m.long_context AND p.input_above_200k IS NOT NULL THEN p.${col}_above_200k ELSE p.${col} END`;
@@ -41,7 +58,7 @@ const rate = (col: string) => `CASE WHEN m.long_context AND p.input_above_200k I
  * The USD cost of message `m` at price row `p`: pricing.ts `costUsd` in SQL, term by
  * term in the same order so the doubles agree. <synthetic> costs 0; no price is NULL.
  */
-export const MESSAGE_COST = `CASE WHEN m.synthetic THEN 0::DOUBLE WHEN p.entry IS NULL THEN NULL ELSE
+export const MESSAGE_COST = `CASE WHEN m.synthetic THEN CAST(0 AS DOUBLE PRECISION) WHEN p.entry IS NULL THEN NULL ELSE
   (m.input_tokens * ${rate('input')} + m.output_tokens * ${rate('output')}
    + m.cache_creation_5m_tokens * ${rate('cache_write_5m')} + m.cache_creation_1h_tokens * ${rate('cache_write_1h')}
    + m.cache_read_tokens * ${rate('cache_read')})
@@ -60,63 +77,84 @@ LEFT JOIN usage_price_active a ON true
 LEFT JOIN usage_price_models pm ON pm.price_version = a.price_version AND pm.model = m.model
 LEFT JOIN usage_prices p ON p.price_version = a.price_version AND p.entry = pm.entry`;
 
+// Row filters on window results are a subquery, not QUALIFY (DuckDB only): the same plan in DuckDB.
 const dedupMessages = `CREATE OR REPLACE VIEW usage_messages_dedup AS
-SELECT
-  m.message_key,
-  first_value(m.session_file) OVER first_seen AS session_file,
-  first_value(m.owner) OVER first_seen AS owner,
-  first_value(f.session_id) OVER first_seen AS session_id,
-  first_value(m.ts) OVER first_seen AS ts,
-  m.message_id, m.request_id, m.model, m.speed,
-  m.input_tokens, m.output_tokens, m.cache_creation_tokens, m.cache_creation_5m_tokens,
-  m.cache_creation_1h_tokens, m.cache_read_tokens, m.total_tokens,
-  m.cost_usd, m.pricing_model, m.price_version, m.synthetic, m.long_context,
-  count(*) OVER (PARTITION BY m.message_key) AS copies
-FROM usage_messages_priced m
-LEFT JOIN usage_files f ON f.session_file = m.session_file
-WINDOW first_seen AS (
-  PARTITION BY m.message_key ORDER BY m.ts ASC NULLS LAST, m.session_file
-  ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
-QUALIFY row_number() OVER (
-  PARTITION BY m.message_key ORDER BY m.total_tokens DESC, m.ts ASC NULLS LAST, m.session_file) = 1`;
+SELECT message_key, session_file, owner, session_id, ts, message_id, request_id, model, speed,
+  input_tokens, output_tokens, cache_creation_tokens, cache_creation_5m_tokens,
+  cache_creation_1h_tokens, cache_read_tokens, total_tokens,
+  cost_usd, pricing_model, price_version, synthetic, long_context, copies
+FROM (
+  SELECT
+    m.message_key,
+    first_value(m.session_file) OVER first_seen AS session_file,
+    first_value(m.owner) OVER first_seen AS owner,
+    first_value(f.session_id) OVER first_seen AS session_id,
+    first_value(m.ts) OVER first_seen AS ts,
+    m.message_id, m.request_id, m.model, m.speed,
+    m.input_tokens, m.output_tokens, m.cache_creation_tokens, m.cache_creation_5m_tokens,
+    m.cache_creation_1h_tokens, m.cache_read_tokens, m.total_tokens,
+    m.cost_usd, m.pricing_model, m.price_version, m.synthetic, m.long_context,
+    count(*) OVER (PARTITION BY m.message_key) AS copies,
+    row_number() OVER (
+      PARTITION BY m.message_key ORDER BY m.total_tokens DESC, m.ts ASC NULLS LAST, m.session_file) AS pick
+  FROM usage_messages_priced m
+  LEFT JOIN usage_files f ON f.session_file = m.session_file
+  WINDOW first_seen AS (
+    PARTITION BY m.message_key ORDER BY m.ts ASC NULLS LAST, m.session_file
+    ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+) d
+WHERE pick = 1`;
 
 const dedupEvents = `CREATE OR REPLACE VIEW usage_events_dedup AS
-SELECT e.event_id, e.session_file, e.owner, f.session_id, e.ts, e.kind, e.name, e.tool, e.mcp_server, e.mcp_tool,
-  CASE WHEN e.kind = 'command' THEN NULL ELSE r.is_error END AS is_error
-FROM usage_events e
-LEFT JOIN usage_files f ON f.session_file = e.session_file
-LEFT JOIN (SELECT tool_use_id, bool_or(is_error) AS is_error FROM usage_tool_results GROUP BY tool_use_id) r
-  ON r.tool_use_id = e.event_id
-QUALIFY row_number() OVER (PARTITION BY e.event_id ORDER BY e.ts ASC NULLS LAST, e.session_file) = 1`;
+SELECT event_id, session_file, owner, session_id, ts, kind, name, tool, mcp_server, mcp_tool, is_error
+FROM (
+  SELECT e.event_id, e.session_file, e.owner, f.session_id, e.ts, e.kind, e.name, e.tool, e.mcp_server, e.mcp_tool,
+    CASE WHEN e.kind = 'command' THEN NULL ELSE r.is_error END AS is_error,
+    row_number() OVER (PARTITION BY e.event_id ORDER BY e.ts ASC NULLS LAST, e.session_file) AS pick
+  FROM usage_events e
+  LEFT JOIN usage_files f ON f.session_file = e.session_file
+  LEFT JOIN (SELECT tool_use_id, bool_or(is_error) AS is_error FROM usage_tool_results GROUP BY tool_use_id) r
+    ON r.tool_use_id = e.event_id
+) d
+WHERE pick = 1`;
 
-const grouped = (name: string, key: string, from = 'usage_messages_dedup', where = '') =>
+/** GROUP BY the first `n` select items, by position (both stores; GROUP BY ALL is DuckDB's). */
+export const groupByFirst = (n: number) => `GROUP BY ${Array.from({ length: n }, (_, i) => i + 1).join(', ')}`;
+
+const grouped = (kind: StoreKind, name: string, keys: readonly string[], from = 'usage_messages_dedup', where = '') =>
   `CREATE OR REPLACE VIEW ${name} AS
-SELECT ${key}, ${USAGE_AGGREGATES}
+SELECT ${keys.join(', ')}, ${usageAggregates(kind)}
 FROM ${from}${where ? ` WHERE ${where}` : ''}
-GROUP BY ALL`;
+${groupByFirst(keys.length)}`;
 
-const sessions = `CREATE OR REPLACE VIEW usage_sessions AS
+/** The models of a group, as ccusage lists them (no <synthetic>). */
+const MODELS = `coalesce(array_agg(DISTINCT model ORDER BY model) FILTER (WHERE NOT synthetic AND model IS NOT NULL), ${NO_STRINGS}) AS models`;
+
+/** A session's latest header fact: from its main file, else from its latest subagent file. */
+const latestFact = (kind: StoreKind, col: string) =>
+  `coalesce(${argMaxSql(kind, col, ['last_ts', 'session_file'], 'NOT subagent')}, ${argMaxSql(kind, col, ['last_ts', 'session_file'])}) AS ${col}`;
+
+const sessions = (kind: StoreKind) => `CREATE OR REPLACE VIEW usage_sessions AS
 WITH files AS (
   SELECT owner, session_id,
     min(first_ts) AS first_ts, max(last_ts) AS last_ts,
     count(*)::BIGINT AS files,
-    coalesce(arg_max(cwd, last_ts) FILTER (WHERE NOT subagent), arg_max(cwd, last_ts)) AS cwd,
-    coalesce(arg_max(git_branch, last_ts) FILTER (WHERE NOT subagent), arg_max(git_branch, last_ts)) AS git_branch,
-    coalesce(arg_max(cc_version, last_ts) FILTER (WHERE NOT subagent), arg_max(cc_version, last_ts)) AS cc_version
-  FROM usage_files GROUP BY ALL
+    ${latestFact(kind, 'cwd')},
+    ${latestFact(kind, 'git_branch')},
+    ${latestFact(kind, 'cc_version')}
+  FROM usage_files GROUP BY owner, session_id
 ), msgs AS (
-  SELECT owner, session_id, ${USAGE_AGGREGATES},
-    coalesce(list(DISTINCT model ORDER BY model) FILTER (WHERE NOT synthetic AND model IS NOT NULL), []) AS models
-  FROM usage_messages_dedup GROUP BY ALL
+  SELECT owner, session_id, ${usageAggregates(kind)}, ${MODELS}
+  FROM usage_messages_dedup GROUP BY owner, session_id
 ), ev AS (
   SELECT owner, session_id,
     count(*) FILTER (WHERE kind <> 'command')::BIGINT AS tool_calls,
     count(*) FILTER (WHERE kind <> 'command' AND is_error)::BIGINT AS tool_errors,
     count(*) FILTER (WHERE kind = 'command')::BIGINT AS commands
-  FROM usage_events_dedup GROUP BY ALL
+  FROM usage_events_dedup GROUP BY owner, session_id
 )
 SELECT ${SESSION_KEY} AS session, owner, session_id, f.first_ts, f.last_ts,
-  coalesce(m.models, []) AS models,
+  coalesce(m.models, ${NO_STRINGS}) AS models,
   coalesce(m.messages, 0) AS messages,
   coalesce(ev.tool_calls, 0) AS tool_calls,
   coalesce(ev.tool_errors, 0) AS tool_errors,
@@ -127,28 +165,33 @@ SELECT ${SESSION_KEY} AS session, owner, session_id, f.first_ts, f.last_ts,
   coalesce(m.cache_read_tokens, 0) AS cache_read_tokens,
   coalesce(m.total_tokens, 0) AS total_tokens,
   CASE WHEN m.messages IS NULL THEN 0 ELSE m.cost_usd END AS cost_usd,
-  coalesce(m.unpriced_models, []) AS unpriced_models,
+  coalesce(m.unpriced_models, ${NO_STRINGS}) AS unpriced_models,
   f.cwd, f.git_branch, f.cc_version, f.files
 FROM files f
 LEFT JOIN msgs m USING (owner, session_id)
 LEFT JOIN ev USING (owner, session_id)`;
 
-/** Views, in dependency order. */
-export const VIEW_DDL: readonly string[] = [
-  ACTIVE_VERSION_VIEW,
-  pricedMessages,
-  dedupMessages,
-  dedupEvents,
-  // Within-file dedup only: the per-file figures (a message shared by two files shows in both).
-  grouped('usage_by_file', 'session_file, owner', 'usage_messages_priced'),
-  grouped('usage_daily', 'CAST(ts AS DATE) AS day'),
-  grouped('usage_weekly', `CAST(date_trunc('week', ts) AS DATE) AS week`),
-  grouped('usage_monthly', `CAST(date_trunc('month', ts) AS DATE) AS month`),
-  grouped('usage_by_owner', 'owner'),
-  grouped('usage_by_model', `${unknownModel} AS model`, 'usage_messages_dedup', 'NOT synthetic'),
-  grouped('usage_by_session', `${SESSION_KEY} AS session, owner, session_id`),
-  sessions,
-];
+/** The views in a store's dialect, in dependency order; the same names and columns in both. */
+export function viewDdl(kind: StoreKind): string[] {
+  return [
+    ACTIVE_VERSION_VIEW,
+    pricedMessages,
+    dedupMessages,
+    dedupEvents,
+    // Within-file dedup only: the per-file figures (a message shared by two files shows in both).
+    grouped(kind, 'usage_by_file', ['session_file', 'owner'], 'usage_messages_priced'),
+    grouped(kind, 'usage_daily', ['CAST(ts AS DATE) AS day']),
+    grouped(kind, 'usage_weekly', [`CAST(date_trunc('week', ts) AS DATE) AS week`]),
+    grouped(kind, 'usage_monthly', [`CAST(date_trunc('month', ts) AS DATE) AS month`]),
+    grouped(kind, 'usage_by_owner', ['owner']),
+    grouped(kind, 'usage_by_model', [`${unknownModel} AS model`], 'usage_messages_dedup', 'NOT synthetic'),
+    grouped(kind, 'usage_by_session', [`${SESSION_KEY} AS session`, 'owner', 'session_id']),
+    sessions(kind),
+  ];
+}
+
+/** DuckDB's views (usage migrations). */
+export const VIEW_DDL: readonly string[] = viewDdl('duckdb');
 
 /** Every relation an analyst (or `export`) may want, tables first. */
 export const EXPORTED = [
@@ -203,7 +246,10 @@ class Params {
   readonly values: (string | number)[] = [];
   private tzRef: string | null = null;
 
-  constructor(private readonly tz: string) {}
+  constructor(
+    readonly kind: StoreKind,
+    private readonly tz: string,
+  ) {}
 
   add(v: string | number): string {
     this.values.push(v);
@@ -213,45 +259,49 @@ class Params {
   /** `ts` in the report's time zone. */
   localTs(): string {
     this.tzRef ??= this.add(this.tz);
-    return `timezone(${this.tzRef}, timezone('UTC', ts))`;
+    return `timezone(CAST(${this.tzRef} AS VARCHAR), timezone('UTC', ts))`;
   }
 }
 
+/** Row filters on `ts` and `owner`: the report's bounds as instants (a day bound is its local midnight in `tz`). */
 function filters(f: ReportFilter, p: Params): string[] {
   const where: string[] = [];
   const r = whenRange(f.since, f.until, f.tz);
-  if (r.since !== undefined) where.push(`ts >= epoch_ms(${p.add(r.since)}::BIGINT)`);
-  if (r.until !== undefined) where.push(`ts < epoch_ms(${p.add(r.until)}::BIGINT)`);
+  if (r.since !== undefined) where.push(`ts >= ${tsFromEpochMs(p.kind, `CAST(${p.add(r.since)} AS BIGINT)`)}`);
+  if (r.until !== undefined) where.push(`ts < ${tsFromEpochMs(p.kind, `CAST(${p.add(r.until)} AS BIGINT)`)}`);
   if (f.owner) where.push(`owner = ${p.add(f.owner)}`);
   return where;
 }
 
-/** The models of a group, as ccusage lists them (no <synthetic>). */
-const MODELS = `coalesce(list(DISTINCT model ORDER BY model) FILTER (WHERE NOT synthetic AND model IS NOT NULL), []) AS models`;
-
 const USAGE_KEYS: Record<UsageGroup, (p: Params) => string> = {
-  day: (p) => `strftime(${p.localTs()}, '%Y-%m-%d')`,
-  week: (p) => `strftime(date_trunc('week', ${p.localTs()}), '%Y-%m-%d')`,
-  month: (p) => `strftime(${p.localTs()}, '%Y-%m')`,
+  day: (p) => tsText(p.kind, p.localTs(), 'day'),
+  week: (p) => tsText(p.kind, `date_trunc('week', ${p.localTs()})`, 'day'),
+  month: (p) => tsText(p.kind, p.localTs(), 'month'),
   session: () => SESSION_KEY,
   owner: () => 'owner',
   model: () => unknownModel,
 };
 
+const whereOf = (where: readonly string[]) => (where.length ? ` WHERE ${where.join(' AND ')}` : '');
+
+/*
+ * The grouped reports group a subquery's `key` column: GROUPING SETS and grouping() take a
+ * column in both stores, where PostgreSQL refuses grouping() of a select-list alias.
+ */
+
 /**
  * Grouped usage over deduplicated messages: rows ordered by key, and a final
  * row with a NULL key and `is_total` for the whole selection.
  */
-export function usageQuery(by: UsageGroup, f: ReportFilter): Query {
-  const p = new Params(f.tz);
+export function usageQuery(by: UsageGroup, f: ReportFilter, kind: StoreKind = 'duckdb'): Query {
+  const p = new Params(kind, f.tz);
   const key = USAGE_KEYS[by](p);
   const where = filters(f, p);
   if (f.model) where.push(`${unknownModel} = ${p.add(f.model)}`);
   if (by === 'model') where.push('NOT synthetic');
   return {
-    sql: `SELECT ${key} AS key, grouping(key) = 1 AS is_total, ${USAGE_AGGREGATES}, ${MODELS}
-FROM usage_messages_dedup
-${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+    sql: `SELECT key, grouping(key) = 1 AS is_total, ${usageAggregates(kind)}, ${MODELS}
+FROM (SELECT ${key} AS key, * FROM usage_messages_dedup${whereOf(where)}) s
 GROUP BY GROUPING SETS ((key), ())
 ORDER BY is_total, key ${f.order === 'desc' ? 'DESC NULLS LAST' : 'NULLS FIRST'}`,
     params: p.values,
@@ -259,17 +309,16 @@ ORDER BY is_total, key ${f.order === 'desc' ? 'DESC NULLS LAST' : 'NULLS FIRST'}
 }
 
 /** `--breakdown`: the same groups split per model (`<synthetic>` left out, as in the model grouping). */
-export function usageBreakdownQuery(by: UsageGroup, f: ReportFilter): Query {
-  const p = new Params(f.tz);
+export function usageBreakdownQuery(by: UsageGroup, f: ReportFilter, kind: StoreKind = 'duckdb'): Query {
+  const p = new Params(kind, f.tz);
   const key = USAGE_KEYS[by](p);
   const where = [...filters(f, p), 'NOT synthetic'];
   if (f.model) where.push(`${unknownModel} = ${p.add(f.model)}`);
   return {
-    sql: `SELECT ${key} AS key, grouping(key) = 1 AS is_total, ${unknownModel} AS model, ${USAGE_AGGREGATES}
-FROM usage_messages_dedup
-WHERE ${where.join(' AND ')}
-GROUP BY GROUPING SETS ((key, model), (model))
-ORDER BY is_total, key, cost_usd DESC NULLS LAST, model`,
+    sql: `SELECT key, grouping(key) = 1 AS is_total, model_key AS model, ${usageAggregates(kind)}
+FROM (SELECT ${key} AS key, ${unknownModel} AS model_key, * FROM usage_messages_dedup${whereOf(where)}) s
+GROUP BY GROUPING SETS ((key, model_key), (model_key))
+ORDER BY is_total, key, cost_usd DESC NULLS LAST, model_key`,
     params: p.values,
   };
 }
@@ -283,18 +332,17 @@ const EVENT_FILTER: Record<EventGroup, string> = {
 };
 
 /** Grouped invocation events (deduplicated across files), with a total row. */
-export function eventsQuery(by: EventGroup, f: ReportFilter): Query {
-  const p = new Params(f.tz);
+export function eventsQuery(by: EventGroup, f: ReportFilter, kind: StoreKind = 'duckdb'): Query {
+  const p = new Params(kind, f.tz);
   const where = [EVENT_FILTER[by], ...filters(f, p)];
   return {
-    sql: `SELECT ${by === 'tool' ? 'tool' : 'name'} AS key, grouping(key) = 1 AS is_total,
+    sql: `SELECT key, grouping(key) = 1 AS is_total,
   count(*)::BIGINT AS events,
   count(*) FILTER (WHERE is_error)::BIGINT AS errors,
   count(DISTINCT ${SESSION_KEY})::BIGINT AS sessions
-FROM usage_events_dedup
-WHERE ${where.join(' AND ')}
+FROM (SELECT ${by === 'tool' ? 'tool' : 'name'} AS key, * FROM usage_events_dedup${whereOf(where)}) s
 GROUP BY GROUPING SETS ((key), ())
-ORDER BY is_total, events DESC, key`,
+ORDER BY is_total, events DESC, key NULLS LAST`,
     params: p.values,
   };
 }

@@ -11,6 +11,7 @@ import type { Migration } from '../state/migrations.js';
 import type { Committer } from '../pipeline/commit.js';
 import type { CellValue } from '../state/table.js';
 import { UnitOfWork } from '../pipeline/unit.js';
+import { tsFromEpochMs, tsText, type StoreKind } from '../state/dialect.js';
 
 export const OPS_COMPONENT = 'ops';
 
@@ -36,6 +37,15 @@ export const OPS_MIGRATIONS: readonly Migration[] = [
     ],
   },
 ];
+
+/** One audit row (its time as epoch ms in $1). */
+export const auditInsertSql = (kind: StoreKind) => `INSERT INTO audit_log (called_at, actor, auth, remote, method, action, target, status, result, detail)
+       VALUES (${tsFromEpochMs(kind, 'CAST($1 AS BIGINT)')}, $2, $3, $4, $5, $6, $7, $8, $9, $10)`;
+
+/** The latest $1 rows, newest first, times as ISO 8601 in ms. */
+export const auditRecentSql = (kind: StoreKind) =>
+  `SELECT id, ${tsText(kind, 'called_at', 'iso')} || 'Z' AS at, actor, auth, remote, method, action, target, status, result, detail
+       FROM audit_log ORDER BY id DESC LIMIT $1`;
 
 export interface AuditEntry {
   at: number;
@@ -124,8 +134,7 @@ export class AuditLog {
   write(e: AuditEntry): Promise<void> {
     return this.apply([
       {
-        sql: `INSERT INTO audit_log (called_at, actor, auth, remote, method, action, target, status, result, detail)
-       VALUES (epoch_ms($1::BIGINT), $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+        sql: auditInsertSql('duckdb'),
         params: [Math.round(e.at), e.actor, e.auth, e.remote, e.method, e.action, e.target, e.status, e.result, e.detail],
       },
     ]);
@@ -134,8 +143,7 @@ export class AuditLog {
   /** Latest rows first. */
   async recent(limit = 100): Promise<AuditRow[]> {
     const reader = await this.reader.runAndReadAll(
-      `SELECT id, strftime(called_at, '%Y-%m-%dT%H:%M:%S.%g') || 'Z' AS at, actor, auth, remote, method, action, target, status, result, detail
-       FROM audit_log ORDER BY id DESC LIMIT $1`,
+      auditRecentSql('duckdb'),
       [Math.max(1, Math.min(10_000, Math.trunc(limit)))],
     );
     return (reader.getRowObjectsJS() as Record<string, unknown>[]).map((r) => ({

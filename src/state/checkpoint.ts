@@ -6,6 +6,7 @@
 import type { Db } from './db.js';
 import type { CellValue, OutputTable } from './table.js';
 import { sessionKeys, type SessionKeys } from '../discover/session-path.js';
+import { epochMsOf, kindOf, type StoreKind } from './dialect.js';
 
 const UNQUALIFIED = sessionKeys(null);
 
@@ -144,9 +145,10 @@ interface RawRow {
   carry: string | null;
 }
 
-const SELECT = `SELECT processor_name, session_file, owner, "offset", head_hash, tail_hash, size, mtime_ms, ctime_ms, inode,
-  lines_processed, items_processed, bad_lines, processor_version, epoch_ms(processed_at) AS processed_at_ms, status,
-  attempts, last_error, epoch_ms(next_attempt_at) AS next_attempt_at_ms, carry FROM session_processor_state`;
+/** Every checkpoint, timestamps as epoch ms. */
+export const checkpointsSql = (kind: StoreKind) => `SELECT processor_name, session_file, owner, "offset", head_hash, tail_hash, size, mtime_ms, ctime_ms, inode,
+  lines_processed, items_processed, bad_lines, processor_version, ${epochMsOf(kind, 'processed_at')} AS processed_at_ms, status,
+  attempts, last_error, ${epochMsOf(kind, 'next_attempt_at')} AS next_attempt_at_ms, carry FROM session_processor_state`;
 
 /** One string instance per distinct value: a file's name, owner and status repeat across processors. */
 class Interner {
@@ -195,7 +197,7 @@ export async function loadCheckpoints(db: Db, keys: SessionKeys = UNQUALIFIED): 
   const out = new Map<string, Map<string, Checkpoint>>();
   const intern = new Interner();
   const mine = keys.source === null ? '' : ' WHERE starts_with(session_file, $1)';
-  await db.each<RawRow>(SELECT + mine, (rows) => {
+  await db.each<RawRow>(checkpointsSql(kindOf(db as { kind?: StoreKind })) + mine, (rows) => {
     for (const r of rows) {
       const local = keys.local(r.session_file);
       if (local === null) continue;
@@ -213,7 +215,7 @@ export async function loadCheckpoints(db: Db, keys: SessionKeys = UNQUALIFIED): 
  * a file's lease from another reads them again: its cache is stale by whatever the other committed.
  */
 export async function loadFileCheckpoints(db: Pick<Db, 'all'>, sessionFile: string, keys: SessionKeys = UNQUALIFIED): Promise<Checkpoint[]> {
-  const rows = await db.all<RawRow>(`${SELECT} WHERE session_file = $1`, [keys.stored(sessionFile)]);
+  const rows = await db.all<RawRow>(`${checkpointsSql(kindOf(db as { kind?: StoreKind }))} WHERE session_file = $1`, [keys.stored(sessionFile)]);
   const intern = new Interner();
   return rows.map((r) => fromRaw(r, intern, sessionFile));
 }

@@ -9,9 +9,12 @@
  */
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import type { Db, Params } from './db.js';
+import type { StoreKind } from './dialect.js';
 
 /** What a report reads through: one committed snapshot, read-only. Rows as `Db.all` returns them. */
 export interface ReadQuery {
+  /** The store, for the SQL fragments that differ (state/dialect.ts); absent: DuckDB. */
+  readonly kind?: StoreKind;
   all<T = Record<string, unknown>>(sql: string, params?: Params): Promise<T[]>;
 }
 

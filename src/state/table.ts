@@ -62,13 +62,17 @@ export function stagedColumns(t: OutputTable): readonly OutputColumn[] {
 /**
  * `CREATE TABLE IF NOT EXISTS` for a declared table, in a store's dialect. PostgreSQL gets no
  * `replace.hashColumn`: its upsert is `ON CONFLICT ... DO UPDATE` on the primary key's index, and
- * the hash narrowing is a DuckDB cost (see OutputTable.replace).
+ * the hash narrowing is a DuckDB cost (see OutputTable.replace). Its text columns are in the "C"
+ * collation: they sort by bytes as in DuckDB, so reports list the same rows in the same order
+ * whatever the database's default collation (an ICU en-US database sorts `_ -z a B Z`, DuckDB
+ * `-z B Z _ a`: test/usage/pg-reports.test.ts fails 36 reports without it). Equality and joins
+ * with default-collation columns are unaffected.
  */
 export function createTableSql(t: OutputTable, kind: StoreKind = 'duckdb'): string {
   const cols = t.columns.map((c) => {
     const notNull = c.notNull || t.key.includes(c.name) ? ' NOT NULL' : '';
     const dflt = c.default !== undefined ? ` DEFAULT ${c.default}` : '';
-    return `${quoteIdent(c.name)} ${columnTypeSql(kind, c.type)}${notNull}${dflt}`;
+    return `${quoteIdent(c.name)} ${columnTypeSql(kind, c.type)}${kind === 'postgres' && c.type === 'VARCHAR' ? ' COLLATE "C"' : ''}${notNull}${dflt}`;
   });
   if (t.replace?.hashColumn && kind === 'duckdb') cols.push(`${quoteIdent(t.replace.hashColumn)} UBIGINT`);
   return `CREATE TABLE IF NOT EXISTS ${quoteIdent(t.name)} (${cols.join(', ')}, PRIMARY KEY (${t.key.map(quoteIdent).join(', ')}))`;
