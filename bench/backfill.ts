@@ -23,7 +23,8 @@ import { generateCorpus, appendLines, makeRng, int } from './lib/corpus.js';
 import { printTable, writeResult, REPO_ROOT, MB, mb, round, type Cell } from './lib/report.js';
 import { summarizeProfile, newestProfile } from './lib/cpuprofile.js';
 import { STAGES } from './profile-stages.js';
-import { gcMeter } from './lib/gc.js';
+import { floorPass } from './lib/floor.js';
+import { childrenCpuMs } from './lib/proc.js';
 
 const GOAL = 1.5;
 const CLI = path.join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -58,22 +59,6 @@ interface Summary {
   processors: Record<string, Record<string, number>>;
   files: number;
   duration_ms: number;
-}
-
-/**
- * CPU time (user + system, ms) of all waited-for children so far, from
- * /proc/self/stat (Linux; null elsewhere). Less sensitive than wall time to
- * other work on a shared machine.
- */
-function childrenCpuMs(): number | null {
-  try {
-    const stat = fs.readFileSync('/proc/self/stat', 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // Fields 16 and 17 (cutime, cstime) are at 13 and 14 after the comm field; clock ticks of 10 ms.
-    return (Number(f[13]) + Number(f[14])) * 10;
-  } catch {
-    return null;
-  }
 }
 
 function spawnJson<T>(args: string[], nodeFlags: string[] = []): { ms: number; cpuMs: number | null; out: T } {
@@ -117,54 +102,6 @@ function runInProc(
   extra: string[] = [],
 ): { ms: number; cpuMs: number | null; out: InProc } {
   return spawnJson<InProc>([INPROC, '--root', root, '--db', db, '--processors', processors, ...extra], nodeFlags);
-}
-
-/**
- * The floor: read every file and JSON.parse every line, nothing else.
- *
- * Two ways to split on '\n', and the floor is the faster:
- * - `text`: decode the whole file, `split('\n')`, parse each piece;
- * - `buffer`: find each '\n' in the Buffer, decode that line alone, parse it.
- * They differ more than one would think: one non-ASCII character (Read results
- * carry '→', tool output box-drawing and emoji) makes V8 decode the whole file
- * on its slow path into a two-byte string, and JSON.parse is slower on those
- * too; per line, only the lines that hold such characters pay.
- */
-async function floorPass(files: string[], mode: 'text' | 'buffer'): Promise<{ ms: number; cpuMs: number; gcMs: number; bytes: number; lines: number }> {
-  const gc = gcMeter();
-  const t = performance.now();
-  const cpu0 = process.cpuUsage();
-  let bytes = 0;
-  let lines = 0;
-  let keys = 0;
-  for (const f of files) {
-    const buf = fs.readFileSync(f);
-    bytes += buf.length;
-    if (mode === 'text') {
-      for (const l of buf.toString('utf8').split('\n')) {
-        if (l === '') continue;
-        const v = JSON.parse(l) as Record<string, unknown>;
-        if (v.type !== undefined) keys++;
-        lines++;
-      }
-    } else {
-      let pos = 0;
-      for (;;) {
-        const nl = buf.indexOf(10, pos);
-        if (nl < 0) break;
-        if (nl > pos) {
-          const v = JSON.parse(buf.toString('utf8', pos, nl)) as Record<string, unknown>;
-          if (v.type !== undefined) keys++;
-          lines++;
-        }
-        pos = nl + 1;
-      }
-    }
-  }
-  const ms = performance.now() - t;
-  const cpu = process.cpuUsage(cpu0);
-  if (keys < 0) console.log(keys); // keep the parse observable
-  return { ms, cpuMs: (cpu.user + cpu.system) / 1000, gcMs: (await gc.stop()).ms, bytes, lines };
 }
 
 function warmUp(files: string[]): void {

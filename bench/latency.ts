@@ -11,16 +11,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { loadConfig } from '../src/config/config.js';
-import { selectProcessors } from '../pipelines/index.js';
 import { Pipeline } from '../src/pipeline/pipeline.js';
 import { runOnce } from '../src/pipeline/once.js';
 import { startDaemon } from '../src/watch/daemon.js';
-import { probeProcessor, percentile } from './lib/probe.js';
-import { makeRng, newContext, sessionLines } from './lib/corpus.js';
+import { percentile } from './lib/probe.js';
+import { buildLatencyTree, latencyProcessors, probeLatencies, runLatencyWriter } from './lib/latency-load.js';
 import { printTable, writeResult } from './lib/report.js';
 
 function arg(name: string, def: number): number {
@@ -35,26 +32,9 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sp-bench-latency-'));
 const root = path.join(dir, 'root');
 const db = path.join(dir, 'state.duckdb');
 try {
-  // Idle files: small, realistic, cold (mtime a day ago), spread over 100 owners.
-  const rng = makeRng(7);
-  const past = new Date(Date.now() - 86_400_000);
-  for (let o = 0; o < 100; o++) fs.mkdirSync(path.join(root, `owner${o}`), { recursive: true });
-  for (let i = 0; i < IDLE; i++) {
-    const gen = sessionLines(rng, newContext(rng, `/Users/idle/p${i % 100}`), { maxResult: 512 });
-    const text = [gen.next().value, gen.next().value, gen.next().value].join('\n') + '\n';
-    const f = path.join(root, `owner${i % 100}`, `idle-${i}.jsonl`);
-    fs.writeFileSync(f, text);
-    fs.utimesSync(f, past, past);
-  }
-  const live: string[] = [];
-  for (let i = 0; i < LIVE; i++) {
-    const f = path.join(root, `owner${i % 100}`, `live-${i}.jsonl`);
-    fs.writeFileSync(f, '');
-    live.push(f);
-  }
+  const live = buildLatencyTree(root, { live: LIVE, idle: IDLE });
   const config = { ...loadConfig({}, { ...process.env, SESSION_ROOT: root, SESSION_PIPELINE_DB: db, SESSION_PIPELINE_LOG_LEVEL: 'warn' }) };
-  // The secrets processor settles for 30 s by design: it is not a live processor, so it is not measured here.
-  const processors = [...selectProcessors({ ...config, processors: config.processors.filter((p) => p !== 'secrets') }).filter((p) => p.name !== 'secrets'), probeProcessor];
+  const processors = latencyProcessors(config);
   const log = pino({ level: 'warn' });
 
   const t0 = Date.now();
@@ -67,26 +47,16 @@ try {
   const commitMs: number[] = [];
   daemon.pipeline.committer.onCommit((_u, ms) => commitMs.push(ms));
   await new Promise((r) => setTimeout(r, 1500));
-  const filesJson = path.join(dir, 'live.json');
-  fs.writeFileSync(filesJson, JSON.stringify(live));
-  const writer = spawn(process.execPath, [path.join(path.dirname(fileURLToPath(import.meta.url)), 'latency-writer.js'), filesJson, String(SECONDS)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  writer.stdout.on('data', (d) => (out += d));
+  const writer = runLatencyWriter(dir, live, SECONDS);
   const cpu0 = process.cpuUsage();
-  await new Promise((r) => writer.on('exit', r));
+  const { appended } = await writer.done;
   const cpu = process.cpuUsage(cpu0);
-  const appended = JSON.parse(out.trim()).appended as number;
   // Let the last lines through (max-wait + a commit).
   await new Promise((r) => setTimeout(r, 4000));
   const rss = process.memoryUsage().rss;
   await daemon.stop();
 
-  const check = await Pipeline.open({ root, dbPath: db, processors, log, retry: { maxAttempts: 5, baseDelayMs: 5000, maxDelayMs: 60000 }, maxLineBytes: config.maxLineBytes });
-  const rows = await check.db.all<{ lat: number }>('SELECT (epoch_ms(committed_at) - appended_at_ms)::DOUBLE AS lat FROM bench_probe ORDER BY lat');
-  await check.close();
-  const lat = rows.map((r) => Number(r.lat));
+  const lat = await probeLatencies(db);
   commitMs.sort((a, b) => a - b);
   const result = {
     seconds: SECONDS,

@@ -26,12 +26,13 @@ import os from 'node:os';
 import path from 'node:path';
 import http from 'node:http';
 import net from 'node:net';
-import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { makeRng, newContext, sessionLines } from './lib/corpus.js';
 import { printTable, writeResult, REPO_ROOT, round } from './lib/report.js';
 import { percentile } from './lib/probe.js';
 import { summarizeProfile, newestProfile } from './lib/cpuprofile.js';
+import { childrenCpuMs as childrenCpuMsOrNull, procCpuMs } from './lib/proc.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -50,14 +51,9 @@ const IDLE = Number(flags.idle);
 const SAMPLE = Math.min(LIVE, Number(flags.sample));
 const CLI = path.join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
 const BENCH = path.join(REPO_ROOT, 'dist', 'bench');
-const TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function cpuMs(pid: number, file = `/proc/${pid}/stat`): number {
-  const stat = fs.readFileSync(file, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(f[11]) + Number(f[12])) / TICKS) * 1000; // utime + stime
-}
+const cpuMs = procCpuMs;
 /** CPU ms of the main (JS) thread, and of all other threads (DuckDB's, libuv's, V8's GC helpers). */
 function threadCpuMs(pid: number): { main: number; other: number } {
   let main = 0;
@@ -78,11 +74,7 @@ function rssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 /** CPU ms of this process's waited-for children (cutime + cstime). */
-function childrenCpuMs(): number {
-  const stat = fs.readFileSync('/proc/self/stat', 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(f[13]) + Number(f[14])) / TICKS) * 1000;
-}
+const childrenCpuMs = (): number => childrenCpuMsOrNull() ?? NaN;
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
