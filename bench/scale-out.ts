@@ -18,7 +18,8 @@
  *    (bench/latency-daemon.ts) measured from /proc, the commit time from the store.
  *
  * Every process is measured from outside: wall clock, CPU seconds from /proc
- * (the children's utime + stime), and the load average beside them, because the
+ * (the children's utime + stime; on PostgreSQL also the server's processes, which
+ * do work that DuckDB does inside the node), and the load average beside them, because the
  * machine may be shared (2 cores): CPU seconds say what the work cost, wall
  * clock what it took with whatever else ran. PostgreSQL: `--pg` or
  * SESSION_PIPELINE_TEST_PG names a server, else a throwaway cluster is started
@@ -34,7 +35,7 @@ import { generateCorpus } from './lib/corpus.js';
 import { floorPass } from './lib/floor.js';
 import { buildLatencyTree, probeLatencies, runLatencyWriter } from './lib/latency-load.js';
 import { percentile } from './lib/probe.js';
-import { childrenCpuMs, loadLine, procCpuMs } from './lib/proc.js';
+import { childrenCpuMs, loadLine, pgServerCpuMs, procCpuMs } from './lib/proc.js';
 import { MB, REPO_ROOT, mb, printTable, round, writeResult, type Cell } from './lib/report.js';
 import { createPgDatabase, queryStore } from './lib/store.js';
 
@@ -82,14 +83,17 @@ interface Summary {
 interface NodesRun {
   wallMs: number;
   cpuMs: number | null;
+  /** The PostgreSQL server's CPU over the run (null: DuckDB, or the server's processes are not visible). */
+  storeCpuMs: number | null;
   loadBefore: string;
   loadAfter: string;
   summaries: Summary[];
 }
 
 /** `n` run --once processes started together on one root and one store; wall from first spawn to last exit. */
-async function runNodes(n: number, root: string, db: string, processors: string): Promise<NodesRun> {
+async function runNodes(n: number, root: string, db: string, processors: string, serverCpu: () => number | null = () => null): Promise<NodesRun> {
   const loadBefore = loadLine();
+  const s0 = serverCpu();
   const c0 = childrenCpuMs();
   const t0 = performance.now();
   const runs = Array.from({ length: n }, (_, i) => {
@@ -111,7 +115,8 @@ async function runNodes(n: number, root: string, db: string, processors: string)
   const summaries = await Promise.all(runs);
   const wallMs = performance.now() - t0;
   const c1 = childrenCpuMs();
-  return { wallMs, cpuMs: c0 !== null && c1 !== null ? c1 - c0 : null, loadBefore, loadAfter: loadLine(), summaries };
+  const s1 = serverCpu();
+  return { wallMs, cpuMs: c0 !== null && c1 !== null ? c1 - c0 : null, storeCpuMs: s0 !== null && s1 !== null ? s1 - s0 : null, loadBefore, loadAfter: loadLine(), summaries };
 }
 
 /** Every file's checkpoints at its end for every processor, and `lines` counted every line once. */
@@ -141,6 +146,8 @@ interface LatencyResult {
   commits: number;
   daemon_cpu_s: number;
   daemon_cpu_pct: number;
+  /** The PostgreSQL server's CPU over the writer's window (null on DuckDB: it is inside the daemon). */
+  pg_server_cpu_s: number | null;
   rss_mb: number;
   idle_backfill_s: number;
   load: string;
@@ -152,7 +159,13 @@ function rssMb(pid: number): number {
 }
 
 /** bench:latency's load on one store, the daemon (live processors + probe) a child process. */
-async function latencyRun(store: string, db: string, dir: string, o: { live: number; idle: number; seconds: number }): Promise<LatencyResult> {
+async function latencyRun(
+  store: string,
+  db: string,
+  dir: string,
+  o: { live: number; idle: number; seconds: number },
+  serverCpu: () => number | null = () => null,
+): Promise<LatencyResult> {
   const root = path.join(dir, 'root');
   const live = buildLatencyTree(root, o);
   const env = childEnv({ SESSION_ROOT: root, SESSION_PIPELINE_DB: db });
@@ -172,11 +185,13 @@ async function latencyRun(store: string, db: string, dir: string, o: { live: num
   // Its start-up scan of the caught-up tree.
   await sleep(1500);
   const cpu0 = procCpuMs(daemon.pid!);
+  const s0 = serverCpu();
   const w0 = performance.now();
   const writer = runLatencyWriter(dir, live, o.seconds);
   const { appended } = await writer.done;
   const windowMs = performance.now() - w0;
   const cpuMs = procCpuMs(daemon.pid!) - cpu0;
+  const s1 = serverCpu();
   const rss = rssMb(daemon.pid!);
   const load = loadLine();
   // Let the last lines through (max-wait + a commit).
@@ -199,6 +214,7 @@ async function latencyRun(store: string, db: string, dir: string, o: { live: num
     commits: commitMs.length,
     daemon_cpu_s: round(cpuMs / 1000, 2),
     daemon_cpu_pct: round((cpuMs / windowMs) * 100, 1),
+    pg_server_cpu_s: s0 !== null && s1 !== null ? round((s1 - s0) / 1000, 2) : null,
     rss_mb: rss,
     idle_backfill_s: round(idleBackfillMs / 1000, 1),
     load,
@@ -218,6 +234,8 @@ async function main(): Promise<void> {
   };
   try {
     let server = flags.pg ?? process.env.SESSION_PIPELINE_TEST_PG;
+    // The server's data directory, when known, for its CPU time (its processes, from /proc).
+    let pgData: string | null = !flags.pg && process.env.SESSION_PIPELINE_TEST_PG_DIR ? path.join(process.env.SESSION_PIPELINE_TEST_PG_DIR, 'data') : null;
     if (!server) {
       const mod = (await import(pathToFileURL(path.join(REPO_ROOT, 'scripts', 'pg-cluster.mjs')).href)) as {
         startCluster(): Promise<{ url: string; dir: string }>;
@@ -225,12 +243,15 @@ async function main(): Promise<void> {
       };
       const c = await mod.startCluster();
       server = c.url;
+      pgData = path.join(c.dir, 'data');
       stopCluster = () => mod.stopCluster(c.dir);
       console.log(`PostgreSQL: a throwaway cluster at ${c.url}`);
     } else {
       console.log(`PostgreSQL: ${server.replace(/:[^:@/]*@/, ':***@')}`);
     }
     console.log(loadLine());
+    const serverCpu = () => (pgData ? pgServerCpuMs(pgData) : null);
+    results.pg_server_cpu_measured = serverCpu() !== null;
 
     if (!flags['skip-backfill']) {
       const root = path.join(tmp, 'root');
@@ -249,7 +270,7 @@ async function main(): Promise<void> {
         }
       }
       const rows: Record<string, Cell>[] = [];
-      const row = (run: string, nodes: number | null, ms: number, cpuMs: number | null, note: string) =>
+      const row = (run: string, nodes: number | null, ms: number, cpuMs: number | null, storeCpuMs: number | null, note: string) =>
         rows.push({
           run,
           nodes,
@@ -258,13 +279,14 @@ async function main(): Promise<void> {
           'x floor': round(ms / floor.ms, 2),
           'cpu s': cpuMs === null ? null : round(cpuMs / 1000, 2),
           'cpu x floor': cpuMs === null ? null : round(cpuMs / floor.cpuMs, 2),
+          'pg server cpu s': storeCpuMs === null ? null : round(storeCpuMs / 1000, 2),
           note,
         });
-      row('floor: read + JSON.parse, one core', null, floor.ms, floor.cpuMs, loadLine());
+      row('floor: read + JSON.parse, one core', null, floor.ms, floor.cpuMs, null, loadLine());
       const backfill: Record<string, unknown> = { floor_ms: Math.round(floor.ms), floor_cpu_ms: Math.round(floor.cpuMs) };
 
       const duck = await runNodes(1, root, path.join(tmp, 'backfill.duckdb'), flags.processors!);
-      row('run --once, DuckDB (reference)', 1, duck.wallMs, duck.cpuMs, `${await checkComplete(path.join(tmp, 'backfill.duckdb'), root, corpus.files, corpus.lines)}; ${duck.loadAfter}`);
+      row('run --once, DuckDB (reference)', 1, duck.wallMs, duck.cpuMs, null, `${await checkComplete(path.join(tmp, 'backfill.duckdb'), root, corpus.files, corpus.lines)}; ${duck.loadAfter}`);
       backfill.duckdb = { wall_ms: Math.round(duck.wallMs), cpu_ms: duck.cpuMs, load: duck.loadAfter };
 
       const leases = haveLeases();
@@ -277,12 +299,12 @@ async function main(): Promise<void> {
           continue;
         }
         const db = await freshPg(server, `backfill_${n}`);
-        const r = await runNodes(n, root, db, flags.processors!);
+        const r = await runNodes(n, root, db, flags.processors!, serverCpu);
         if (n === 1) one = r.wallMs;
         const perNode = r.summaries.map((s) => Math.max(0, ...Object.values(s.processors).map((p) => p.lines))).map((l) => l.toLocaleString('en-US'));
         const speedup = one !== null && n > 1 ? `, ${(one / r.wallMs).toFixed(2)}x one node` : '';
-        row(`run --once x ${n}, PostgreSQL`, n, r.wallMs, r.cpuMs, `${await checkComplete(db, root, corpus.files, corpus.lines)}; lines per node ${perNode.join(' / ')}${speedup}; ${r.loadAfter}`);
-        pgRuns[n] = { wall_ms: Math.round(r.wallMs), cpu_ms: r.cpuMs, load_before: r.loadBefore, load_after: r.loadAfter, per_node: r.summaries };
+        row(`run --once x ${n}, PostgreSQL`, n, r.wallMs, r.cpuMs, r.storeCpuMs, `${await checkComplete(db, root, corpus.files, corpus.lines)}; lines per node ${perNode.join(' / ')}${speedup}; ${r.loadAfter}`);
+        pgRuns[n] = { wall_ms: Math.round(r.wallMs), cpu_ms: r.cpuMs, pg_server_cpu_ms: r.storeCpuMs, load_before: r.loadBefore, load_after: r.loadAfter, per_node: r.summaries };
       }
       backfill.postgres = pgRuns;
       results.backfill = backfill;
@@ -297,7 +319,7 @@ async function main(): Promise<void> {
         const dir = path.join(tmp, `latency-${store}`);
         fs.mkdirSync(dir);
         const db = store === 'duckdb' ? path.join(dir, 'state.duckdb') : await freshPg(server, 'latency');
-        lat.push(await latencyRun(store, db, dir, o));
+        lat.push(await latencyRun(store, db, dir, o, store === 'postgres' ? serverCpu : undefined));
         if (!flags.keep) fs.rmSync(dir, { recursive: true, force: true });
       }
       printTable('append -> committed under bench:latency load (commit time from the store; daemon cpu from /proc)', lat.map((r) => ({ ...r })));

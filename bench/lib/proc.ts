@@ -42,3 +42,30 @@ export function loadLine(): string {
   const [a, b, c] = os.loadavg();
   return `load ${a.toFixed(2)} / ${b.toFixed(2)} / ${c.toFixed(2)} on ${os.cpus().length} cpus`;
 }
+
+/**
+ * CPU ms a PostgreSQL server has used so far, from outside: the postmaster's own time, that of
+ * its children already reaped (cutime + cstime: backends of connections that closed), and that of
+ * its live children (backends, the checkpointer, the WAL writer). null without /proc or the pid file.
+ */
+export function pgServerCpuMs(dataDir: string): number | null {
+  let postmaster: number;
+  try {
+    postmaster = Number(fs.readFileSync(`${dataDir}/postmaster.pid`, 'utf8').split('\n')[0]);
+    const f = statFields(`/proc/${postmaster}/stat`);
+    let ticks = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    for (const e of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(e)) continue;
+      try {
+        const c = statFields(`/proc/${e}/stat`);
+        // Field 4 (ppid) is at 1 after the comm field.
+        if (Number(c[1]) === postmaster) ticks += Number(c[11]) + Number(c[12]);
+      } catch {
+        // ended meanwhile
+      }
+    }
+    return (ticks / TICKS) * 1000;
+  } catch {
+    return null;
+  }
+}
