@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Db } from '../src/state/db.js';
+import { type Db } from '../src/state/db.js';
+import { openStore } from '../src/state/open.js';
 import { sandbox, type Sandbox } from './helpers.js';
 
 let sb: Sandbox;
@@ -10,7 +11,7 @@ afterEach(() => sb.cleanup());
 
 describe('Db', () => {
   it('a statement from outside a running transaction waits instead of joining it', async () => {
-    const db = await Db.open(sb.db);
+    const db = await openStore(sb.db);
     try {
       await db.run('CREATE TABLE t (x INTEGER)');
       let release!: () => void;

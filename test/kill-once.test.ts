@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Db } from '../src/state/db.js';
+import { openStore } from '../src/state/open.js';
 import { query, runCli, sandbox, spawnCli, type Sandbox } from './helpers.js';
 
 let sb: Sandbox;
@@ -59,7 +59,7 @@ describe('run --once under SIGKILL', () => {
 
   it('a second process on a locked database exits non-zero at once, naming the lock', async () => {
     const db = path.join(sb.dir, 'locked.duckdb');
-    const holder = await Db.open(db);
+    const holder = await openStore(db);
     try {
       const t0 = Date.now();
       const second = await runCli(['run', '--once', '--root', sb.root, '--db', db, '--processors', 'lines']);

@@ -10,7 +10,7 @@
  * subagent file holding two of its messages; half as many tool events as
  * messages, 4 % of them failing; a few thousand secret findings.
  */
-import { Db } from '../../src/state/db.js';
+import { openStore } from '../../src/state/open.js';
 import { migrate } from '../../src/state/migrations.js';
 import { CORE_COMPONENT, CORE_MIGRATIONS } from '../../src/state/schema.js';
 import { USAGE_MIGRATIONS } from '../../pipelines/usage/migrations.js';
@@ -29,7 +29,7 @@ export interface SeedShape {
 export const BENCH_SHAPE: SeedShape = { sessions: 50_000, messagesPerSession: 20, owners: 50, days: 90, findings: 5_000 };
 
 export async function seedDashboardDb(dbPath: string, shape: SeedShape = BENCH_SHAPE): Promise<void> {
-  const db = await Db.open(dbPath);
+  const db = await openStore(dbPath);
   try {
     await migrate(db, CORE_COMPONENT, CORE_MIGRATIONS);
     await migrate(db, 'usage', USAGE_MIGRATIONS);

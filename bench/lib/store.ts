@@ -10,7 +10,7 @@
  * run (tests use test/pg.ts).
  */
 import pg from 'pg';
-import { Db } from '../../src/state/db.js';
+import { openStore } from '../../src/state/open.js';
 import { storeKindOf, type StoreKind } from '../../src/state/dialect.js';
 
 export type Row = Record<string, unknown>;
@@ -60,7 +60,7 @@ export async function openStoreReader(location: string): Promise<StoreReader> {
       close: () => c.end(),
     };
   }
-  const db = await Db.open(location);
+  const db = await openStore(location);
   return {
     kind: 'duckdb',
     async all<T>(sql: string, params?: readonly (string | number | boolean | null)[]) {

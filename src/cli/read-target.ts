@@ -17,12 +17,14 @@ import { AdminAuthError, AdminClient, AdminHttpError, AdminUnavailableError } fr
 import { isLoopback } from '../ops/admin.js';
 import { NOTICE_HEADER } from '../ops/read-routes.js';
 import type { ReportDefinition, ReportOutput, ReportParams } from '../pipeline/report.js';
-import { Db, DatabaseLockedError } from '../state/db.js';
+import { DatabaseLockedError, type Db } from '../state/db.js';
+import { openStore } from '../state/open.js';
+import { storeKindOf } from '../state/dialect.js';
 import { withSnapshot } from '../state/read.js';
 import { runSql, type SqlResult } from '../state/sql.js';
 import { exportRows, presentRelations, type ExportEvent } from '../state/export-rows.js';
 
-export const READ_SETTINGS = ['db', 'adminHost', 'adminPort', 'adminToken'] as const;
+export const READ_SETTINGS = ['db', 'pgPoolMax', 'adminHost', 'adminPort', 'adminToken'] as const;
 
 export interface SqlRequest {
   sql: string;
@@ -31,7 +33,7 @@ export interface SqlRequest {
 }
 
 export interface ReadTarget {
-  /** `daemon` (through the admin API) or `file` (opened read-only). */
+  /** `daemon` (through the admin API) or `file` (the store opened read-only: a DuckDB file, or PostgreSQL). */
   readonly via: 'daemon' | 'file';
   report<R>(def: ReportDefinition<R>, params: ReportParams): Promise<ReportOutput<R>>;
   sql(req: SqlRequest): Promise<SqlResult>;
@@ -138,6 +140,8 @@ async function findDaemon(client: AdminClient, adminHost: string, dbPath: string
  */
 export async function openReadTarget(opts: Record<string, unknown>, timeoutMs = 120_000): Promise<ReadTarget> {
   const config = loadConfig(opts, process.env, READ_SETTINGS);
+  // PostgreSQL is a server: read it directly, daemon or not (there is no single-writer lock to get past).
+  if (storeKindOf(config.db) === 'postgres') return new FileTarget(await openStore(config.db, { readOnly: true, pgPoolMax: config.pgPoolMax }));
   const client = new AdminClient({ host: config.adminHost, port: config.adminPort, token: config.adminToken || undefined, timeoutMs });
   let auth: AdminAuthError | null = null;
   try {
@@ -151,7 +155,7 @@ export async function openReadTarget(opts: Record<string, unknown>, timeoutMs = 
     throw new CliError(`no database at ${config.db} (run \`session-pipeline run --once\` first, or pass --db)`, EXIT.unavailable);
   }
   try {
-    return new FileTarget(await Db.open(config.db, { readOnly: true, externalAccess: false }));
+    return new FileTarget(await openStore(config.db, { readOnly: true, externalAccess: false }));
   } catch (err) {
     if (err instanceof DatabaseLockedError) {
       const why = auth

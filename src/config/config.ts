@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { isValidSourceName } from '../discover/session-path.js';
+import { displayLocation, storeKindOf } from '../state/dialect.js';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -93,6 +94,8 @@ export interface Setting<T> {
   describe: string;
   /** Masked in /status and in error messages. */
   secret?: boolean;
+  /** How /status and error messages show a value (a URL without its password). */
+  shown?: (v: unknown) => unknown;
   /** Only `watch` takes it (e.g. a settle delay); `run --once` does not offer the flag. */
   watchOnly?: boolean;
 }
@@ -119,11 +122,31 @@ export const SETTINGS = {
     describe: 'session root: <root>/<owner>/<session>.jsonl (default ~/.claude/projects, else ./sessions)',
   }),
   db: setting({
-    flag: '--db <file>',
+    flag: '--db <file|url>',
     env: 'SESSION_PIPELINE_DB',
-    schema: nonEmpty.transform((p) => (p === ':memory:' ? p : path.resolve(p))),
+    // A postgres:// URL is PostgreSQL's, kept as given (path.resolve made it a directory `postgres:`).
+    schema: nonEmpty.transform((p, ctx) => {
+      if (p === ':memory:') return p;
+      if (storeKindOf(p) !== 'postgres') return path.resolve(p);
+      try {
+        new URL(p);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'is not a valid postgres:// URL' });
+        return z.NEVER;
+      }
+      return p;
+    }),
     default: () => defaultDbPath(),
-    describe: 'DuckDB database file (default $XDG_DATA_HOME/session-pipeline/session-pipeline.duckdb, else ~/.local/share/...)',
+    describe:
+      'DuckDB database file, or a postgres:// / postgresql:// URL for a PostgreSQL store (default $XDG_DATA_HOME/session-pipeline/session-pipeline.duckdb, else ~/.local/share/...)',
+    shown: (v) => displayLocation(String(v)),
+  }),
+  pgPoolMax: setting({
+    flag: '--pg-pool-max <n>',
+    env: 'SESSION_PIPELINE_PG_POOL_MAX',
+    schema: int(1, 100),
+    default: () => 4,
+    describe: 'PostgreSQL store: connections for reads (reports, sql, export, /metrics) besides the one writer',
   }),
   processors: setting({
     flag: '--processors <list>',
@@ -343,7 +366,7 @@ export function loadConfig(
     if (!parsed.success) {
       if (only && !only.includes(name)) continue;
       const why = parsed.error.issues[0]?.message ?? 'invalid';
-      const shown = s.secret ? '***' : JSON.stringify(value);
+      const shown = s.secret ? '***' : JSON.stringify(s.shown ? s.shown(value) : value);
       throw new ConfigError(`invalid ${name} (${s.flag.split(' ')[0]} / ${s.env}): ${shown}: ${why}`);
     }
     out[name] = parsed.data;
@@ -359,7 +382,7 @@ export function maskedConfig(c: Config): Record<string, unknown> {
   for (const name of Object.keys(settings)) {
     const v = c[name];
     if (v === undefined) continue;
-    out[name] = settings[name].secret && v ? '***' : v;
+    out[name] = settings[name].secret && v ? '***' : settings[name].shown ? settings[name].shown!(v) : v;
   }
   return out;
 }

@@ -2,10 +2,9 @@
  * The audit log: every mutating admin call (and every refused one) as one
  * row of `audit_log`: who, what, when, result. Writes (and the table's
  * migration, component `ops`) go through the committer, serialised with its
- * transactions on the single writer connection; reads use a separate reader
- * connection.
+ * transactions on the single writer connection; reads run in read-only
+ * snapshots beside it.
  */
-import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Db } from '../state/db.js';
 import type { Migration } from '../state/migrations.js';
 import type { Committer } from '../pipeline/commit.js';
@@ -92,15 +91,16 @@ const UNIT_KEY = { processor: 'ops', file: 'audit_log' };
 export class AuditLog {
   private constructor(
     private readonly committer: Committer,
-    private readonly reader: DuckDBConnection,
+    private readonly db: Db,
   ) {}
 
   static async open(db: Db, committer: Committer): Promise<AuditLog> {
-    const reader = await db.readerConnection();
-    try {
-      const rows = (await reader.runAndReadAll('SELECT version FROM schema_version WHERE component = $1', [OPS_COMPONENT])).getRowObjectsJS();
+    {
+      const rows = await db.snapshot({ timeoutMs: 0 }, (s) =>
+        s.all<{ version: number }>('SELECT version FROM schema_version WHERE component = $1', [OPS_COMPONENT]),
+      );
       const applied = new Set(rows.map((r) => Number(r.version)));
-      const log = new AuditLog(committer, reader);
+      const log = new AuditLog(committer, db);
       for (const m of [...OPS_MIGRATIONS].sort((a, b) => a.version - b.version)) {
         if (applied.has(m.version)) continue;
         await log.apply([
@@ -112,9 +112,6 @@ export class AuditLog {
         ]);
       }
       return log;
-    } catch (err) {
-      reader.closeSync();
-      throw err;
     }
   }
 
@@ -134,7 +131,7 @@ export class AuditLog {
   write(e: AuditEntry): Promise<void> {
     return this.apply([
       {
-        sql: auditInsertSql('duckdb'),
+        sql: auditInsertSql(this.db.kind),
         params: [Math.round(e.at), e.actor, e.auth, e.remote, e.method, e.action, e.target, e.status, e.result, e.detail],
       },
     ]);
@@ -142,18 +139,15 @@ export class AuditLog {
 
   /** Latest rows first. */
   async recent(limit = 100): Promise<AuditRow[]> {
-    const reader = await this.reader.runAndReadAll(
-      auditRecentSql('duckdb'),
-      [Math.max(1, Math.min(10_000, Math.trunc(limit)))],
+    const rows = await this.db.snapshot({ timeoutMs: 0 }, (s) =>
+      s.all<Record<string, unknown>>(auditRecentSql(this.db.kind), [Math.max(1, Math.min(10_000, Math.trunc(limit)))]),
     );
-    return (reader.getRowObjectsJS() as Record<string, unknown>[]).map((r) => ({
+    return rows.map((r) => ({
       ...(r as unknown as AuditRow),
       id: Number(r.id),
       status: Number(r.status),
     }));
   }
 
-  close(): void {
-    this.reader.closeSync();
-  }
+  close(): void {}
 }

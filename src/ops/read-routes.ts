@@ -22,6 +22,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { describeReport, reportRegistry, resolveParams, ReportParamError } from '../pipeline/report.js';
 import { ReadGate, ReadLimitError, withSnapshot } from '../state/read.js';
+import { displayLocation, storeKindOf } from '../state/dialect.js';
 import { runSql, SqlFailedError, SqlRefusedError, SQL_DEFAULTS, type SqlResult } from '../state/sql.js';
 import { exportRows, presentRelations } from '../state/export-rows.js';
 import type { AdminContext } from './admin.js';
@@ -99,7 +100,7 @@ export const readRoutes =
     const badRequest = (reply: FastifyReply, err: Error, error = 'bad-request') => reply.code(400).send({ error, message: err.message });
 
     app.get('/reports', async () => ({
-      db: ctx.config.db === ':memory:' ? ':memory:' : path.resolve(ctx.config.db),
+      db: ctx.config.db === ':memory:' ? ':memory:' : storeKindOf(ctx.config.db) === 'postgres' ? displayLocation(ctx.config.db) : path.resolve(ctx.config.db),
       reports: [...reports.values()].map(describeReport),
     }));
 

@@ -1,24 +1,26 @@
 /**
- * The committer: applies units of work in grouped DuckDB transactions.
+ * The committer: applies units of work in grouped transactions.
  *
  * One transaction carries many files' outputs and checkpoints, because DuckDB
  * pays per statement and per transaction (single-row upserts run at a few
- * hundred rows/s). Rows are bulk-loaded through the appender into temporary
- * staging tables, then moved set-wise with one INSERT ... ON CONFLICT per
- * table. A processor's outputs and its checkpoint are therefore always in the
- * same transaction: a crash loses or keeps both.
+ * hundred rows/s). Rows are bulk-loaded by the store (`Db.loadStaged`: DuckDB's
+ * appender, PostgreSQL's COPY) into temporary staging tables, then moved
+ * set-wise with one statement per table. A processor's outputs and its
+ * checkpoint are therefore always in the same transaction: a crash loses or
+ * keeps both.
  *
  * If a grouped transaction fails, its units are retried one per transaction,
  * so one bad unit fails alone. A failed unit poisons later units of the same
  * (processor, file) until the runner acknowledges it, so no batch commits on
- * top of a missing one.
+ * top of a missing one. A lost connection to the store (PostgreSQL restarted,
+ * the network dropped) says nothing about the units: the same group is retried
+ * with backoff until the store answers again.
  */
-import { DuckDBTimestampValue, type DuckDBAppender } from '@duckdb/node-api';
 import type { Db } from '../state/db.js';
-import { quoteIdent as quote, stagedColumns, type CellValue, type OutputTable } from '../state/table.js';
+import { isConnectionError } from '../state/errors.js';
+import type { CellValue, OutputTable } from '../state/table.js';
 import type { UnitOfWork } from './unit.js';
 import { BAD_LINES_TABLE, CHECKPOINT_TABLE, checkpointRow } from '../state/checkpoint.js';
-import { TimeSlicer } from '../loop/yield.js';
 import { GroupInterval } from './commit-interval.js';
 import type { CommitFence } from './fence.js';
 import { sessionKeys, type SessionKeys } from '../discover/session-path.js';
@@ -42,6 +44,15 @@ export interface CommitterOptions {
   fence?: CommitFence | null;
   /** How checkpoints' session keys are stored (qualified by the source on a shared store). */
   keys?: SessionKeys;
+  /** Told of each connection loss while a group is retried (the pipeline logs the first of an outage). */
+  onConnectionLost?: (err: Error, attempt: number, retryInMs: number) => void;
+  /** Told when a group commits again after a connection loss. */
+  onReconnected?: (attempts: number) => void;
+}
+
+/** Retry delays after a lost connection: 100 ms doubling to 5 s, so a 5 s restart costs at most ~5 s more. */
+export function reconnectDelayMs(attempt: number): number {
+  return Math.min(5_000, 100 * 2 ** Math.min(attempt, 6));
 }
 
 export const DEFAULT_COMMITTER: CommitterOptions = { maxRows: 100_000, maxUnits: 5_000, maxDelayMs: 50 };
@@ -79,12 +90,12 @@ export class Committer {
   private timer: NodeJS.Timeout | null = null;
   private inFlight: Promise<void> | null = null;
   private readonly tables = new Map<string, OutputTable>();
-  private readonly staged = new Set<string>();
+  /** Set by `stop()`: a group waiting for the store to come back gives up instead. */
+  private stopped = false;
   private readonly poisoned = new Set<string>();
   private readonly listeners: CommitListener[] = [];
   private readonly brokenListeners: ((err: Error) => void)[] = [];
   private brokenBy: Error | null = null;
-  private readonly slicer = new TimeSlicer();
   private readonly interval: GroupInterval;
   private readonly keys: SessionKeys;
   readonly stats: CommitStats = { transactions: 0, units: 0, rows: 0, lastCommitAt: null, lastDurationMs: 0 };
@@ -169,6 +180,46 @@ export class Committer {
     await run;
   }
 
+  /**
+   * Stop retrying groups across a lost connection (shutdown): the group waiting fails with the
+   * connection error, its files keep their committed checkpoints and are read again next start.
+   */
+  stop(): void {
+    this.stopped = true;
+    this.wakeRetry?.();
+  }
+
+  private wakeRetry: (() => void) | null = null;
+
+  /**
+   * One transaction over `units`, retried on a lost connection. Nothing of a failed attempt is
+   * kept (the store rolls back, or checked that the commit did not happen), so a retry applies
+   * the units exactly once.
+   */
+  private async transact(ps: readonly Pending[]): Promise<Map<number, Error>> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const refused = await this.db.transaction(() => this.applyFenced(ps));
+        if (attempt > 0) this.opts.onReconnected?.(attempt);
+        return refused;
+      } catch (err) {
+        if (!isConnectionError(err) || this.stopped) throw err;
+        const wait = reconnectDelayMs(attempt);
+        this.opts.onConnectionLost?.(err as Error, attempt, wait);
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(done, wait);
+          function done() {
+            clearTimeout(t);
+            resolve();
+          }
+          this.wakeRetry = done;
+        });
+        this.wakeRetry = null;
+        if (this.stopped) throw err;
+      }
+    }
+  }
+
   get pendingUnits(): number {
     return this.group.length;
   }
@@ -186,10 +237,9 @@ export class Committer {
     if (live.length === 0) return;
     const started = Date.now();
     try {
-      const refused = await this.db.transaction(() => this.applyFenced(live));
+      const refused = await this.transact(live);
       this.settleFenced(live, refused, started);
     } catch (err) {
-      this.rolledBack();
       if (isStorageError(err)) {
         this.broke(err as Error, live);
         return;
@@ -210,23 +260,14 @@ export class Committer {
         }
         const t0 = Date.now();
         try {
-          const refused = await this.db.transaction(() => this.applyFenced([p]));
+          const refused = await this.transact([p]);
           this.settleFenced([p], refused, t0);
         } catch (e) {
-          this.rolledBack();
           if (isStorageError(e)) this.broke(e as Error, [p]);
           else this.fail(p, e as Error);
         }
       }
     }
-  }
-
-  /**
-   * A rolled-back transaction takes the staging tables it created with it: forget them all, so the
-   * next load creates them again (CREATE OR REPLACE), instead of every later commit failing.
-   */
-  private rolledBack(): void {
-    this.staged.clear();
   }
 
   private broke(err: Error, ps: Pending[]): void {
@@ -270,7 +311,7 @@ export class Committer {
 
   private async apply(units: readonly UnitOfWork[]): Promise<void> {
     for (const u of units) {
-      for (const s of u.statements) await this.db.conn.run(s.sql, s.params as CellValue[]);
+      for (const s of u.statements) await this.db.run(s.sql, s.params);
     }
     const byTable = new Map<string, CellValue[][]>();
     const push = (table: string, rows: CellValue[][]) => {
@@ -291,84 +332,7 @@ export class Committer {
     if (cps) await this.load(CHECKPOINT_TABLE, cps);
   }
 
-  private async load(spec: OutputTable, rows: CellValue[][]): Promise<void> {
-    if (rows.length === 0) return;
-    const stage = `_stage_${spec.name}`;
-    const columns = stagedColumns(spec);
-    if (!this.staged.has(spec.name)) {
-      const cols = columns.map((c) => `${quote(c.name)} ${c.type}`).join(', ');
-      await this.db.conn.run(`CREATE OR REPLACE TEMP TABLE ${quote(stage)} (_seq BIGINT, ${cols})`);
-      this.staged.add(spec.name);
-    }
-    const appender = await this.db.conn.createAppender(stage, null, 'temp');
-    try {
-      // The appender is synchronous: a 20k-row group held the event loop (and the admin API) for
-      // 100+ ms. Append and flush in chunks, and give the loop back between them when due.
-      for (let from = 0; from < rows.length; from += APPEND_CHUNK_ROWS) {
-        appendRows(appender, columns, rows, from, Math.min(rows.length, from + APPEND_CHUNK_ROWS));
-        appender.flushSync();
-        if (this.slicer.due()) await this.slicer.yield();
-      }
-    } finally {
-      appender.closeSync();
-    }
-    const cols = columns.map((c) => quote(c.name)).join(', ');
-    const key = spec.key.map(quote).join(', ');
-    const qualify = `QUALIFY row_number() OVER (PARTITION BY ${key} ORDER BY ${spec.prefer ?? '_seq DESC'}) = 1`;
-    const target = quote(spec.name);
-    if (spec.replace) {
-      const hashCol = spec.replace.hashColumn;
-      const byHash = hashCol ? `${quote(hashCol)} IN (SELECT hash(${key}) FROM ${quote(stage)}) AND ` : '';
-      await this.db.conn.run(`DELETE FROM ${target} WHERE ${byHash}(${key}) IN (SELECT ${key} FROM ${quote(stage)})`);
-      await this.db.conn.run(
-        `INSERT INTO ${target} (${cols}${hashCol ? `, ${quote(hashCol)}` : ''})
-         SELECT ${cols}${hashCol ? `, hash(${key})` : ''} FROM ${quote(stage)} ${qualify}`,
-      );
-    } else {
-      await this.db.conn.run(
-        `INSERT INTO ${target} (${cols}) SELECT ${cols} FROM ${quote(stage)} ${qualify}
-         ON CONFLICT (${key}) ${spec.onConflict ?? 'DO NOTHING'}`,
-      );
-    }
-    await this.db.conn.run(`DELETE FROM ${quote(stage)}`);
-  }
-}
-
-/** Rows per appender flush: about 5 ms of appending here. */
-const APPEND_CHUNK_ROWS = 2_000;
-
-function appendRows(appender: DuckDBAppender, columns: OutputTable['columns'], rows: CellValue[][], from: number, to: number): void {
-  const types = columns.map((c) => c.type);
-  for (let i = from; i < to; i++) {
-    const row = rows[i];
-    appender.appendBigInt(BigInt(i));
-    for (let c = 0; c < types.length; c++) {
-      const v = row[c];
-      if (v === null || v === undefined) {
-        appender.appendNull();
-        continue;
-      }
-      switch (types[c]) {
-        case 'VARCHAR':
-          appender.appendVarchar(typeof v === 'string' ? v : String(v));
-          break;
-        case 'BIGINT':
-          appender.appendBigInt(BigInt(Math.trunc(Number(v))));
-          break;
-        case 'INTEGER':
-          appender.appendInteger(Math.trunc(Number(v)));
-          break;
-        case 'DOUBLE':
-          appender.appendDouble(Number(v));
-          break;
-        case 'BOOLEAN':
-          appender.appendBoolean(Boolean(v));
-          break;
-        case 'TIMESTAMP':
-          appender.appendTimestamp(new DuckDBTimestampValue(BigInt(Math.round(Number(v) * 1000))));
-          break;
-      }
-    }
-    appender.endRow();
+  private load(spec: OutputTable, rows: CellValue[][]): Promise<void> {
+    return this.db.loadStaged(spec, rows);
   }
 }

@@ -238,7 +238,7 @@ async function stageAll(
   await pipeline.committer.flush();
   // The database stopped taking writes: what was committed stands, the rest is for the next run.
   const broken = pipeline.committer.failure;
-  if (broken) throw new DatabaseWriteError(pipeline.opts.dbPath, broken.message.split('\n')[0]);
+  if (broken) throw new DatabaseWriteError(pipeline.db.location, broken.message.split('\n')[0]);
   summary.files = walk.files.length;
   summary.duration_ms = Date.now() - started;
   return summary;

@@ -6,7 +6,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { Db } from '../state/db.js';
+import type { Db } from '../state/db.js';
+import { openStore } from '../state/open.js';
 import { migrate } from '../state/migrations.js';
 import { CORE_COMPONENT, CORE_MIGRATIONS } from '../state/schema.js';
 import { loadCheckpoints, loadFileCheckpoints } from '../state/checkpoint.js';
@@ -31,7 +32,10 @@ import type { BadLine } from '../read/parse.js';
 
 export interface PipelineOptions {
   root: string;
+  /** `--db`: a DuckDB file, or a `postgres://` URL. */
   dbPath: string;
+  /** PostgreSQL: the readers' pool size (`--pg-pool-max`). */
+  pgPoolMax?: number;
   processors: Processor[];
   log: Logger;
   retry: RetryPolicy;
@@ -46,6 +50,9 @@ export interface PipelineOptions {
   /** A shared store: this node's leases (`--node-name`, `--lease-ttl-ms`). Ignored by an embedded store. */
   lease?: LeaseSettings;
 }
+
+/** How long closing waits for a lost store connection to come back: within pm2's 5 s kill_timeout with the drain. */
+export const CLOSE_RETRY_MS = 2_000;
 
 /** Bad lines logged per file per log window; the rest are counted and journaled, not logged. */
 export const BAD_LINES_LOGGED_PER_FILE = 5;
@@ -92,7 +99,7 @@ export class Pipeline {
   static async open(opts: PipelineOptions, events: PipelineEvents = {}): Promise<Pipeline> {
     validateProcessors(opts.processors);
     // No external access: a live `sql` query runs on this instance (see src/state/sql.ts).
-    const db = await Db.open(opts.dbPath, { externalAccess: false });
+    const db = await openStore(opts.dbPath, { externalAccess: false, pgPoolMax: opts.pgPoolMax });
     try {
       await migrate(db, CORE_COMPONENT, CORE_MIGRATIONS);
       for (const p of opts.processors) await migrate(db, p.name, migrationsOf(p));
@@ -104,7 +111,17 @@ export class Pipeline {
       const committer = new Committer(
         db,
         opts.processors.flatMap((p) => p.tables),
-        { ...DEFAULT_COMMITTER, ...opts.committer, keys, fence: leases ? leaseFence(db, leases.settings.node) : null },
+        {
+          ...DEFAULT_COMMITTER,
+          // Once per outage: the first failed attempt, and the commit that ends it.
+          onConnectionLost: (err, attempt, retryInMs) => {
+            if (attempt === 0) opts.log.warn({ db: db.location, err: err.message.split('\n')[0], retryInMs }, 'lost the database connection; retrying the commit until it answers');
+          },
+          onReconnected: (attempts) => opts.log.info({ db: db.location, attempts }, 'database connection back; commits resumed'),
+          ...opts.committer,
+          keys,
+          fence: leases ? leaseFence(db, leases.settings.node) : null,
+        },
       );
       return new Pipeline(opts, db, committer, checkpoints, events, keys, leases);
     } catch (err) {
@@ -216,7 +233,7 @@ export class Pipeline {
           this.counters.dbErrors++;
           if (this.ioLog.shouldLog(`db:${o.error}`)) {
             this.opts.log.error(
-              { sessionFile: file, offset: o.offset, db: this.opts.dbPath, err: o.error },
+              { sessionFile: file, offset: o.offset, db: this.db.location, err: o.error },
               'cannot write to the database; nothing recorded for this file, will retry',
             );
           }
@@ -267,7 +284,14 @@ export class Pipeline {
   }
 
   async close(): Promise<void> {
-    await this.committer.flush();
+    // A store that went away must not hold the exit: after CLOSE_RETRY_MS the waiting group gives up
+    // (its files keep their committed checkpoints and are read again at the next start).
+    const giveUp = setTimeout(() => this.committer.stop(), CLOSE_RETRY_MS);
+    try {
+      await this.committer.flush();
+    } finally {
+      clearTimeout(giveUp);
+    }
     await this.leases?.stop();
     await this.db.close();
   }

@@ -6,7 +6,7 @@
 import type { Db } from './db.js';
 import type { CellValue, OutputTable } from './table.js';
 import { sessionKeys, type SessionKeys } from '../discover/session-path.js';
-import { epochMsOf, kindOf, type StoreKind } from './dialect.js';
+import { epochMsOf, type StoreKind } from './dialect.js';
 
 const UNQUALIFIED = sessionKeys(null);
 
@@ -197,7 +197,7 @@ export async function loadCheckpoints(db: Db, keys: SessionKeys = UNQUALIFIED): 
   const out = new Map<string, Map<string, Checkpoint>>();
   const intern = new Interner();
   const mine = keys.source === null ? '' : ' WHERE starts_with(session_file, $1)';
-  await db.each<RawRow>(checkpointsSql(kindOf(db as { kind?: StoreKind })) + mine, (rows) => {
+  await db.each<RawRow>(checkpointsSql(db.kind) + mine, (rows) => {
     for (const r of rows) {
       const local = keys.local(r.session_file);
       if (local === null) continue;
@@ -214,8 +214,8 @@ export async function loadCheckpoints(db: Db, keys: SessionKeys = UNQUALIFIED): 
  * One file's checkpoints as the store has them now (`sessionFile` relative). A node that takes
  * a file's lease from another reads them again: its cache is stale by whatever the other committed.
  */
-export async function loadFileCheckpoints(db: Pick<Db, 'all'>, sessionFile: string, keys: SessionKeys = UNQUALIFIED): Promise<Checkpoint[]> {
-  const rows = await db.all<RawRow>(`${checkpointsSql(kindOf(db as { kind?: StoreKind }))} WHERE session_file = $1`, [keys.stored(sessionFile)]);
+export async function loadFileCheckpoints(db: Pick<Db, 'all' | 'kind'>, sessionFile: string, keys: SessionKeys = UNQUALIFIED): Promise<Checkpoint[]> {
+  const rows = await db.all<RawRow>(`${checkpointsSql(db.kind)} WHERE session_file = $1`, [keys.stored(sessionFile)]);
   const intern = new Interner();
   return rows.map((r) => fromRaw(r, intern, sessionFile));
 }

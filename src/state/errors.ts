@@ -42,3 +42,28 @@ export class DatabaseWriteError extends Error {
     this.name = 'DatabaseWriteError';
   }
 }
+
+/** The store's server did not answer at start (PostgreSQL down, wrong host or port): exit 1, like any open failure. */
+export class StoreUnreachableError extends DatabaseOpenError {
+  constructor(location: string, detail: string) {
+    super(location, detail);
+    this.message = `cannot reach the database ${location} (--db / SESSION_PIPELINE_DB): ${detail}`;
+    this.name = 'StoreUnreachableError';
+  }
+}
+
+/**
+ * A PostgreSQL connection that broke or could not be made: the server restarted, the network
+ * dropped, or it is starting or shutting down. Nothing about the data: the committer retries the
+ * same group on a new connection (a transaction on a broken connection never committed, or its
+ * outcome was checked: see PgDb.transaction).
+ */
+export function isConnectionError(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  // 08: connection exception; 57P01-57P03: admin shutdown, crash shutdown, cannot connect now.
+  if (/^08/.test(code) || /^57P0[123]$/.test(code)) return true;
+  if (/^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN)$/.test(code)) return true;
+  const msg = String(e?.message ?? err);
+  return /Connection terminated|connection error and is not queryable|Client was closed and is not queryable|terminating connection due to administrator command|the database system is (starting up|shutting down|in recovery mode)|timeout exceeded when trying to connect|ECONNREFUSED|ECONNRESET/i.test(msg);
+}

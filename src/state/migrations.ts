@@ -3,6 +3,11 @@
  * processor for its own tables) has a linear list of versions; the applied
  * versions are recorded in `schema_version`, so re-running is a no-op and a
  * new version applies exactly once, inside its own transaction.
+ *
+ * On PostgreSQL several daemons may start at once against one database: each
+ * component's migrations run in one transaction holding an advisory lock
+ * (`pg_advisory_xact_lock`), and the applied versions are read under it, so the
+ * second daemon waits and then finds them applied.
  */
 import type { Db } from './db.js';
 
@@ -26,7 +31,25 @@ const BOOTSTRAP = `CREATE TABLE IF NOT EXISTS schema_version (
   PRIMARY KEY (component, version)
 )`;
 
+/** The advisory lock key of migrations (any constant; `hashtext` of a name keeps it readable). */
+const MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('session-pipeline migrations'))";
+
+/** The statements of `m` for a store: PostgreSQL's own when given, else `up`. */
+export function statementsFor(m: Migration, kind: Db['kind']): readonly string[] {
+  return kind === 'postgres' ? (m.postgres ?? m.up) : m.up;
+}
+
 export async function migrate(db: Db, component: string, migrations: readonly Migration[]): Promise<number[]> {
+  if (db.kind === 'postgres') {
+    return db.transaction(async () => {
+      await db.run(MIGRATION_LOCK);
+      return applyMissing(db, component, migrations);
+    });
+  }
+  return applyMissing(db, component, migrations);
+}
+
+async function applyMissing(db: Db, component: string, migrations: readonly Migration[]): Promise<number[]> {
   await db.run(BOOTSTRAP);
   const rows = await db.all<{ version: number }>(
     'SELECT version FROM schema_version WHERE component = $1',
@@ -38,7 +61,7 @@ export async function migrate(db: Db, component: string, migrations: readonly Mi
   for (const m of sorted) {
     if (applied.has(m.version)) continue;
     await db.transaction(async () => {
-      for (const stmt of m.up) await db.run(stmt);
+      for (const stmt of statementsFor(m, db.kind)) await db.run(stmt);
       await db.run('INSERT INTO schema_version (component, version, description) VALUES ($1, $2, $3)', [
         component,
         m.version,

@@ -1,20 +1,19 @@
 /**
  * Reads for people (reports, `sql`, `export`), apart from the write path.
  *
- * Each read gets a DuckDB connection of its own, inside a read-only
+ * Each read gets a connection of its own (`Db.snapshot`), inside a read-only
  * transaction: it sees one committed snapshot (MVCC), never half a commit, and
  * it never queues behind the committer's connection, nor the committer behind
- * it. A time limit interrupts the connection, which stops the query inside
- * DuckDB (a JS-side timeout would leave it running).
+ * it. A time limit stops the query inside the store (DuckDB: an interrupt;
+ * PostgreSQL: `statement_timeout`); a JS-side timeout would leave it running.
  */
-import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import type { Db, Params } from './db.js';
 import type { StoreKind } from './dialect.js';
 
 /** What a report reads through: one committed snapshot, read-only. Rows as `Db.all` returns them. */
 export interface ReadQuery {
-  /** The store, for the SQL fragments that differ (state/dialect.ts); absent: DuckDB. */
-  readonly kind?: StoreKind;
+  /** Which store answers: a report whose SQL differs per store picks its spelling by it. */
+  readonly kind: StoreKind;
   all<T = Record<string, unknown>>(sql: string, params?: Params): Promise<T[]>;
 }
 
@@ -23,9 +22,26 @@ export class ReadLimitError extends Error {
   readonly name = 'ReadLimitError';
 }
 
+/** A result column: its name (duplicates made unique: a, a_1) and the store's type name (DuckDB's spelling). */
+export interface ReadColumn {
+  name: string;
+  type: string;
+}
+
+/** A result read chunk by chunk (about 2k rows each), rows as arrays in column order. */
+export interface RowStream {
+  readonly columns: readonly ReadColumn[];
+  chunks(): AsyncIterable<unknown[][]>;
+}
+
 export interface ReadSnapshot extends ReadQuery {
-  /** The snapshot's connection, for streaming reads (`sql`, `export`). */
-  readonly conn: DuckDBConnection;
+  /** Stream a query of ours (export). */
+  stream(sql: string, params?: Params): Promise<RowStream>;
+  /**
+   * Stream an analyst's text (`sql`), after the store's own checks: exactly one statement, and a
+   * reading one. Throws `SqlRefusedError` (src/state/sql.ts) when the store refuses it.
+   */
+  statement(text: string): Promise<RowStream>;
 }
 
 export interface ReadOptions {
@@ -36,48 +52,13 @@ export interface ReadOptions {
 }
 
 /** Run `fn` on a fresh connection in a read-only transaction, then close it. */
-export async function withSnapshot<T>(db: Db, opts: ReadOptions, fn: (s: ReadSnapshot) => Promise<T>): Promise<T> {
-  const conn = await db.readerConnection();
-  let timedOut = false;
-  const timer =
-    opts.timeoutMs > 0
-      ? setTimeout(() => {
-          timedOut = true;
-          conn.interrupt();
-        }, opts.timeoutMs)
-      : null;
-  timer?.unref();
-  const snapshot: ReadSnapshot = {
-    conn,
-    // Chunk by chunk (~2k rows), with a turn of the event loop between: converting a 20,000-row
-    // report to JS objects at once holds the daemon's loop, and /health with it.
-    async all<R>(sql: string, params?: Params): Promise<R[]> {
-      const result = await conn.stream(sql, params as DuckDBValue[] | undefined);
-      const out: R[] = [];
-      for await (const rows of result.yieldRowObjectJs()) {
-        for (const r of rows) out.push(r as R);
-        await new Promise<void>((r) => setImmediate(r));
-      }
-      return out;
-    },
-  };
-  try {
-    await conn.run('BEGIN TRANSACTION READ ONLY');
-    return await fn(snapshot);
-  } catch (err) {
-    if (timedOut) {
-      throw new ReadLimitError(`stopped after ${formatLimit(opts.timeoutMs)}: the time limit (${opts.limitName ?? '--timeout-ms'}) was reached`);
-    }
-    throw err;
-  } finally {
-    if (timer) clearTimeout(timer);
-    try {
-      await conn.run('ROLLBACK');
-    } catch {
-      // Interrupted or failed: the transaction is gone with the connection.
-    }
-    conn.closeSync();
-  }
+export function withSnapshot<T>(db: Db, opts: ReadOptions, fn: (s: ReadSnapshot) => Promise<T>): Promise<T> {
+  return db.snapshot(opts, fn);
+}
+
+/** The error a store throws when a read hit its time limit. */
+export function timeLimitError(opts: ReadOptions): ReadLimitError {
+  return new ReadLimitError(`stopped after ${formatLimit(opts.timeoutMs)}: the time limit (${opts.limitName ?? '--timeout-ms'}) was reached`);
 }
 
 function formatLimit(ms: number): string {

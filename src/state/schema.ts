@@ -17,6 +17,7 @@ export const CORE_MIGRATIONS: readonly Migration[] = [
     version: 1,
     description: 'session_processor_state and bad-line journal',
     up: [createTableSql(CHECKPOINT_TABLE), createTableSql(BAD_LINES_TABLE)],
+    postgres: [createTableSql(CHECKPOINT_TABLE, 'postgres'), createTableSql(BAD_LINES_TABLE, 'postgres')],
   },
   {
     version: 2,
@@ -25,12 +26,16 @@ export const CORE_MIGRATIONS: readonly Migration[] = [
       'ALTER TABLE session_processor_state ADD COLUMN IF NOT EXISTS key_hash UBIGINT',
       'UPDATE session_processor_state SET key_hash = hash(processor_name, session_file)',
     ],
+    // PostgreSQL upserts on the primary key's index: no hash column (state/table.ts).
+    postgres: [],
   },
   {
     version: 3,
     description: 'session_processor_state.ctime_ms: a rewrite that restores size, mtime and inode still changes it',
     // 0 for existing rows: each file is probed once (fingerprints, no re-read) and its ctime recorded.
     up: ['ALTER TABLE session_processor_state ADD COLUMN IF NOT EXISTS ctime_ms DOUBLE DEFAULT 0'],
+    // Version 1 on PostgreSQL already has it.
+    postgres: [],
   },
   {
     version: 4,

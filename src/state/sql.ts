@@ -1,17 +1,20 @@
 /**
  * Read-only SQL for analysts (`session-pipeline sql`, `POST /sql`).
  *
- * What may run is decided by DuckDB, not by a pattern over the text:
- * - DuckDB splits the text into statements: exactly one is allowed;
- * - DuckDB prepares it: only a `SELECT` statement type runs (`WITH`,
- *   `DESCRIBE`, `SHOW`, `PRAGMA table_info` are SELECTs to DuckDB);
- * - the instance has external access off (`Db.open({ externalAccess: false })`),
- *   so a SELECT over `read_csv`, `read_parquet`, `glob`, a file path or a URL
- *   fails in DuckDB's binder with a Permission Error;
- * - it runs in a read-only transaction (`withSnapshot`), so even a SELECT
+ * What may run is decided by the store, not by a pattern over the text
+ * (`ReadSnapshot.statement`, in each store's file):
+ * - DuckDB splits the text into statements: exactly one is allowed; it
+ *   prepares it, and only a `SELECT` statement type runs (`WITH`, `DESCRIBE`,
+ *   `SHOW`, `PRAGMA table_info` are SELECTs to DuckDB); the instance has
+ *   external access off (`openStore(.., { externalAccess: false })`), so a
+ *   SELECT over `read_csv`, `read_parquet`, `glob`, a file path or a URL fails
+ *   in DuckDB's binder with a Permission Error;
+ * - PostgreSQL gets the text through the extended protocol, which refuses more
+ *   than one statement; what a statement may touch is the role's business
+ *   (README: give analysts a role without superuser);
+ * - both run it in a read-only transaction (`withSnapshot`), so even a SELECT
  *   that would write (`nextval`) is refused.
  */
-import { StatementType, type DuckDBConnection } from '@duckdb/node-api';
 import { ReadLimitError, type ReadSnapshot } from './read.js';
 
 /** The statement is not a single reading one, or DuckDB cannot run it: bad usage, exit 2. */
@@ -45,41 +48,7 @@ export interface SqlLimits {
 
 export const SQL_DEFAULTS = { maxRows: 100_000, timeoutMs: 30_000 } as const;
 
-const firstLine = (err: unknown) => String((err as Error)?.message ?? err).split('\n')[0];
-
-/** One line naming why DuckDB refused the text (external access, a parse or catalog error). */
-function refusal(err: unknown): SqlRefusedError {
-  const msg = firstLine(err);
-  if (/^Permission Error/i.test(msg) || /file system operations are disabled/i.test(msg)) {
-    return new SqlRefusedError(`refused: reading files or the network is off for sql (${msg})`);
-  }
-  return new SqlRefusedError(msg);
-}
-
-/** Check the text with DuckDB's parser; returns it prepared. */
-async function prepareReading(conn: DuckDBConnection, text: string) {
-  let extracted;
-  try {
-    extracted = await conn.extractStatements(text);
-  } catch (err) {
-    throw refusal(err);
-  }
-  if (extracted.count !== 1) {
-    throw new SqlRefusedError(`refused: one statement only (found ${extracted.count})`);
-  }
-  let prepared;
-  try {
-    prepared = await extracted.prepare(0);
-  } catch (err) {
-    throw refusal(err);
-  }
-  const type = prepared.statementType;
-  if (type !== StatementType.SELECT) {
-    prepared.destroySync();
-    throw new SqlRefusedError(`refused: only reading statements (SELECT, WITH, DESCRIBE, SHOW) may run; this is ${StatementType[type] ?? type}`);
-  }
-  return prepared;
-}
+export const firstLine = (err: unknown) => String((err as Error)?.message ?? err).split('\n')[0];
 
 /** JSON-safe: safe integers as numbers, others as strings; timestamps ISO 8601; NaN/Infinity as strings. */
 export function jsonValue(v: unknown, type?: string): SqlValue {
@@ -104,36 +73,25 @@ export function jsonValue(v: unknown, type?: string): SqlValue {
 
 /** Run one reading statement in `snapshot`, up to `limits.maxRows` rows. */
 export async function runSql(snapshot: ReadSnapshot, text: string, limits: SqlLimits): Promise<SqlResult> {
-  const prepared = await prepareReading(snapshot.conn, text);
+  const result = await snapshot.statement(text);
+  const columns = result.columns.map((c) => ({ name: c.name, type: c.type }));
+  const names = columns.map((c) => c.name);
+  const types = columns.map((c) => c.type);
+  const rows: Record<string, SqlValue>[] = [];
   try {
-    let result;
-    try {
-      result = await prepared.stream();
-    } catch (err) {
-      throw refusal(err);
-    }
-    // `SELECT 1 AS a, 2 AS a` has two columns named a: the rows' keys must differ (a, a_1).
-    const names = result.deduplicatedColumnNames();
-    const types = result.columnTypes().map((t) => t.toString());
-    const columns = names.map((name, i) => ({ name, type: types[i] }));
-    const rows: Record<string, SqlValue>[] = [];
-    try {
-      for await (const chunk of result.yieldRowsJs()) {
-        if (rows.length + chunk.length > limits.maxRows) {
-          throw new ReadLimitError(`stopped: the result has more than ${limits.maxRows.toLocaleString('en-US')} rows (--max-rows); add a LIMIT or raise the cap`);
-        }
-        for (const r of chunk) {
-          const o: Record<string, SqlValue> = {};
-          for (let i = 0; i < names.length; i++) o[names[i]] = jsonValue(r[i], types[i]);
-          rows.push(o);
-        }
+    for await (const chunk of result.chunks()) {
+      if (rows.length + chunk.length > limits.maxRows) {
+        throw new ReadLimitError(`stopped: the result has more than ${limits.maxRows.toLocaleString('en-US')} rows (--max-rows); add a LIMIT or raise the cap`);
       }
-    } catch (err) {
-      if (err instanceof ReadLimitError) throw err;
-      throw new SqlFailedError(firstLine(err));
+      for (const r of chunk) {
+        const o: Record<string, SqlValue> = {};
+        for (let i = 0; i < names.length; i++) o[names[i]] = jsonValue(r[i], types[i]);
+        rows.push(o);
+      }
     }
-    return { columns, rows };
-  } finally {
-    prepared.destroySync();
+  } catch (err) {
+    if (err instanceof ReadLimitError || err instanceof SqlRefusedError) throw err;
+    throw new SqlFailedError(firstLine(err));
   }
+  return { columns, rows };
 }

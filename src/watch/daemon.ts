@@ -119,6 +119,7 @@ export class Daemon extends EventEmitter {
       {
         root: config.root,
         dbPath: config.db,
+        pgPoolMax: config.pgPoolMax,
         processors: opts.processors,
         log,
         retry: { maxAttempts: config.maxAttempts, baseDelayMs: config.retryBaseMs, maxDelayMs: 15 * 60_000 },
@@ -393,6 +394,7 @@ export class Daemon extends EventEmitter {
 
   /** Notice the database file being deleted or replaced; 'database-lost' tells the command to stop. */
   private watchDatabaseFile(): void {
+    if (this.pipeline.db.kind !== 'duckdb') return; // a server's store has no file here to lose
     const dbPath = this.opts.config.db;
     const opened = dbPath === ':memory:' ? null : fileIdentity(dbPath);
     if (!opened) return;

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { spawn, execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, copyCorpus, runOnceIn, sandbox, type Sandbox } from '../helpers.js';
-import { Db } from '../../src/state/db.js';
+import { openStore } from '../../src/state/open.js';
 import { withSnapshot } from '../../src/state/read.js';
 import { linesProcessor } from '../../pipelines/lines/index.js';
 import { createUsageProcessor } from '../../pipelines/usage/index.js';
@@ -183,7 +183,7 @@ describe('offline reads open the file read-only', () => {
 
 describe('a read sees one committed snapshot', () => {
   it('never half a commit: rows written in an open transaction stay invisible until it commits', async () => {
-    const db = await Db.open(path.join(sb.dir, 'snap.duckdb'), { externalAccess: false });
+    const db = await openStore(path.join(sb.dir, 'snap.duckdb'), { externalAccess: false });
     try {
       await db.run('CREATE TABLE t (a INTEGER)');
       await db.run('INSERT INTO t VALUES (1)');

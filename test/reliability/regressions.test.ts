@@ -8,7 +8,7 @@ import { line, query, sandbox, type Sandbox } from '../helpers.js';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
 import { runOnce } from '../../src/pipeline/once.js';
 import { linesProcessor } from '../../pipelines/lines/index.js';
-import { Db } from '../../src/state/db.js';
+import { openStore } from '../../src/state/open.js';
 import { isStorageError } from '../../src/pipeline/commit.js';
 import type { Processor } from '../../src/pipeline/processor.js';
 import { captureLog } from './util.js';
@@ -69,14 +69,14 @@ describe('regressions', () => {
 
   it('an empty database file left by a failed create is replaced, not refused forever', async () => {
     fs.writeFileSync(sb.db, '');
-    const db = await Db.open(sb.db);
+    const db = await openStore(sb.db);
     await db.run('CREATE TABLE t (x INTEGER)');
     await db.close();
     expect(fs.statSync(sb.db).size).toBeGreaterThan(0);
     // A non-empty file that is not a database is still refused, and kept.
     const junk = path.join(sb.dir, 'junk.duckdb');
     fs.writeFileSync(junk, 'not a database');
-    await expect(Db.open(junk)).rejects.toThrow(/cannot open database/);
+    await expect(openStore(junk)).rejects.toThrow(/cannot open database/);
     expect(fs.readFileSync(junk, 'utf8')).toBe('not a database');
   });
 

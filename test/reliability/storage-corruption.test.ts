@@ -7,7 +7,8 @@
 import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sandbox, type Sandbox } from '../helpers.js';
-import { Db, DatabaseLockedError } from '../../src/state/db.js';
+import { DatabaseLockedError } from '../../src/state/db.js';
+import { openStore } from '../../src/state/open.js';
 import { isStorageCorruption } from '../../src/state/errors.js';
 
 let sb: Sandbox;
@@ -18,7 +19,7 @@ afterEach(() => sb.cleanup());
 
 describe('storage corruption', () => {
   it("is recognised from DuckDB's own error on a damaged block, and told apart from a lock", async () => {
-    const db = await Db.open(sb.db);
+    const db = await openStore(sb.db);
     await db.run('CREATE TABLE t AS SELECT range AS i, repeat(\'x\', 100) AS v FROM range(50000)');
     await db.close();
     // Damage the first data block after the headers (DuckDB keeps 4 KiB headers, then 256 KiB blocks).
@@ -27,7 +28,7 @@ describe('storage corruption', () => {
     fs.closeSync(fd);
     let err: unknown = null;
     try {
-      const again = await Db.open(sb.db);
+      const again = await openStore(sb.db);
       await again.all('SELECT sum(i) FROM t');
       await again.close();
     } catch (e) {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sandbox, runCli, line, query, CLI, type Sandbox } from '../helpers.js';
 import { excerpt } from '../../pipelines/shared/credentials/redact.js';
-import { Db } from '../../src/state/db.js';
+import { openStore } from '../../src/state/open.js';
 import { fakes } from './fakes.js';
 
 const f = fakes(1234);
@@ -179,7 +179,7 @@ describe('no raw secret anywhere', () => {
     for (const n of files) found.push(...leaks(fs.readFileSync(path.join(path.dirname(sb.db), n)), n));
     // DuckDB may compress strings on disk, so also read every text value back through SQL.
     let text = '';
-    const db = await Db.open(sb.db, { readOnly: true });
+    const db = await openStore(sb.db, { readOnly: true });
     try {
       const cols = await db.all<{ table_name: string; column_name: string }>(
         "SELECT table_name, column_name FROM duckdb_columns() WHERE NOT internal AND data_type = 'VARCHAR' ORDER BY ALL",

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { sandbox, runOnceIn, query, line, openPipeline, type Sandbox } from '../helpers.js';
 import { createSecretsProcessor, querySecretFindings, countSecretFindings, type SecretsConfig } from '../../pipelines/secrets/index.js';
 import { linesProcessor } from '../../pipelines/lines/index.js';
-import { Db } from '../../src/state/db.js';
+import { openStore } from '../../src/state/open.js';
 import { fakes } from './fakes.js';
 
 const f = fakes(21);
@@ -195,7 +195,7 @@ describe('secrets processor', () => {
     sb = sandbox();
     sb.write('alice/s.jsonl', user(f.ghp, 1) + line({ type: 'user', timestamp: '2026-01-01T00:00:00Z', message: { role: 'user', content: f.gho } }));
     sb.write('bob/s.jsonl', user(f.google, 2));
-    const empty = await Db.open(`${sb.dir}/empty.duckdb`);
+    const empty = await openStore(`${sb.dir}/empty.duckdb`);
     try {
       expect(await querySecretFindings(empty)).toEqual([]);
       expect(await countSecretFindings(empty)).toEqual({ total: 0, distinct: 0, byRule: {} });
@@ -203,7 +203,7 @@ describe('secrets processor', () => {
       await empty.close();
     }
     await runOnceIn(sb, [createSecretsProcessor(cfg())]);
-    const db = await Db.open(sb.db, { readOnly: true });
+    const db = await openStore(sb.db, { readOnly: true });
     try {
       const all = await querySecretFindings(db);
       expect(all.map((x) => [x.session_file, x.line, x.rule])).toEqual([

@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { query, runCli, runOnceIn, sandbox, type Sandbox } from '../helpers.js';
-import { Db } from '../../src/state/db.js';
+import { type Db } from '../../src/state/db.js';
+import { openStore } from '../../src/state/open.js';
 import { createUsageProcessor, type UsageOptions } from '../../pipelines/usage/index.js';
 import { eventsReport, usageReport } from '../../pipelines/usage/report.js';
 import type { EventGroup, ReportFilter, UsageGroup } from '../../pipelines/usage/views.js';
@@ -23,7 +24,7 @@ afterEach(() => sb.cleanup());
 const run = (opts: UsageOptions = {}) => runOnceIn(sb, [createUsageProcessor(opts)]);
 
 async function withDb<T>(fn: (db: Db) => Promise<T>): Promise<T> {
-  const db = await Db.open(sb.db);
+  const db = await openStore(sb.db);
   try {
     return await fn(db);
   } finally {

@@ -9,7 +9,7 @@ import { BLOCK_MS, identifyBlocks, type BlockMessage } from '../../pipelines/usa
 import { blocksReportDef } from '../../pipelines/usage/blocks-report.js';
 import { createUsageProcessor } from '../../pipelines/usage/index.js';
 import { resolveParams } from '../../src/pipeline/report.js';
-import { Db } from '../../src/state/db.js';
+import { openStore } from '../../src/state/open.js';
 import { runOnceIn, sandbox } from '../helpers.js';
 import { assistant } from './support.js';
 
@@ -141,7 +141,7 @@ describe('report blocks', () => {
       sb.write('alice/a.jsonl', assistant({ id: 'a1', req: 'r', ts: '2025-07-01T10:05:00Z', usage: u }) + assistant({ id: 'a2', req: 'r', ts: '2025-07-01T12:00:00Z', usage: u }));
       sb.write('bob/b.jsonl', assistant({ id: 'b1', req: 'r', ts: '2025-07-01T11:30:00Z', usage: u }) + assistant({ id: 'b2', req: 'r', ts: '2025-07-01T16:10:00Z', usage: u }));
       await runOnceIn(sb, [createUsageProcessor()]);
-      const db = await Db.open(sb.db, { readOnly: true });
+      const db = await openStore(sb.db, { readOnly: true });
       try {
         const run = async (raw: Record<string, unknown>) => (await blocksReportDef.run(db, resolveParams(blocksReportDef, { tz: 'UTC', now: '2025-07-01T17:00:00Z', ...raw }))).result;
         const root = await run({});

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { line, query, runCli, sandbox, type Sandbox } from '../helpers.js';
 import { fakes } from '../secrets/fakes.js';
 import { redactor } from '../../pipelines/usage/redact.js';
-import { Db } from '../../src/state/db.js';
+import { openStore } from '../../src/state/open.js';
 
 const f = fakes(41);
 const SECRETS = { ghp: f.ghp, slack: f.slackBot, aws: f.awsKeyId, npm: f.npm, google: f.google, gitlab: f.gitlab };
@@ -97,7 +97,7 @@ describe('usage redacts credentials in user-typed fields', () => {
 
   it('leaks no credential into any text column, the checkpoint carry, the reports or the Parquet export', async () => {
     const texts: string[] = [];
-    const db = await Db.open(sb.db);
+    const db = await openStore(sb.db);
     try {
       const tables = await db.all<{ table_name: string; column_name: string }>(
         "SELECT table_name, column_name FROM information_schema.columns WHERE data_type = 'VARCHAR' AND table_schema = 'main'",

@@ -9,7 +9,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { query, runOnceIn, sandbox, type Sandbox } from '../helpers.js';
-import { Db } from '../../src/state/db.js';
+import { openStore } from '../../src/state/open.js';
 import { migrate } from '../../src/state/migrations.js';
 import { createUsageProcessor } from '../../pipelines/usage/index.js';
 import { usageReport } from '../../pipelines/usage/report.js';
@@ -41,7 +41,7 @@ function priceFile(name: string, rates: Record<string, [number, number]>): strin
 }
 
 async function byOwner(): Promise<Record<string, number | null>> {
-  const db = await Db.open(sb.db);
+  const db = await openStore(sb.db);
   try {
     const r = await usageReport(db, 'owner', { tz: 'UTC' });
     return Object.fromEntries(r.rows.map((row) => [row.key, row.cost_usd]));
@@ -88,7 +88,7 @@ describe('a new price table', () => {
     sb.write('alice/a.jsonl', assistant({ id: 'm1', req: 'r1', ts: '2025-07-01T10:00:00Z', model: 'model-x', usage: usage({ input: 10, output: 1 }) }));
     await runOnceIn(sb, [createUsageProcessor({ pricing: priceFile('p1.json', { 'model-x': [1e-6, 1e-6] }) })]);
     await runOnceIn(sb, [createUsageProcessor({ pricing: priceFile('p2.json', { 'model-y': [1e-6, 1e-6] }) })]);
-    const db = await Db.open(sb.db);
+    const db = await openStore(sb.db);
     try {
       const r = await usageReport(db, 'model', { tz: 'UTC' });
       expect(r.totals).toMatchObject({ messages: 1, input_tokens: 10, cost_usd: null, unpriced_models: ['model-x'] });
@@ -102,7 +102,7 @@ describe('the SQL cost', () => {
   it('equals costUsd for any tokens, cache split, long context, speed and model', async () => {
     const table = loadPriceTable();
     const models = [...table.entries()].map((p) => p.entry).concat(['claude-sonnet-4', 'anthropic/claude-opus-4-6', 'unknown-model']);
-    const db = await Db.open(sb.db);
+    const db = await openStore(sb.db);
     try {
       await migrate(db, 'usage', USAGE_MIGRATIONS);
       const { version } = await activatePrices(db, table);
@@ -140,7 +140,7 @@ describe('the SQL cost', () => {
 describe('a version-1 database', () => {
   it('keeps the rows of a deleted transcript and prices them after the upgrade, reading nothing', async () => {
     // The usage schema as version 1 wrote it: cost_usd and pricing_model stored per row.
-    const db = await Db.open(sb.db);
+    const db = await openStore(sb.db);
     try {
       await db.run(`CREATE TABLE schema_version (component VARCHAR NOT NULL, version INTEGER NOT NULL, description VARCHAR,
         applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp, PRIMARY KEY (component, version))`);

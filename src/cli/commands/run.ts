@@ -10,7 +10,7 @@ import { runOnce, type RunSummary } from '../../pipeline/once.js';
 import { checkRoot, rootProblem } from '../../discover/root.js';
 
 /** The core settings of `run`; each processor's own settings are added from its definition. */
-export const RUN_SETTINGS = ['root', 'db', 'processors', 'workers', 'logLevel', 'maxLineBytes', 'maxAttempts', 'retryBaseMs'] as const;
+export const RUN_SETTINGS = ['root', 'db', 'pgPoolMax', 'processors', 'workers', 'logLevel', 'maxLineBytes', 'maxAttempts', 'retryBaseMs'] as const;
 
 export function runCommand(): Command {
   const cmd = new Command('run')
@@ -31,6 +31,7 @@ export function runCommand(): Command {
       const pipeline = await Pipeline.open({
         root: config.root,
         dbPath: config.db,
+        pgPoolMax: config.pgPoolMax,
         processors,
         log,
         retry: { maxAttempts: config.maxAttempts, baseDelayMs: config.retryBaseMs, maxDelayMs: 15 * 60_000 },

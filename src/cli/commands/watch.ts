@@ -7,6 +7,7 @@ import { selectProcessors, settingsFor } from '../../../pipelines/index.js';
 import { startDaemon } from '../../watch/daemon.js';
 import { AdminStartError, checkAdminBind, startAdmin } from '../../ops/start-admin.js';
 import { RUN_SETTINGS } from './run.js';
+import { displayLocation } from '../../state/dialect.js';
 
 export const WATCH_SETTINGS = [
   ...RUN_SETTINGS,
@@ -41,7 +42,7 @@ export function watchCommand(): Command {
       const processors = selectProcessors(config);
       const daemon = await startDaemon({ config, processors, log });
       const closers: (() => Promise<void>)[] = [];
-      const writeFailed = (err: Error) => log.fatal({ db: config.db, err: err.message.split('\n')[0] }, 'cannot write to the database; stopping');
+      const writeFailed = (err: Error) => log.fatal({ db: displayLocation(config.db), err: err.message.split('\n')[0] }, 'cannot write to the database; stopping');
       try {
         closers.push(await startAdmin(daemon));
       } catch (err) {
@@ -57,7 +58,7 @@ export function watchCommand(): Command {
         throw err;
       }
       log.info(
-        { root: config.root, db: config.db, processors: processors.map((p) => `${p.name}@${p.version}`), watcher: config.watcher },
+        { root: config.root, db: displayLocation(config.db), processors: processors.map((p) => `${p.name}@${p.version}`), watcher: config.watcher },
         'watching',
       );
       // pm2 wait_ready: the initial scan is under way.

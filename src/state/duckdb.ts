@@ -1,0 +1,381 @@
+/**
+ * The DuckDB store: the one database file of a pipeline process. DuckDB admits a
+ * single writer process per file, so a second daemon (or a `run --once` next to
+ * a daemon) fails fast here with a `DatabaseLockedError`.
+ *
+ * All writes go through one connection, serialised by a promise chain:
+ * DuckDB transactions are per connection, and interleaving two async callers
+ * on one connection would mix their statements into one transaction.
+ */
+import fs from 'node:fs';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import path from 'node:path';
+import { DuckDBConnection, DuckDBInstance, DuckDBTimestampValue, StatementType, type DuckDBAppender, type DuckDBValue } from '@duckdb/node-api';
+import { DatabaseLockedError, DatabaseOpenError } from './errors.js';
+import type { Db, Params, StoreHealth } from './db.js';
+import { quoteIdent as quote, stagedColumns, type CellValue, type OutputTable } from './table.js';
+import { timeLimitError, type ReadOptions, type ReadSnapshot, type RowStream } from './read.js';
+import { SqlRefusedError, firstLine } from './sql.js';
+import { TimeSlicer } from '../loop/yield.js';
+
+/** A zero-length database file with no (or an empty) WAL next to it. */
+function isEmptyLeftover(dbPath: string): boolean {
+  if (dbPath === ':memory:') return false;
+  try {
+    if (fs.statSync(dbPath).size !== 0) return false;
+  } catch {
+    return false;
+  }
+  try {
+    return fs.statSync(`${dbPath}.wal`).size === 0;
+  } catch {
+    return true;
+  }
+}
+
+export interface DuckDbOptions {
+  readOnly?: boolean;
+  externalAccess?: boolean;
+  retried?: boolean;
+}
+
+export class DuckDb implements Db {
+  readonly kind = 'duckdb' as const;
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Marks the async context of the running transaction: only its own statements bypass the queue. */
+  private readonly txContext = new AsyncLocalStorage<true>();
+  private closed = false;
+  /** Staging tables created on the writer connection (temp tables live as long as it does). */
+  private readonly staged = new Set<string>();
+  private readonly slicer = new TimeSlicer();
+
+  private constructor(
+    readonly path: string,
+    private readonly instance: DuckDBInstance,
+    readonly conn: DuckDBConnection,
+  ) {}
+
+  /**
+   * `readOnly` opens an existing file for reading only: it creates neither the file nor its
+   * directory, and works for a user who may only read it.
+   * `externalAccess: false` shuts off everything that reads or writes other files or the
+   * network (COPY, ATTACH, read_csv, glob, INSTALL/LOAD), for good: DuckDB refuses to turn it
+   * back on while the database is open. The pipeline needs none of it, and the `sql`
+   * command's queries run on its connections.
+   */
+  static async open(dbPath: string, opts: DuckDbOptions = {}): Promise<DuckDb> {
+    if (dbPath !== ':memory:' && !opts.readOnly) {
+      try {
+        fs.mkdirSync(path.dirname(path.resolve(dbPath)), { recursive: true });
+      } catch (err) {
+        throw new DatabaseOpenError(dbPath, (err as Error).message);
+      }
+    }
+    let instance: DuckDBInstance;
+    try {
+      const config: Record<string, string> = {};
+      if (opts.readOnly) config.access_mode = 'READ_ONLY';
+      if (opts.externalAccess === false) config.enable_external_access = 'false';
+      instance = await DuckDBInstance.create(dbPath, config);
+    } catch (err) {
+      const msg = (err as Error).message;
+      // DuckDB: 'Could not set lock on file ... Conflicting lock is held in ...'. Not /lock/: 'block' matches.
+      if (/\block\b|Conflicting lock/i.test(msg)) throw new DatabaseLockedError(dbPath, msg.split('\n')[0]);
+      // A create that failed before writing the header (disk full) leaves an empty file that DuckDB
+      // then refuses forever. Empty, it holds nothing: remove it and try once more.
+      if (!opts.readOnly && !opts.retried && isEmptyLeftover(dbPath)) {
+        fs.rmSync(dbPath, { force: true });
+        return DuckDb.open(dbPath, { ...opts, retried: true });
+      }
+      throw new DatabaseOpenError(dbPath, msg.split('\n')[0]);
+    }
+    const conn = await instance.connect();
+    return new DuckDb(dbPath, instance, conn);
+  }
+
+  get location(): string {
+    return this.path;
+  }
+
+  /** A second connection on the same instance, for readers that must not queue behind commits. */
+  async readerConnection(): Promise<DuckDBConnection> {
+    return this.instance.connect();
+  }
+
+  /** Serialise `fn` after everything queued before it. */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    // Re-entrant only for statements issued from inside transaction()'s callback; any other
+    // caller waits, or its statement would run inside someone else's transaction.
+    if (this.txContext.getStore()) return fn();
+    const next = this.queue.then(fn, fn);
+    // The chain must not hold the last result: a 150k-row load would stay alive until the next statement.
+    this.queue = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    return next;
+  }
+
+  run(sql: string, params?: Params): Promise<void> {
+    return this.exclusive(async () => {
+      await this.conn.run(sql, params as DuckDBValue[] | undefined);
+    });
+  }
+
+  all<T = Record<string, unknown>>(sql: string, params?: Params): Promise<T[]> {
+    return this.exclusive(async () => {
+      const reader = await this.conn.runAndReadAll(sql, params as DuckDBValue[] | undefined);
+      return reader.getRowObjectsJS() as T[];
+    });
+  }
+
+  /**
+   * Stream a query's rows to `onRows` chunk by chunk (about 2k rows each), so a large result never
+   * exists twice over (DuckDB's chunks plus JS objects), which a full materialisation costs.
+   */
+  each<T = Record<string, unknown>>(sql: string, onRows: (rows: T[]) => void, params?: Params): Promise<void> {
+    return this.exclusive(async () => {
+      const result = await this.conn.stream(sql, params as DuckDBValue[] | undefined);
+      for await (const rows of result.yieldRowObjectJs()) onRows(rows as T[]);
+    });
+  }
+
+  /** Run `fn` in one transaction; statements inside must use this Db (re-entrant; a nested one joins it). */
+  transaction<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.txContext.getStore()) return fn();
+    return this.exclusive(async () => {
+      await this.conn.run('BEGIN TRANSACTION');
+      try {
+        const out = await this.txContext.run(true, fn);
+        await this.conn.run('COMMIT');
+        return out;
+      } catch (err) {
+        // A rolled-back transaction takes the staging tables it created with it: forget them all,
+        // so the next load creates them again (CREATE OR REPLACE), instead of every later commit failing.
+        this.staged.clear();
+        try {
+          await this.conn.run('ROLLBACK');
+        } catch {
+          // The transaction may already be aborted; the original error matters.
+        }
+        throw err;
+      }
+    });
+  }
+
+  async loadStaged(spec: OutputTable, rows: readonly CellValue[][]): Promise<void> {
+    if (rows.length === 0) return;
+    const stage = `_stage_${spec.name}`;
+    const columns = stagedColumns(spec);
+    if (!this.staged.has(spec.name)) {
+      const cols = columns.map((c) => `${quote(c.name)} ${c.type}`).join(', ');
+      await this.conn.run(`CREATE OR REPLACE TEMP TABLE ${quote(stage)} (_seq BIGINT, ${cols})`);
+      this.staged.add(spec.name);
+    }
+    const appender = await this.conn.createAppender(stage, null, 'temp');
+    try {
+      // The appender is synchronous: a 20k-row group held the event loop (and the admin API) for
+      // 100+ ms. Append and flush in chunks, and give the loop back between them when due.
+      for (let from = 0; from < rows.length; from += APPEND_CHUNK_ROWS) {
+        appendRows(appender, columns, rows, from, Math.min(rows.length, from + APPEND_CHUNK_ROWS));
+        appender.flushSync();
+        if (this.slicer.due()) await this.slicer.yield();
+      }
+    } finally {
+      appender.closeSync();
+    }
+    const cols = columns.map((c) => quote(c.name)).join(', ');
+    const key = spec.key.map(quote).join(', ');
+    const qualify = `QUALIFY row_number() OVER (PARTITION BY ${key} ORDER BY ${spec.prefer ?? '_seq DESC'}) = 1`;
+    const target = quote(spec.name);
+    if (spec.replace) {
+      const hashCol = spec.replace.hashColumn;
+      const byHash = hashCol ? `${quote(hashCol)} IN (SELECT hash(${key}) FROM ${quote(stage)}) AND ` : '';
+      await this.conn.run(`DELETE FROM ${target} WHERE ${byHash}(${key}) IN (SELECT ${key} FROM ${quote(stage)})`);
+      await this.conn.run(
+        `INSERT INTO ${target} (${cols}${hashCol ? `, ${quote(hashCol)}` : ''})
+         SELECT ${cols}${hashCol ? `, hash(${key})` : ''} FROM ${quote(stage)} ${qualify}`,
+      );
+    } else {
+      await this.conn.run(
+        `INSERT INTO ${target} (${cols}) SELECT ${cols} FROM ${quote(stage)} ${qualify}
+         ON CONFLICT (${key}) ${spec.onConflict ?? 'DO NOTHING'}`,
+      );
+    }
+    await this.conn.run(`DELETE FROM ${quote(stage)}`);
+  }
+
+  /**
+   * A connection of its own on the same instance, in a read-only transaction. A time limit
+   * interrupts the connection, which stops the query inside DuckDB.
+   */
+  async snapshot<T>(opts: ReadOptions, fn: (s: ReadSnapshot) => Promise<T>): Promise<T> {
+    const conn = await this.readerConnection();
+    let timedOut = false;
+    const timer =
+      opts.timeoutMs > 0
+        ? setTimeout(() => {
+            timedOut = true;
+            conn.interrupt();
+          }, opts.timeoutMs)
+        : null;
+    timer?.unref();
+    try {
+      await conn.run('BEGIN TRANSACTION READ ONLY');
+      return await fn(duckSnapshot(conn));
+    } catch (err) {
+      if (timedOut) throw timeLimitError(opts);
+      throw err;
+    } finally {
+      if (timer) clearTimeout(timer);
+      try {
+        await conn.run('ROLLBACK');
+      } catch {
+        // Interrupted or failed: the transaction is gone with the connection.
+      }
+      conn.closeSync();
+    }
+  }
+
+  health(): StoreHealth {
+    return { kind: this.kind, location: this.location };
+  }
+
+  /** Checkpoint the WAL into the database file, then close connection before instance. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.queue;
+    try {
+      await this.conn.run('CHECKPOINT');
+    } catch {
+      // A read-only or failed database cannot checkpoint; closing still releases the lock.
+    }
+    this.conn.closeSync();
+    this.instance.closeSync();
+  }
+}
+
+function duckSnapshot(conn: DuckDBConnection): ReadSnapshot {
+  const streamOf = (result: Awaited<ReturnType<DuckDBConnection['stream']>>): RowStream => {
+    const names = result.deduplicatedColumnNames();
+    const types = result.columnTypes().map((t) => t.toString());
+    return {
+      columns: names.map((name, i) => ({ name, type: types[i] })),
+      async *chunks() {
+        for await (const rows of result.yieldRowsJs()) yield rows as unknown[][];
+      },
+    };
+  };
+  return {
+    kind: 'duckdb',
+    // Chunk by chunk (~2k rows), with a turn of the event loop between: converting a 20,000-row
+    // report to JS objects at once holds the daemon's loop, and /health with it.
+    async all<R>(sql: string, params?: Params): Promise<R[]> {
+      const result = await conn.stream(sql, params as DuckDBValue[] | undefined);
+      const out: R[] = [];
+      for await (const rows of result.yieldRowObjectJs()) {
+        for (const r of rows) out.push(r as R);
+        await new Promise<void>((r) => setImmediate(r));
+      }
+      return out;
+    },
+    async stream(sql: string, params?: Params): Promise<RowStream> {
+      return streamOf(await conn.stream(sql, params as DuckDBValue[] | undefined));
+    },
+    async statement(text: string): Promise<RowStream> {
+      const prepared = await prepareReading(conn, text);
+      let result;
+      try {
+        result = await prepared.stream();
+      } catch (err) {
+        prepared.destroySync();
+        throw refusal(err);
+      }
+      const s = streamOf(result);
+      return {
+        columns: s.columns,
+        async *chunks() {
+          try {
+            yield* s.chunks();
+          } finally {
+            prepared.destroySync();
+          }
+        },
+      };
+    },
+  };
+}
+
+/** One line naming why DuckDB refused the text (external access, a parse or catalog error). */
+function refusal(err: unknown): SqlRefusedError {
+  const msg = firstLine(err);
+  if (/^Permission Error/i.test(msg) || /file system operations are disabled/i.test(msg)) {
+    return new SqlRefusedError(`refused: reading files or the network is off for sql (${msg})`);
+  }
+  return new SqlRefusedError(msg);
+}
+
+/** Check the text with DuckDB's parser; returns it prepared. */
+async function prepareReading(conn: DuckDBConnection, text: string) {
+  let extracted;
+  try {
+    extracted = await conn.extractStatements(text);
+  } catch (err) {
+    throw refusal(err);
+  }
+  if (extracted.count !== 1) {
+    throw new SqlRefusedError(`refused: one statement only (found ${extracted.count})`);
+  }
+  let prepared;
+  try {
+    prepared = await extracted.prepare(0);
+  } catch (err) {
+    throw refusal(err);
+  }
+  const type = prepared.statementType;
+  if (type !== StatementType.SELECT) {
+    prepared.destroySync();
+    throw new SqlRefusedError(`refused: only reading statements (SELECT, WITH, DESCRIBE, SHOW) may run; this is ${StatementType[type] ?? type}`);
+  }
+  return prepared;
+}
+
+/** Rows per appender flush: about 5 ms of appending here. */
+const APPEND_CHUNK_ROWS = 2_000;
+
+function appendRows(appender: DuckDBAppender, columns: OutputTable['columns'], rows: readonly CellValue[][], from: number, to: number): void {
+  const types = columns.map((c) => c.type);
+  for (let i = from; i < to; i++) {
+    const row = rows[i];
+    appender.appendBigInt(BigInt(i));
+    for (let c = 0; c < types.length; c++) {
+      const v = row[c];
+      if (v === null || v === undefined) {
+        appender.appendNull();
+        continue;
+      }
+      switch (types[c]) {
+        case 'VARCHAR':
+          appender.appendVarchar(typeof v === 'string' ? v : String(v));
+          break;
+        case 'BIGINT':
+          appender.appendBigInt(BigInt(Math.trunc(Number(v))));
+          break;
+        case 'INTEGER':
+          appender.appendInteger(Math.trunc(Number(v)));
+          break;
+        case 'DOUBLE':
+          appender.appendDouble(Number(v));
+          break;
+        case 'BOOLEAN':
+          appender.appendBoolean(Boolean(v));
+          break;
+        case 'TIMESTAMP':
+          appender.appendTimestamp(new DuckDBTimestampValue(BigInt(Math.round(Number(v) * 1000))));
+          break;
+      }
+    }
+    appender.endRow();
+  }
+}
