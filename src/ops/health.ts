@@ -5,7 +5,8 @@
  * unit-tested on plain objects.
  *
  *   error    the daemon is stopping; or runs keep failing with nothing
- *            committed since (the database is not taking commits)
+ *            committed since (the database is not taking commits); or the
+ *            store's connection has been lost for over 30 s (a warning before)
  *   warning  a change pending longer than `stuckMs` (with a FIFO note when
  *            newer changes went through meanwhile); quarantined files; lag
  *            above the byte / file thresholds; the watcher degraded to
@@ -15,6 +16,7 @@
 import type { ProcessorLag } from './lag.js';
 import type { WatcherStatus } from '../watch/sources.js';
 import type { LeaseStats } from '../pipeline/lease-keeper.js';
+import type { StoreHealth } from '../state/db.js';
 
 export type HealthLevel = 'ok' | 'warning' | 'error';
 
@@ -47,6 +49,10 @@ export interface HealthInput {
   thresholds: HealthThresholds;
   /** A shared store: this node's leases (null on an embedded store). */
   leases?: LeaseStats | null;
+  /** The store: kind, location (no password), PostgreSQL's pool and last connection error. */
+  store?: StoreHealth;
+  /** The committer is waiting for a lost store connection: since when (epoch ms), and why. */
+  connectionLost?: { at: number; error: string } | null;
 }
 
 export interface LeaseHealth {
@@ -98,6 +104,7 @@ export interface Health {
     root: 'dir' | 'missing' | 'not-dir' | null;
   };
   commits: { lastAt: string | null; consecutiveFailures: number };
+  store?: StoreHealth & { connectionLostSince: string | null };
   thresholds: HealthThresholds;
   /** Present on a shared store. */
   leases?: LeaseHealth;
@@ -123,6 +130,11 @@ export function computeHealth(input: HealthInput): Health {
 
   if (input.databaseLost) raise('error', input.databaseLost);
   if (input.stopping) raise('error', 'daemon is stopping');
+  if (input.connectionLost) {
+    // A restart or failover takes seconds: a warning; a store away for longer stops the pipeline.
+    const age = now - input.connectionLost.at;
+    raise(age > 30_000 ? 'error' : 'warning', `lost the database connection ${formatMs(age)} ago; commits wait for it (${input.connectionLost.error})`);
+  }
   if (input.consecutiveFailures >= t.failuresForError) {
     raise('error', `${input.consecutiveFailures} runs failed in a row with no commit since`);
   }
@@ -198,6 +210,7 @@ export function computeHealth(input: HealthInput): Health {
       root: last?.root ?? null,
     },
     commits: { lastAt: iso(input.lastCommitAt), consecutiveFailures: input.consecutiveFailures },
+    ...(input.store ? { store: { ...input.store, connectionLostSince: iso(input.connectionLost?.at ?? null) } } : {}),
     thresholds: t,
     ...(l
       ? {

@@ -124,6 +124,8 @@ export class OpsMonitor {
       rescanIntervalMs: d.opts.config.rescanIntervalMs,
       rescanRunning: s.rescanning,
       lastCommitAt: d.pipeline.committer.stats.lastCommitAt,
+      store: d.pipeline.db.health(),
+      connectionLost: d.pipeline.committer.connectionLost,
       consecutiveFailures: this.unrecordedFailures,
       thresholds: this.thresholds,
       leases: d.pipeline.leases?.stats ?? null,

@@ -190,6 +190,12 @@ export class Committer {
   }
 
   private wakeRetry: (() => void) | null = null;
+  private lostSince: { at: number; error: string } | null = null;
+
+  /** While a group waits for a lost store connection: since when, and the error (for /health). */
+  get connectionLost(): { at: number; error: string } | null {
+    return this.lostSince;
+  }
 
   /**
    * One transaction over `units`, retried on a lost connection. Nothing of a failed attempt is
@@ -200,10 +206,17 @@ export class Committer {
     for (let attempt = 0; ; attempt++) {
       try {
         const refused = await this.db.transaction(() => this.applyFenced(ps));
-        if (attempt > 0) this.opts.onReconnected?.(attempt);
+        if (attempt > 0) {
+          this.lostSince = null;
+          this.opts.onReconnected?.(attempt);
+        }
         return refused;
       } catch (err) {
-        if (!isConnectionError(err) || this.stopped) throw err;
+        if (!isConnectionError(err) || this.stopped) {
+          this.lostSince = null;
+          throw err;
+        }
+        this.lostSince ??= { at: Date.now(), error: String((err as Error).message ?? err).split('\n')[0] };
         const wait = reconnectDelayMs(attempt);
         this.opts.onConnectionLost?.(err as Error, attempt, wait);
         await new Promise<void>((resolve) => {

@@ -204,4 +204,17 @@ describe('computeHealth', () => {
     expect(e.status).toBe('error');
     expect(e.reasons).toHaveLength(2);
   });
+
+  it('shows the store, and a lost store connection: a warning for 30 s, then an error', () => {
+    const store = { kind: 'postgres' as const, location: 'postgres://a:***@db/team', pool: { total: 2, idle: 1, waiting: 0, max: 4 }, writerConnected: false, lastError: null };
+    const ok = computeHealth(input({ store }));
+    expect(ok.status).toBe('ok');
+    expect(ok.store).toEqual({ ...store, connectionLostSince: null });
+    const now = 100_000;
+    const brief = computeHealth(input({ now, store, connectionLost: { at: now - 5_000, error: 'Connection terminated unexpectedly' } }));
+    expect(brief.status).toBe('warning');
+    expect(brief.reasons[0]).toMatch(/lost the database connection 5\.0 s ago.*Connection terminated/);
+    expect(brief.store?.connectionLostSince).toBe(new Date(now - 5_000).toISOString());
+    expect(computeHealth(input({ now, store, connectionLost: { at: now - 31_000, error: 'x' } })).status).toBe('error');
+  });
 });
