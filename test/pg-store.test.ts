@@ -254,9 +254,10 @@ describe('PostgreSQL store', () => {
     const b = await openStore(u2);
     try {
       const [da, dbb] = await Promise.all([migrate(a, CORE_COMPONENT, CORE_MIGRATIONS), migrate(b, CORE_COMPONENT, CORE_MIGRATIONS)]);
-      expect([...da, ...dbb].sort()).toEqual([1, 2, 3]);
+      const all = CORE_MIGRATIONS.map((m) => m.version);
+      expect([...da, ...dbb].sort()).toEqual(all);
       const rows = await a.all<{ version: number }>("SELECT version FROM schema_version WHERE component = 'core' ORDER BY version");
-      expect(rows.map((r) => r.version)).toEqual([1, 2, 3]);
+      expect(rows.map((r) => r.version)).toEqual(all);
       // PostgreSQL's table has no hash column: it upserts on the primary key.
       const cols = await a.all<{ column_name: string }>("SELECT column_name FROM information_schema.columns WHERE table_name = 'session_processor_state'");
       expect(cols.map((c) => c.column_name)).not.toContain('key_hash');
