@@ -27,7 +27,8 @@ import { OPS_MIGRATIONS, auditInsertSql, auditRecentSql } from '../../src/ops/au
 import { BAD_LINES_TABLE, CHECKPOINT_TABLE, checkpointsSql } from '../../src/state/checkpoint.js';
 import { createTableSql } from '../../src/state/table.js';
 import { migrate, type Migration } from '../../src/state/migrations.js';
-import { Db } from '../../src/state/db.js';
+import type { Db } from '../../src/state/db.js';
+import { openStore } from '../../src/state/open.js';
 import { resolveParams, type ReadQuery, type ReportDefinition } from '../../src/pipeline/report.js';
 import type { StoreKind } from '../../src/state/dialect.js';
 
@@ -121,7 +122,7 @@ beforeAll(async () => {
   const summary = await runOnceIn(sb, [linesProcessor, createUsageProcessor(), secrets]);
   expect(summary.processors.usage.errors).toBe(0);
   expect(summary.processors.secrets.items).toBeGreaterThan(2);
-  duck = await Db.open(sb.db);
+  duck = await openStore(sb.db);
   await migrate(duck, 'ops', OPS_MIGRATIONS);
   await pgStore('default', (a, db) => a.query(`CREATE DATABASE ${db}`).then(() => undefined));
   await pgStore('icu', (a, db) => a.query(`CREATE DATABASE ${db} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'`).then(() => undefined));
