@@ -37,6 +37,7 @@ import { SeenFiles } from './seen-files.js';
 import { TraceLog } from './trace.js';
 import { sameStat, type FileStat } from '../discover/file-stat.js';
 import { DB_FILE_CHECK_MS, dbFileProblem, fileIdentity } from '../state/db-file.js';
+import { isConnectionError } from '../state/errors.js';
 import type { FsPath } from '../discover/names.js';
 import { monoNow, steadyNow } from '../loop/clock.js';
 import { quietForMs, settleWaitMs } from './settle.js';
@@ -83,6 +84,10 @@ export class Daemon extends EventEmitter {
   private readonly subs = new Subscription();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly settleTimers = new Map<string, NodeJS.Timeout>();
+  /** Files whose run found the store unreachable: hinted again after STORE_RETRY_MS. */
+  private readonly storeRetries = new Map<string, NodeJS.Timeout>();
+  /** The store has been unreachable since the last logged loss (logged once until a run works again). */
+  private storeDown = false;
   /** The scheduler's counts: runs in flight and files waiting, per processor and in all. */
   private readonly lanes: LaneStats = { lanes: {}, runs: 0, waiting: 0 };
   /** How fast each processor has been going, to decide which may share a read. */
@@ -361,6 +366,25 @@ export class Daemon extends EventEmitter {
   }
 
   private afterRun(o: Outcome<Checked, ProcessorRun[]>): void {
+    if (!o.ok && isConnectionError(o.error)) {
+      // The store went away (PostgreSQL restarting): not the file's fault. Say so once, and try the
+      // file again shortly rather than waiting for its next change or the rescan.
+      const file = o.input.hint.sessionFile;
+      if (!this.storeDown) this.log.warn({ err: o.error.message.split('\n')[0] }, 'the database is unreachable; runs wait for it');
+      this.storeDown = true;
+      if (!this.storeRetries.has(file) && !this.stopping) {
+        const t = setTimeout(() => {
+          this.storeRetries.delete(file);
+          this.emitHint(hint(file, 'requeue'));
+        }, STORE_RETRY_MS);
+        this.storeRetries.set(file, t);
+      }
+      return;
+    }
+    if (o.ok && this.storeDown) {
+      this.storeDown = false;
+      this.log.info('the database answers again; runs resumed');
+    }
     if (!o.ok) {
       this.trace.record('error', o.input.hint.sessionFile, o.input.hint.traceId, o.input.hint.at, { error: o.error.message });
       this.log.error({ err: o.error.message, sessionFile: o.input.hint.sessionFile }, 'run failed');
@@ -472,6 +496,8 @@ export class Daemon extends EventEmitter {
       const t0 = monoNow();
       for (const t of this.timers) clearTimeout(t);
       for (const t of this.settleTimers.values()) clearTimeout(t);
+      for (const t of this.storeRetries.values()) clearTimeout(t);
+      this.storeRetries.clear();
       this.timers.clear();
       this.settleTimers.clear();
       const deadline = t0 + drainTimeoutMs;
@@ -493,6 +519,9 @@ export class Daemon extends EventEmitter {
     return this.stopped;
   }
 }
+
+/** How soon a run that found the store unreachable is tried again (a restart takes seconds). */
+export const STORE_RETRY_MS = 1_000;
 
 export function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   return Daemon.start(opts);
