@@ -54,13 +54,29 @@ describe('PostgreSQL restart under a live daemon', () => {
       for (let i = 0; i < 600 && (daemon.watchingAt === null || commits() === 0); i++) await sleep(100);
       expect(daemon.watchingAt, daemon.stderrTail.join('\n')).not.toBeNull();
 
+      const adminLine = lines.find((l) => l.includes('"msg":"admin API listening"'));
+      const adminPort = (JSON.parse(adminLine!) as { port: number }).port;
+      const health = async () => (await (await fetch(`http://127.0.0.1:${adminPort}/health`)).json()) as {
+        status: string;
+        reasons: string[];
+        store: { kind: string; location: string; pool: { max: number }; connectionLostSince: string | null };
+      };
+      const up = await health();
+      expect(up.store).toMatchObject({ kind: 'postgres', location: live, pool: { max: 4 }, connectionLostSince: null });
+
       const writer = new Writer(corpus.files.slice(0, 20), makeRng(5), opts);
       writer.start();
       await sleep(1500);
       const before = commits();
       pauseCluster(cluster.dir);
       const downAt = Date.now();
-      await sleep(5000);
+      await sleep(3000);
+      // While it is away: /health still answers, and says why commits wait.
+      const down = await health();
+      expect(down.status).toBe('warning');
+      expect(down.reasons.join('\n')).toMatch(/lost the database connection/);
+      expect(down.store.connectionLostSince).not.toBeNull();
+      await sleep(2000);
       resumeCluster(cluster.dir, cluster.port);
       const upAt = Date.now();
       await sleep(1500);
@@ -81,6 +97,7 @@ describe('PostgreSQL restart under a live daemon', () => {
       }
       expect(ok, daemon.stderrTail.join('\n')).toBe(true);
       expect(commits()).toBeGreaterThan(before);
+      expect((await health()).store.connectionLostSince).toBeNull();
 
       // Logged once per outage, and the end of it.
       const lost = lines.filter((l) => l.includes('lost the database connection; retrying the commit'));

@@ -125,7 +125,7 @@ export class OpsMonitor {
       rescanRunning: s.rescanning,
       lastCommitAt: d.pipeline.committer.stats.lastCommitAt,
       store: d.pipeline.db.health(),
-      connectionLost: d.pipeline.committer.connectionLost,
+      connectionLost: d.pipeline.committer.connectionLost ?? d.storeUnreachable,
       consecutiveFailures: this.unrecordedFailures,
       thresholds: this.thresholds,
       leases: d.pipeline.leases?.stats ?? null,

@@ -86,8 +86,13 @@ export class Daemon extends EventEmitter {
   private readonly settleTimers = new Map<string, NodeJS.Timeout>();
   /** Files whose run found the store unreachable: hinted again after STORE_RETRY_MS. */
   private readonly storeRetries = new Map<string, NodeJS.Timeout>();
-  /** The store has been unreachable since the last logged loss (logged once until a run works again). */
-  private storeDown = false;
+  /** Since when runs find the store unreachable, and why (logged once until a run works again). */
+  private storeDown: { at: number; error: string } | null = null;
+
+  /** Runs are waiting for an unreachable store: since when (epoch ms) and why; null while it answers. */
+  get storeUnreachable(): { at: number; error: string } | null {
+    return this.storeDown;
+  }
   /** The scheduler's counts: runs in flight and files waiting, per processor and in all. */
   private readonly lanes: LaneStats = { lanes: {}, runs: 0, waiting: 0 };
   /** How fast each processor has been going, to decide which may share a read. */
@@ -370,8 +375,11 @@ export class Daemon extends EventEmitter {
       // The store went away (PostgreSQL restarting): not the file's fault. Say so once, and try the
       // file again shortly rather than waiting for its next change or the rescan.
       const file = o.input.hint.sessionFile;
-      if (!this.storeDown) this.log.warn({ err: o.error.message.split('\n')[0] }, 'the database is unreachable; runs wait for it');
-      this.storeDown = true;
+      const error = o.error.message.split('\n')[0];
+      if (!this.storeDown) {
+        this.log.warn({ err: error }, 'the database is unreachable; runs wait for it');
+        this.storeDown = { at: Date.now(), error };
+      }
       if (!this.storeRetries.has(file) && !this.stopping) {
         const t = setTimeout(() => {
           this.storeRetries.delete(file);
@@ -382,7 +390,7 @@ export class Daemon extends EventEmitter {
       return;
     }
     if (o.ok && this.storeDown) {
-      this.storeDown = false;
+      this.storeDown = null;
       this.log.info('the database answers again; runs resumed');
     }
     if (!o.ok) {
