@@ -26,7 +26,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { contextFromFile, generateCorpus, makeRng, sessionLines, type Rng } from './lib/corpus.js';
-import { openStoreReader, type StoreReader } from './lib/store.js';
+import { openStoreReader, storeKeys, type StoreReader } from './lib/store.js';
 import { loadConfig } from '../src/config/config.js';
 import { selectProcessors } from '../pipelines/index.js';
 
@@ -403,7 +403,9 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
         const rows = await check
           .all<{ processor_name: string; session_file: string; offset: number }>('SELECT processor_name, session_file, "offset" FROM session_processor_state')
           .catch(() => []);
-        const got = new Map(rows.map((r) => [`${r.processor_name}\u0000${r.session_file}`, Number(r.offset)]));
+        // The daemons' keys, as the store holds them (qualified by the default source on PostgreSQL).
+        const keys = storeKeys(db);
+        const got = new Map(rows.map((r) => [`${r.processor_name}\u0000${keys.local(r.session_file)}`, Number(r.offset)]));
         caughtUp = processors.every((p) =>
           corpus.files.every((f) => got.get(`${p.name}\u0000${path.relative(root, f).split(path.sep).join('/')}`) === final.complete.get(f)),
         );

@@ -37,7 +37,7 @@ import { buildLatencyTree, probeLatencies, runLatencyWriter } from './lib/latenc
 import { percentile } from './lib/probe.js';
 import { childrenCpuMs, loadLine, pgServerCpuMs, procCpuMs } from './lib/proc.js';
 import { MB, REPO_ROOT, mb, printTable, round, writeResult, type Cell } from './lib/report.js';
-import { createPgDatabase, queryStore } from './lib/store.js';
+import { createPgDatabase, queryStore, storeKeys } from './lib/store.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -122,7 +122,8 @@ async function runNodes(n: number, root: string, db: string, processors: string,
 /** Every file's checkpoints at its end for every processor, and `lines` counted every line once. */
 async function checkComplete(db: string, root: string, files: string[], lines: number): Promise<string> {
   const rows = await queryStore<{ processor_name: string; session_file: string; offset: number }>(db, 'SELECT processor_name, session_file, "offset" FROM session_processor_state');
-  const size = new Map(files.map((f) => [path.relative(root, f).split(path.sep).join('/'), fs.statSync(f).size]));
+  const keys = storeKeys(db);
+  const size = new Map(files.map((f) => [keys.stored(path.relative(root, f).split(path.sep).join('/')), fs.statSync(f).size]));
   const procs = [...new Set(rows.map((r) => r.processor_name))];
   const behind = rows.filter((r) => size.get(r.session_file) !== r.offset).length;
   const missing = procs.length * files.length - rows.length;

@@ -11,7 +11,8 @@ import { Pipeline, type PipelineOptions } from '../src/pipeline/pipeline.js';
 import type { Processor } from '../src/pipeline/processor.js';
 import { linesProcessor } from '../pipelines/lines/index.js';
 import { runOnce } from '../src/pipeline/once.js';
-import { queryStore } from '../bench/lib/store.js';
+import { queryStore, storeKeys } from '../bench/lib/store.js';
+import type { SessionKeys } from '../src/discover/session-path.js';
 import { freshPgDatabase, STORES, type StoreName } from './pg.js';
 
 export { STORES, type StoreName };
@@ -35,6 +36,11 @@ export interface Sandbox {
   store: StoreName;
   /** The store's location, as `--db` takes it: a DuckDB file in `dir`, or a PostgreSQL URL of a database of its own. */
   db: string;
+  /**
+   * How the store holds session keys: `keys.stored('alice/x.jsonl')` is what its rows carry
+   * (`<hostname>:alice/x.jsonl` on PostgreSQL, the default source), `keys.local(row)` maps back.
+   */
+  keys: SessionKeys;
   file(rel: string): string;
   write(rel: string, content: string | Buffer): string;
   append(rel: string, content: string | Buffer): string;
@@ -53,6 +59,7 @@ export function sandbox(prefix = 'sp-test-'): Sandbox {
     root,
     store: 'duckdb',
     db: path.join(dir, 'state.duckdb'),
+    keys: storeKeys(path.join(dir, 'state.duckdb')),
     file,
     write(rel, content) {
       const p = file(rel);
@@ -85,6 +92,7 @@ export async function sandboxOn(store: StoreName, prefix = 'sp-test-'): Promise<
     ...sb,
     store,
     db: pg.url,
+    keys: storeKeys(pg.url),
     async cleanup() {
       sb.cleanup();
       await pg.drop();

@@ -1,15 +1,16 @@
 /**
  * Reading results back from either store, for benchmarks and tests that check
  * what a run left behind: one `StoreReader` over a DuckDB file or a PostgreSQL
- * URL (chosen by `storeKindOf`, as `--db` is), whose rows carry plain JS
- * values: every integer a number (DuckDB gives BIGINT as bigint, PostgreSQL's
- * driver gives int8 and numeric, e.g. `sum(bigint)`, as strings), so the same
- * assertion holds on both stores.
+ * URL, opened as `--db` is (`openStore`), whose rows carry plain JS values:
+ * every integer a number (both stores give BIGINT as bigint), so the same
+ * assertion holds on both stores and compares with JS numbers.
  *
  * And a fresh PostgreSQL database on a server, for a bench that needs one per
- * run (tests use test/pg.ts).
+ * run (tests use test/pg.ts); and how a store holds session keys.
  */
+import os from 'node:os';
 import pg from 'pg';
+import { sessionKeys, type SessionKeys } from '../../src/discover/session-path.js';
 import { openStore } from '../../src/state/open.js';
 import { storeKindOf, type StoreKind } from '../../src/state/dialect.js';
 
@@ -21,48 +22,17 @@ export interface StoreReader {
   close(): Promise<void>;
 }
 
-/** A number where the value is one (bigint, numeric text of a numeric column); anything else as it came. */
-function plain(v: unknown): unknown {
-  return typeof v === 'bigint' ? Number(v) : v;
-}
-
 function plainRow(r: Row): Row {
   const o: Row = {};
-  for (const [k, v] of Object.entries(r)) o[k] = plain(v);
+  for (const [k, v] of Object.entries(r)) o[k] = typeof v === 'bigint' ? Number(v) : v;
   return o;
-}
-
-const INT8 = 20;
-const NUMERIC = 1700;
-
-/** A client whose int8 and numeric columns parse to numbers (the tests' values stay far below 2^53). */
-function pgClient(url: string): pg.Client {
-  return new pg.Client({
-    connectionString: url,
-    types: {
-      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-        oid === INT8 || oid === NUMERIC ? (s: string) => Number(s) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
-    },
-  });
 }
 
 /** Open a store for reading (a DuckDB file no other process holds, or any PostgreSQL database). */
 export async function openStoreReader(location: string): Promise<StoreReader> {
-  if (storeKindOf(location) === 'postgres') {
-    const c = pgClient(location);
-    await c.connect();
-    return {
-      kind: 'postgres',
-      async all<T>(sql: string, params: readonly unknown[] = []) {
-        const r = await c.query(sql, params as unknown[]);
-        return r.rows as T[];
-      },
-      close: () => c.end(),
-    };
-  }
   const db = await openStore(location);
   return {
-    kind: 'duckdb',
+    kind: db.kind,
     async all<T>(sql: string, params?: readonly (string | number | boolean | null)[]) {
       return (await db.all<Row>(sql, params)).map(plainRow) as T[];
     },
@@ -100,4 +70,13 @@ export async function createPgDatabase(serverUrl: string, name: string): Promise
   };
   await admin(`CREATE DATABASE "${name}"`);
   return { url: databaseUrl(serverUrl, name), drop: () => admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`) };
+}
+
+/**
+ * How `location`'s store holds session keys: a shared (PostgreSQL) store as `<source>:<key>`
+ * (`--source-name`, default the hostname, as for the CLI and `Pipeline.open`), an embedded one
+ * as they are. Benches and tests check rows against relative keys through it.
+ */
+export function storeKeys(location: string, source: string = os.hostname()): SessionKeys {
+  return sessionKeys(storeKindOf(location) === 'postgres' ? source : null);
 }

@@ -79,23 +79,23 @@ async function open(extra: { maxLineBytes?: number } = {}): Promise<Harness> {
 }
 
 async function stats(file: string): Promise<{ lines: number; bytes: number } | undefined> {
-  return (await query<{ lines: number; bytes: number }>(sb.db, 'SELECT lines, bytes FROM lines_file_stats WHERE session_file = $1', [file]))[0];
+  return (await query<{ lines: number; bytes: number }>(sb.db, 'SELECT lines, bytes FROM lines_file_stats WHERE session_file = $1', [sb.keys.stored(file)]))[0];
 }
 
 async function stateOf(file: string, proc = 'lines'): Promise<Record<string, unknown> | undefined> {
-  return (await query(sb.db, 'SELECT * FROM session_processor_state WHERE processor_name = $1 AND session_file = $2', [proc, file]))[0];
+  return (await query(sb.db, 'SELECT * FROM session_processor_state WHERE processor_name = $1 AND session_file = $2', [proc, sb.keys.stored(file)]))[0];
 }
 
 async function badRows(file: string) {
   return query<{ processor_name: string; offset: number; length: number; kind: string }>(
     sb.db,
     'SELECT processor_name, "offset", length, kind FROM session_bad_lines WHERE session_file = $1 ORDER BY processor_name, "offset"',
-    [file],
+    [sb.keys.stored(file)],
   );
 }
 
 async function recRows(file: string) {
-  return query<{ offset: number; n: number }>(sb.db, 'SELECT "offset", count(*) AS n FROM rec_lines WHERE session_file = $1 GROUP BY 1 ORDER BY 1', [file]);
+  return query<{ offset: number; n: number }>(sb.db, 'SELECT "offset", count(*) AS n FROM rec_lines WHERE session_file = $1 GROUP BY 1 ORDER BY 1', [sb.keys.stored(file)]);
 }
 
 const badLineLogs = (logs: LogEntry[], file: string) => logs.filter((e) => e.msg === 'bad line skipped' && e.sessionFile === file);
@@ -364,7 +364,7 @@ describe.each(SUITE_STORES)('bad input on %s', (store: StoreName) => {
       } finally {
         await h.close();
       }
-      expect(await query(sb.db, 'SELECT session_file FROM lines_file_stats')).toEqual([{ session_file: 'alice/real.jsonl' }]);
+      expect(await query(sb.db, 'SELECT session_file FROM lines_file_stats')).toEqual([{ session_file: sb.keys.stored('alice/real.jsonl') }]);
     });
 
     it('symlink loops (a file to itself, a directory to its parent) do not hang the scan', async () => {
@@ -401,9 +401,9 @@ describe.each(SUITE_STORES)('bad input on %s', (store: StoreName) => {
         await h.close();
       }
       const rows = await query<{ session_file: string; owner: string; lines: number }>(sb.db, 'SELECT session_file, owner, lines FROM lines_file_stats ORDER BY 1');
-      expect(rows.map((r) => r.session_file).sort()).toEqual([...names].sort());
+      expect(rows.map((r) => sb.keys.local(r.session_file)).sort()).toEqual([...names].sort());
       expect(rows.every((r) => r.lines === 2)).toBe(true);
-      expect(rows.find((r) => r.session_file === names[1])?.owner).toBe('ünïcødé');
+      expect(rows.find((r) => r.session_file === sb.keys.stored(names[1]))?.owner).toBe('ünïcødé');
       // The daemon finds an append to each through events.
       const config = { ...loadConfig({}, { SESSION_ROOT: sb.root, SESSION_PIPELINE_DB: sb.db }), quietMs: 50, maxWaitMs: 300, rescanIntervalMs: 600_000 };
       const d = await startDaemon({ config, processors: [linesProcessor], log: captureLog('silent').log });
@@ -411,7 +411,7 @@ describe.each(SUITE_STORES)('bad input on %s', (store: StoreName) => {
         await new Promise((r) => setTimeout(r, 400));
         for (const n of names) sb.append(n, rec(3));
         const lines = async (n: string) =>
-          Number((await d.pipeline.db.all<{ lines: bigint }>('SELECT lines FROM lines_file_stats WHERE session_file = $1', [n]))[0]?.lines ?? 0);
+          Number((await d.pipeline.db.all<{ lines: bigint }>('SELECT lines FROM lines_file_stats WHERE session_file = $1', [sb.keys.stored(n)]))[0]?.lines ?? 0);
         for (const n of names) await waitFor(async () => (await lines(n)) === 3, 5000);
       } finally {
         await d.stop();
@@ -430,7 +430,7 @@ describe.each(SUITE_STORES)('bad input on %s', (store: StoreName) => {
         fs.mkdirSync(path.join(root, 'alice'), { recursive: true });
         fs.writeFileSync(path.join(root, 'alice', 's.jsonl'), rec(1) + rec(2));
         const lines = async () =>
-          Number((await d.pipeline.db.all<{ lines: bigint }>("SELECT lines FROM lines_file_stats WHERE session_file = 'alice/s.jsonl'"))[0]?.lines ?? 0);
+          Number((await d.pipeline.db.all<{ lines: bigint }>('SELECT lines FROM lines_file_stats WHERE session_file = $1', [sb.keys.stored('alice/s.jsonl')]))[0]?.lines ?? 0);
         await waitFor(async () => (await lines()) === 2, 5000);
         fs.appendFileSync(path.join(root, 'alice', 's.jsonl'), rec(3));
         await waitFor(async () => (await lines()) === 3, 5000);
@@ -445,9 +445,9 @@ describe.each(SUITE_STORES)('bad input on %s', (store: StoreName) => {
     const dbFile = () => (store === 'duckdb' ? path.join(sb.dir, 'db', 'state.duckdb') : sb.db);
     const args = () => ['run', '--once', '--json', '--root', sb.root, '--db', dbFile(), '--processors', 'lines', '--log-level', 'warn'];
     const lines = async (f: string) =>
-      (await query<{ lines: number; bytes: number }>(dbFile(), 'SELECT lines, bytes FROM lines_file_stats WHERE session_file = $1', [f]))[0];
+      (await query<{ lines: number; bytes: number }>(dbFile(), 'SELECT lines, bytes FROM lines_file_stats WHERE session_file = $1', [sb.keys.stored(f)]))[0];
     const state = async (f: string) =>
-      (await query(dbFile(), "SELECT * FROM session_processor_state WHERE processor_name = 'lines' AND session_file = $1", [f]))[0];
+      (await query(dbFile(), "SELECT * FROM session_processor_state WHERE processor_name = 'lines' AND session_file = $1", [sb.keys.stored(f)]))[0];
     const handOver = () => {
       fs.mkdirSync(path.join(sb.dir, 'db'), { recursive: true });
       shareWithNobody(sb.dir, [sb.root, path.join(sb.dir, 'db')]);

@@ -27,6 +27,8 @@ import { runOnce, type RunSummary } from '../../src/pipeline/once.js';
 import { linesProcessor } from '../../pipelines/lines/index.js';
 import type { Processor } from '../../src/pipeline/processor.js';
 import { isStorageCorruption } from '../../src/state/errors.js';
+import type { SessionKeys } from '../../src/discover/session-path.js';
+import { storeKeys } from '../../bench/lib/store.js';
 // @ts-expect-error plain JS module shared with the crash child
 import { recorder } from './recorder.mjs';
 
@@ -252,6 +254,8 @@ export class ModelWorld {
   readonly dir: string;
   readonly root: string;
   readonly db: string;
+  /** How the store holds session keys (qualified by the source on PostgreSQL); the model's are relative. */
+  readonly keys: SessionKeys;
   readonly failNext = new Set<string>();
   readonly threw = new Set<string>();
   readonly rec: Processor;
@@ -263,6 +267,7 @@ export class ModelWorld {
     this.dir = fs.mkdtempSync(path.join(MODEL_TMP, 'sp-model-'));
     this.root = path.join(this.dir, 'root');
     this.db = db ?? path.join(this.dir, 'state.duckdb');
+    this.keys = storeKeys(this.db);
     this.rec = recorder({ failNext: this.failNext, threw: this.threw }) as Processor;
   }
 
@@ -716,11 +721,12 @@ export class ModelRun {
 
   private async view(): Promise<DbView> {
     const db = this.pipeline!.db;
+    const key = (stored: unknown) => this.world.keys.local(String(stored)) ?? `(another source) ${String(stored)}`;
     const v: DbView = { state: new Map(), rec: new Map(), lines: new Map(), bad: new Map() };
     for (const r of await db.all<Record<string, unknown>>(
       'SELECT processor_name, session_file, "offset", lines_processed, bad_lines, status FROM session_processor_state',
     )) {
-      v.state.set(`${r.processor_name}\u0000${r.session_file}`, {
+      v.state.set(`${r.processor_name}\u0000${key(r.session_file)}`, {
         offset: num(r.offset),
         lines_processed: num(r.lines_processed),
         bad_lines: num(r.bad_lines),
@@ -728,17 +734,17 @@ export class ModelRun {
       });
     }
     for (const r of await db.all<Record<string, unknown>>('SELECT session_file, "offset", length, i FROM rec_lines ORDER BY session_file, "offset"')) {
-      const k = String(r.session_file);
+      const k = key(r.session_file);
       if (!v.rec.has(k)) v.rec.set(k, []);
       v.rec.get(k)!.push({ offset: num(r.offset), length: num(r.length), i: r.i === null ? null : num(r.i) });
     }
     for (const r of await db.all<Record<string, unknown>>('SELECT session_file, lines, bytes FROM lines_file_stats')) {
-      v.lines.set(String(r.session_file), { lines: num(r.lines), bytes: num(r.bytes) });
+      v.lines.set(key(r.session_file), { lines: num(r.lines), bytes: num(r.bytes) });
     }
     for (const r of await db.all<Record<string, unknown>>(
       'SELECT processor_name, session_file, "offset", length, kind FROM session_bad_lines ORDER BY processor_name, session_file, "offset"',
     )) {
-      const k = `${r.processor_name}\u0000${r.session_file}`;
+      const k = `${r.processor_name}\u0000${key(r.session_file)}`;
       if (!v.bad.has(k)) v.bad.set(k, []);
       v.bad.get(k)!.push({ offset: num(r.offset), length: num(r.length), kind: String(r.kind) });
     }

@@ -30,7 +30,7 @@ describe.each(SUITE_STORES)('usage over the real corpus on %s', (store) => {
 
   describe('(a) run --once over the real corpus', () => {
     it('matches every per-file figure of the corpus README', async () => {
-      expectReadmePerFile(await perFileFigures(a.db));
+      expectReadmePerFile(await perFileFigures(a.db, a.keys));
     });
 
     it('matches the corpus-wide deduplicated total', async () => {
@@ -40,11 +40,11 @@ describe.each(SUITE_STORES)('usage over the real corpus on %s', (store) => {
     it('attributes the message shared by two files to the first one only', async () => {
       const rows = await query(a.db, `SELECT session_file, copies FROM usage_messages_dedup WHERE message_key = 'msg_004:req_004'`);
       // Same timestamp in both files: the tie goes to the first file name.
-      expect(rows).toEqual([{ session_file: 'claude-code-log/edge_cases.jsonl', copies: 2 }]);
+      expect(rows).toEqual([{ session_file: a.keys.stored('claude-code-log/edge_cases.jsonl'), copies: 2 }]);
     });
 
     it('joins the 2.0 flat agent files to their parent session', async () => {
-      const parent = clean.sessions.find((s) => s.session === 'claude-code-viewer/5c0375b4-57a5-4f26-b12d-d022ee4e51b7.jsonl');
+      const parent = clean.sessions.find((s) => s.session === a.keys.stored('claude-code-viewer/5c0375b4-57a5-4f26-b12d-d022ee4e51b7.jsonl'));
       expect(parent).toMatchObject({ files: 3, messages: 20 + 1 + 1 });
       expect(clean.sessions.some((s) => String(s.session).includes('agent-test-hash'))).toBe(false);
     });
@@ -80,7 +80,7 @@ describe.each(SUITE_STORES)('usage over the real corpus on %s', (store) => {
         }
         expect(passes).toBeGreaterThan(20);
         expect(splitLines).toBeGreaterThan(10);
-        expectReadmePerFile(await perFileFigures(b.db));
+        expectReadmePerFile(await perFileFigures(b.db, b.keys));
         expect(await dedupFigures(b.db)).toEqual(readmeFigures().corpus);
         expect(await snapshot(b.db)).toEqual(clean);
       } finally {

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
 import { CORPUS, query } from '../helpers.js';
+import type { SessionKeys } from '../../src/discover/session-path.js';
 
 export interface Figures {
   messages: number;
@@ -30,14 +31,14 @@ export function readmeFigures(): { perFile: Map<string, Figures>; corpus: Figure
 const figures = (count = 'count(*)') => `${count} AS messages, coalesce(sum(input_tokens), 0) AS input, coalesce(sum(output_tokens), 0) AS output,
   coalesce(sum(cache_creation_tokens), 0) AS cache_creation, coalesce(sum(cache_read_tokens), 0) AS cache_read`;
 
-/** Per-file figures (dedup within each file), every file of the root included. */
-export async function perFileFigures(db: string): Promise<Map<string, Figures>> {
+/** Per-file figures (dedup within each file), every file of the root included, by relative key (`keys`: how the store holds them). */
+export async function perFileFigures(db: string, keys?: SessionKeys): Promise<Map<string, Figures>> {
   const rows = await query<Figures & { session_file: string }>(
     db,
     `SELECT f.session_file, ${figures('count(m.message_key)')}
      FROM usage_files f LEFT JOIN usage_messages m USING (session_file) GROUP BY f.session_file`,
   );
-  return new Map(rows.map(({ session_file, ...fig }) => [session_file, fig]));
+  return new Map(rows.map(({ session_file, ...fig }) => [keys ? keys.local(session_file)! : session_file, fig]));
 }
 
 /** Corpus-wide figures, each message counted once across files. */
