@@ -101,7 +101,8 @@ export interface ChaosResult {
   finalBytes: number;
   settleRounds: number;
   caughtUp: boolean;
-  comparedTables: { table: string; rows: number; onlyChaos: number; onlyClean: number }[];
+  /** Per table: rows in the reference, rows only in one or the other, and up to 3 of each (columns as JSON arrays) to look at. */
+  comparedTables: { table: string; rows: number; onlyChaos: number; onlyClean: number; examples?: { columns: string[]; onlyChaos: string[]; onlyClean: string[] } }[];
   mismatches: number;
   durationMs: number;
   dir: string;
@@ -275,15 +276,21 @@ async function compareTables(chaos: StoreReader, clean: StoreReader, tables: { n
       counts.set(k, (counts.get(k) ?? 0) + 1);
     }
     let onlyChaos = 0;
+    const examples = { columns: cols, onlyChaos: [] as string[], onlyClean: [] as string[] };
     for (const r of await chaos.all(sql)) {
       const k = rowKey(r, cols);
       const n = counts.get(k) ?? 0;
-      if (n === 0) onlyChaos++;
-      else counts.set(k, n - 1);
+      if (n === 0) {
+        onlyChaos++;
+        if (examples.onlyChaos.length < 3) examples.onlyChaos.push(k);
+      } else counts.set(k, n - 1);
     }
     let onlyClean = 0;
-    for (const n of counts.values()) onlyClean += n;
-    out.push({ table: t.name, rows: cleanRows.length, onlyChaos, onlyClean });
+    for (const [k, n] of counts) {
+      onlyClean += n;
+      if (n > 0 && examples.onlyClean.length < 3) examples.onlyClean.push(k);
+    }
+    out.push({ table: t.name, rows: cleanRows.length, onlyChaos, onlyClean, ...(onlyChaos + onlyClean > 0 ? { examples } : {}) });
   }
   return out;
 }

@@ -17,13 +17,6 @@ import { freshPgDatabase, STORES, type StoreName } from './pg.js';
 
 export { STORES, type StoreName };
 
-/**
- * The stores the core suites (model, chaos, usage corpus, bad input) run on. Until the PostgreSQL
- * store lands (issue 19: `PgDb` behind `Db`, `--db postgres://...`), only DuckDB: a `postgres://`
- * `--db` is still taken as a file path.
- */
-export const SUITE_STORES: readonly StoreName[] = STORES.filter((s) => s !== 'postgres');
-
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const CLI = path.join(REPO, 'dist', 'src', 'cli', 'main.js');
 /** The real corpus, vendored with its projects' MIT LICENSE files (test/fixtures/corpus/README.md). */

@@ -14,7 +14,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SUITE_STORES, escapingSymlinks, line, query, sandboxOn, spawnCli, waitFor, type Sandbox, type StoreName } from '../helpers.js';
+import { STORES, escapingSymlinks, line, query, sandboxOn, spawnCli, waitFor, type Sandbox, type StoreName } from '../helpers.js';
 import { freshPgDatabase } from '../pg.js';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
 import { runOnce, type RunSummary } from '../../src/pipeline/once.js';
@@ -148,7 +148,7 @@ async function badLineCase(bad: Buffer, kind: string, fixed: Buffer): Promise<vo
   expect((await recRows(f)).map((r) => r.n)).toEqual([1, 1, 1]);
 }
 
-describe.each(SUITE_STORES)('bad input on %s', (store: StoreName) => {
+describe.each(STORES)('bad input on %s', (store: StoreName) => {
   beforeEach(async () => {
     sb = await sandboxOn(store, 'sp-bad-');
   });

@@ -7,10 +7,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { runChaos } from '../../bench/chaos.js';
-import { SUITE_STORES } from '../helpers.js';
+import { STORES } from '../helpers.js';
 import { freshPgDatabase } from '../pg.js';
 
-describe.each(SUITE_STORES)('chaos on %s', (store) => {
+describe.each(STORES)('chaos on %s', (store) => {
   it('5 SIGKILLs of the daemon under live appends end exactly like a clean run --once', async () => {
     const lines: string[] = [];
     const pg = store === 'postgres' ? await Promise.all([freshPgDatabase('chaos'), freshPgDatabase('chaos_clean')]) : null;

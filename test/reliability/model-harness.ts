@@ -256,6 +256,7 @@ export class ModelWorld {
   readonly db: string;
   /** How the store holds session keys (qualified by the source on PostgreSQL); the model's are relative. */
   readonly keys: SessionKeys;
+  /** The recorder's armed and fired failures, by stored key (`keys.stored`). */
   readonly failNext = new Set<string>();
   readonly threw = new Set<string>();
   readonly rec: Processor;
@@ -590,7 +591,8 @@ export class ModelRun {
         return `rename ${key} -> ${to}`;
       }
       case 'throw':
-        this.failNext.add(key);
+        // The recorder sees the key as the store holds it.
+        this.failNext.add(this.world.keys.stored(key));
         return `arm a recorder failure on ${key}`;
     }
   }
@@ -643,7 +645,7 @@ export class ModelRun {
     for (const p of PROCESSORS) {
       for (const [key, content] of this.files) {
         const st = this.model[p].get(key);
-        if (p === 'rec' && this.threw.has(key)) {
+        if (p === 'rec' && this.threw.has(this.world.keys.stored(key))) {
           this.model[p].set(key, {
             candidates: [...(st?.candidates ?? [null]), { content }],
             statuses: new Set(['retrying']),

@@ -9,13 +9,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CORPUS, SUITE_STORES, copyCorpus, openPipeline, query, runCli, runOnceIn, sandboxOn, type Sandbox } from '../helpers.js';
+import { CORPUS, STORES, copyCorpus, openPipeline, query, runCli, runOnceIn, sandboxOn, type Sandbox } from '../helpers.js';
 import { runOnce } from '../../src/pipeline/once.js';
 import { createUsageProcessor } from '../../pipelines/usage/index.js';
 import { dedupFigures, expectReadmePerFile, perFileFigures, prng, readmeFigures, snapshot } from './support.js';
 import { ccusageJson, dailyRow, haveCcusage, writeCompactCorpus } from './ccusage.js';
 
-describe.each(SUITE_STORES)('usage over the real corpus on %s', (store) => {
+describe.each(STORES)('usage over the real corpus on %s', (store) => {
   let a: Sandbox;
   let clean: Awaited<ReturnType<typeof snapshot>>;
 
@@ -44,7 +44,7 @@ describe.each(SUITE_STORES)('usage over the real corpus on %s', (store) => {
     });
 
     it('joins the 2.0 flat agent files to their parent session', async () => {
-      const parent = clean.sessions.find((s) => s.session === a.keys.stored('claude-code-viewer/5c0375b4-57a5-4f26-b12d-d022ee4e51b7.jsonl'));
+      const parent = clean.sessions.find((s) => s.session === 'claude-code-viewer/5c0375b4-57a5-4f26-b12d-d022ee4e51b7.jsonl');
       expect(parent).toMatchObject({ files: 3, messages: 20 + 1 + 1 });
       expect(clean.sessions.some((s) => String(s.session).includes('agent-test-hash'))).toBe(false);
     });
