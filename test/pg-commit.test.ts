@@ -15,6 +15,7 @@ import { createTableSql, type OutputTable } from '../src/state/table.js';
 import { Committer, DEFAULT_COMMITTER } from '../src/pipeline/commit.js';
 import { UnitOfWork } from '../src/pipeline/unit.js';
 import { loadCheckpoints, type Checkpoint } from '../src/state/checkpoint.js';
+import { AuditLog } from '../src/ops/audit.js';
 
 const OUT: OutputTable = {
   name: 'out_rows',
@@ -202,6 +203,28 @@ describe('committer on PostgreSQL', () => {
     } finally {
       await pdb.close();
       await proxy.close();
+    }
+  });
+
+  it('two daemons setting up the audit log at once on one store: applied once, both work', async () => {
+    const { url: u, drop: d } = await freshPgDatabase('audit');
+    const a = await openStore(u);
+    const b = await openStore(u);
+    try {
+      await migrate(a, CORE_COMPONENT, CORE_MIGRATIONS);
+      const ca = new Committer(a, [], { ...DEFAULT_COMMITTER, maxDelayMs: 5 });
+      const cb = new Committer(b, [], { ...DEFAULT_COMMITTER, maxDelayMs: 5 });
+      const [la, lb] = await Promise.all([AuditLog.open(a, ca), AuditLog.open(b, cb)]);
+      const entry = { at: Date.UTC(2025, 1, 2, 3, 4, 5, 678), actor: 'me', auth: 'none', remote: null, method: 'POST', action: 'POST /rescan', target: null, status: 202, result: 'accepted', detail: null };
+      await Promise.all([la.write(entry), lb.write({ ...entry, actor: 'you' })]);
+      const rows = await la.recent(10);
+      expect(rows.map((r) => r.actor).sort()).toEqual(['me', 'you']);
+      expect(rows[0].at).toBe('2025-02-02T03:04:05.678Z');
+      expect(await a.all("SELECT version FROM schema_version WHERE component = 'ops'")).toHaveLength(1);
+    } finally {
+      await a.close();
+      await b.close();
+      await d();
     }
   });
 });

@@ -6,7 +6,7 @@
  * snapshots beside it.
  */
 import type { Db } from '../state/db.js';
-import type { Migration } from '../state/migrations.js';
+import { MIGRATION_LOCK, statementsFor, type Migration } from '../state/migrations.js';
 import type { Committer } from '../pipeline/commit.js';
 import type { CellValue } from '../state/table.js';
 import { UnitOfWork } from '../pipeline/unit.js';
@@ -103,10 +103,13 @@ export class AuditLog {
       const log = new AuditLog(committer, db);
       for (const m of [...OPS_MIGRATIONS].sort((a, b) => a.version - b.version)) {
         if (applied.has(m.version)) continue;
+        // Several daemons may start at once on a shared store: they apply it one after the other
+        // (PostgreSQL's migration lock), and the later ones find the version recorded.
         await log.apply([
-          ...m.up.map((sql) => ({ sql, params: [] })),
+          ...(db.kind === 'postgres' ? [{ sql: MIGRATION_LOCK, params: [] }] : []),
+          ...statementsFor(m, db.kind).map((sql) => ({ sql, params: [] })),
           {
-            sql: 'INSERT INTO schema_version (component, version, description) VALUES ($1, $2, $3)',
+            sql: 'INSERT INTO schema_version (component, version, description) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
             params: [OPS_COMPONENT, m.version, m.description],
           },
         ]);

@@ -31,8 +31,11 @@ const BOOTSTRAP = `CREATE TABLE IF NOT EXISTS schema_version (
   PRIMARY KEY (component, version)
 )`;
 
-/** The advisory lock key of migrations (any constant; `hashtext` of a name keeps it readable). */
-const MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('session-pipeline migrations'))";
+/**
+ * Taken first in a PostgreSQL transaction that migrates: held to its end, so daemons starting at
+ * once migrate one after the other (any constant key; `hashtext` of a name keeps it readable).
+ */
+export const MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('session-pipeline migrations'))";
 
 /** The statements of `m` for a store: PostgreSQL's own when given, else `up`. */
 export function statementsFor(m: Migration, kind: Db['kind']): readonly string[] {
