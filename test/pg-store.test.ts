@@ -15,6 +15,7 @@ import { runSql, SqlRefusedError } from '../src/state/sql.js';
 import { migrate } from '../src/state/migrations.js';
 import { CORE_COMPONENT, CORE_MIGRATIONS } from '../src/state/schema.js';
 import { StoreUnreachableError } from '../src/state/errors.js';
+import { ConfigError, loadConfig, maskedConfig } from '../src/config/config.js';
 
 const HOSTILE = [
   'plain',
@@ -78,6 +79,22 @@ describe('COPY text format (pure)', () => {
     expect(copyTimestamp(Date.UTC(2025, 0, 2, 3, 4, 5, 6))).toBe('2025-01-02 03:04:05.006000');
     expect(copyTimestamp(1.5)).toBe('1970-01-01 00:00:00.001500');
     expect(() => copyTimestamp(Number.NaN)).toThrow(/out of range/);
+  });
+});
+
+describe('--db with a PostgreSQL URL (config, pure)', () => {
+  it('is kept as given, shown without its password, and a malformed one is one line naming the setting', () => {
+    for (const url of ['postgres://u:pw@db.example:5432/team', 'postgresql://u:pw@db.example/team?sslmode=require']) {
+      const c = loadConfig({ db: url }, {}, ['db']);
+      expect(c.db).toBe(url);
+      expect(JSON.stringify(maskedConfig(c))).not.toContain(':pw@');
+      expect(maskedConfig(c).db).toContain('u:***@');
+    }
+    expect(loadConfig({}, { SESSION_PIPELINE_DB: 'postgres://h/x' }, ['db']).db).toBe('postgres://h/x');
+    // A file path is still resolved against the working directory.
+    expect(loadConfig({ db: 'rel.duckdb' }, {}, ['db']).db).toBe(`${process.cwd()}/rel.duckdb`);
+    expect(() => loadConfig({ db: 'postgres://u:pw@[::1' }, {}, ['db'])).toThrow(ConfigError);
+    expect(() => loadConfig({ db: 'postgres://u:pw@[::1' }, {}, ['db'])).toThrow(/^invalid db \(--db \/ SESSION_PIPELINE_DB\): "postgres:\/\/u:\*\*\*@\[::1": is not a valid postgres:\/\/ URL$/);
   });
 });
 
