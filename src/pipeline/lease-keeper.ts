@@ -63,6 +63,8 @@ export class LeaseKeeper {
   private readonly held = new Map<string, { token: number; refs: number }>();
   /** The last token this node had per file (held or not). */
   private readonly last = new Map<string, number>();
+  /** Files whose cached checkpoints are known stale (a commit was fenced off): reload at the next take. */
+  private readonly stale = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
   private beating: Promise<void> | null = null;
   readonly stats: LeaseStats;
@@ -94,7 +96,7 @@ export class LeaseKeeper {
     const mine = this.held.get(stored);
     if (mine) {
       mine.refs++;
-      return { token: mine.token, fresh: false };
+      return { token: mine.token, fresh: this.stale.delete(stored) };
     }
     const token = await takeLease(this.db, stored, this.settings.node, this.settings.ttlMs);
     if (token === null) {
@@ -105,12 +107,12 @@ export class LeaseKeeper {
     const raced = this.held.get(stored);
     if (raced) {
       raced.refs++;
-      return { token: raced.token, fresh: false };
+      return { token: raced.token, fresh: this.stale.delete(stored) };
     }
     this.held.set(stored, { token, refs: 1 });
     this.stats.holding = this.held.size;
     this.stats.taken++;
-    const fresh = this.last.get(stored) !== token;
+    const fresh = this.stale.delete(stored) || this.last.get(stored) !== token;
     if (fresh && this.last.has(stored)) this.stats.takenOver++;
     this.last.set(stored, token);
     return { token, fresh };
@@ -134,6 +136,14 @@ export class LeaseKeeper {
       // Not released: it lapses after the TTL, and this node keeps its token if nobody took it.
       this.log.warn({ sessionFile, err: (err as Error).message }, 'could not release a lease');
     }
+  }
+
+  /**
+   * A commit of the file was fenced off: what this node cached of it may be behind the store
+   * (another node committed, or took the lease between), so the next take reads it again.
+   */
+  markStale(sessionFile: string): void {
+    this.stale.add(this.keys.stored(sessionFile));
   }
 
   /** Whether this node holds the file now (as far as it knows). */

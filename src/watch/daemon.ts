@@ -42,6 +42,9 @@ import type { FsPath } from '../discover/names.js';
 import { monoNow, steadyNow } from '../loop/clock.js';
 import { quietForMs, settleWaitMs } from './settle.js';
 
+/** After a lease could not be taken (store down) or a commit was fenced off: look at the file again this much later. */
+const LEASE_RETRY_MS = 1000;
+
 export interface DaemonOptions {
   config: Config;
   processors: Processor[];
@@ -98,6 +101,8 @@ export class Daemon extends EventEmitter {
   /** How fast each processor has been going, to decide which may share a read. */
   private readonly pace = new ProcessorPace();
   private stopping = false;
+  /** Taking a lease failed (the store is not answering) and has not succeeded since. */
+  private leaseOutage = false;
   private databaseLost: string | null = null;
   private stopped: Promise<void> | null = null;
   private rescanning: Promise<RescanResult> | null = null;
@@ -231,8 +236,13 @@ export class Daemon extends EventEmitter {
     if (st.ok && h.reason === 'lease' && this.pipeline.leases) {
       // Another node's lease lapsed: take it (reading the file's checkpoints as that node left
       // them) and hand it back, so the check below judges the file on what is committed.
-      const taken = await this.pipeline.takeFile(h.sessionFile);
-      if (taken) await this.pipeline.releaseFile(h.sessionFile);
+      try {
+        const taken = await this.pipeline.takeFile(h.sessionFile);
+        if (taken) await this.pipeline.releaseFile(h.sessionFile);
+      } catch {
+        // The store is not answering: the next heartbeat finds the lapsed lease again.
+        return null;
+      }
     }
     if (!st.ok) {
       this.trace.record('state-check', h.sessionFile, h.traceId, h.at, { decision: 'skip', why: `stat failed: ${st.error}` });
@@ -319,7 +329,18 @@ export class Daemon extends EventEmitter {
     if (processors.length === 0) return [];
     // A shared store: the file is this node's only under its lease (and its checkpoints are
     // read again when it comes from another node, before the plan below).
-    const held = await this.pipeline.takeFile(file);
+    let held: { lease: number | null } | null;
+    try {
+      held = await this.pipeline.takeFile(file);
+      this.leaseOutage = false;
+    } catch (err) {
+      // The store is not answering: nothing ran, so nothing is lost; look again in a second
+      // (the committer retries its own groups meanwhile). Logged once per outage, not per file.
+      if (!this.leaseOutage) this.log.warn({ err: (err as Error).message }, 'cannot take leases: the store is not answering; retrying');
+      this.leaseOutage = true;
+      this.later(LEASE_RETRY_MS, () => this.emitHint(hint(file, 'retry')));
+      return runs(processors);
+    }
     if (!held) {
       this.trace.record('state-check', file, trace.traceId, trace.at, { decision: 'skip', why: 'leased by another node' });
       return runs(processors);
@@ -404,7 +425,14 @@ export class Daemon extends EventEmitter {
   private afterProcessorRun(run: ProcessorRun): void {
     const { processor, sessionFile, outcome } = run;
     this.emit('run', run);
-    if (!outcome || outcome.kind !== 'error' || outcome.ioError || outcome.leaseLost) return;
+    if (outcome?.leaseLost && this.pipeline.leases) {
+      // Fenced off: this node's view of the file is behind the store. Read it again at the next
+      // take, and look at the file once more: its holder has it, or (a lapse nobody took) this node.
+      this.pipeline.leases.markStale(sessionFile);
+      this.later(LEASE_RETRY_MS, () => this.emitHint(hint(sessionFile, 'requeue')));
+      return;
+    }
+    if (!outcome || outcome.kind !== 'error' || outcome.ioError) return;
     // A processor failure: come back when the backoff is due.
     const cp = this.pipeline.checkpoints.get(processor, sessionFile);
     if (cp?.status === 'retrying' && cp.nextAttemptAt !== null) {
@@ -414,6 +442,15 @@ export class Daemon extends EventEmitter {
       }, Math.max(0, cp.nextAttemptAt - steadyNow()) + 5);
       this.timers.add(t);
     }
+  }
+
+  /** A timer cleared by stop(). */
+  private later(ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, ms);
+    this.timers.add(t);
   }
 
   private onStage(e: StageEvent): void {
