@@ -40,9 +40,9 @@ beforeAll(async () => {
   b = new pg.Client({ connectionString: db.url });
   await a.connect();
   await b.connect();
-  for (const s of LEASE_DDL) await a.query(s);
-  // The offset guard reads the committed checkpoints.
+  // The offset guard reads the committed checkpoints (the core's table, its columns that matter here).
   await a.query(`CREATE TABLE session_processor_state (processor_name VARCHAR, session_file VARCHAR, "offset" BIGINT, PRIMARY KEY (processor_name, session_file))`);
+  for (const s of LEASE_DDL) await a.query(s);
   A = runner(a);
   B = runner(b);
 });
@@ -55,47 +55,53 @@ afterAll(async () => {
 
 describe('leases', () => {
   it('one node at a time; the same node keeps its token; another node gets a newer one after a release', async () => {
-    const t1 = await takeLease(A, 'h:alice/1.jsonl', 'node-a', 30_000);
-    expect(t1).toBeTypeOf('number');
+    const first = await takeLease(A, 'h:alice/1.jsonl', 'node-a', 30_000);
+    expect(first).toMatchObject({ from: null, lapsed: false });
+    const t1 = first!.token;
     expect(await takeLease(B, 'h:alice/1.jsonl', 'node-b', 30_000)).toBeNull();
-    expect(await takeLease(A, 'h:alice/1.jsonl', 'node-a', 30_000)).toBe(t1);
+    expect(await takeLease(A, 'h:alice/1.jsonl', 'node-a', 30_000)).toEqual({ token: t1, from: 'node-a', lapsed: false });
     // Only the holder's own token releases it.
-    expect(await releaseLease(B, 'h:alice/1.jsonl', 'node-b', t1!)).toBe(false);
-    expect(await releaseLease(A, 'h:alice/1.jsonl', 'node-a', t1! + 1000)).toBe(false);
-    expect(await releaseLease(A, 'h:alice/1.jsonl', 'node-a', t1!)).toBe(true);
-    const t2 = await takeLease(B, 'h:alice/1.jsonl', 'node-b', 30_000);
-    expect(t2).toBeGreaterThan(t1!);
-    await releaseLease(B, 'h:alice/1.jsonl', 'node-b', t2!);
+    expect(await releaseLease(B, 'h:alice/1.jsonl', 'node-b', t1)).toBe(false);
+    expect(await releaseLease(A, 'h:alice/1.jsonl', 'node-a', t1 + 1000)).toBe(false);
+    expect(await releaseLease(A, 'h:alice/1.jsonl', 'node-a', t1)).toBe(true);
+    const second = await takeLease(B, 'h:alice/1.jsonl', 'node-b', 30_000);
+    // Released, not lapsed: a hand-over, not a take-over.
+    expect(second).toMatchObject({ from: 'node-a', lapsed: false });
+    const t2 = second!.token;
+    expect(t2).toBeGreaterThan(t1);
+    await releaseLease(B, 'h:alice/1.jsonl', 'node-b', t2);
     // Back to node a: another node held it in between, so a new token (the caller reloads).
-    const t3 = await takeLease(A, 'h:alice/1.jsonl', 'node-a', 30_000);
-    expect(t3).toBeGreaterThan(t2!);
-    await releaseLease(A, 'h:alice/1.jsonl', 'node-a', t3!);
+    const t3 = (await takeLease(A, 'h:alice/1.jsonl', 'node-a', 30_000))!.token;
+    expect(t3).toBeGreaterThan(t2);
+    await releaseLease(A, 'h:alice/1.jsonl', 'node-a', t3);
   });
 
   it('a lease not renewed lapses and is taken over; a renewed one is not', async () => {
-    const ta = await takeLease(A, 'h:alice/2.jsonl', 'node-a', 400);
-    const tr = await takeLease(A, 'h:alice/3.jsonl', 'node-a', 400);
+    const ta = (await takeLease(A, 'h:alice/2.jsonl', 'node-a', 400))!.token;
+    const tr = (await takeLease(A, 'h:alice/3.jsonl', 'node-a', 400))!.token;
     await sleep(250);
-    const held = await renewLeases(A, 'node-a', new Map([['h:alice/3.jsonl', tr!]]), 400);
+    const held = await renewLeases(A, 'node-a', new Map([['h:alice/3.jsonl', tr]]), 400);
     expect([...held]).toEqual(['h:alice/3.jsonl']);
     await sleep(250);
     // 500 ms after the take: 2.jsonl lapsed (ttl 400), 3.jsonl was renewed at 250 ms.
     expect((await lapsedLeases(B)).map((l) => l.sessionFile)).toContain('h:alice/2.jsonl');
     expect(await takeLease(B, 'h:alice/3.jsonl', 'node-b', 400)).toBeNull();
-    const tb = await takeLease(B, 'h:alice/2.jsonl', 'node-b', 30_000);
-    expect(tb).toBeGreaterThan(ta!);
+    const over = await takeLease(B, 'h:alice/2.jsonl', 'node-b', 30_000);
+    expect(over).toMatchObject({ from: 'node-a', lapsed: true }); // a take-over
+    const tb = over!.token;
+    expect(tb).toBeGreaterThan(ta);
     // The old holder can neither renew nor lock it any more.
-    expect((await renewLeases(A, 'node-a', new Map([['h:alice/2.jsonl', ta!]]), 400)).size).toBe(0);
+    expect((await renewLeases(A, 'node-a', new Map([['h:alice/2.jsonl', ta]]), 400)).size).toBe(0);
     expect((await lockLeases(A, ['h:alice/2.jsonl'], 'node-a')).size).toBe(0);
     expect(await lockLeases(B, ['h:alice/2.jsonl'], 'node-b')).toEqual(new Map([['h:alice/2.jsonl', tb]]));
     const c = await leaseCounts(B, 'node-b');
     expect(c.held).toBe(1);
     expect(c.active).toBeGreaterThanOrEqual(2);
-    await releaseLease(B, 'h:alice/2.jsonl', 'node-b', tb!);
+    await releaseLease(B, 'h:alice/2.jsonl', 'node-b', tb);
   });
 
   it('a commit holding the lease rows locked makes a take-over wait until it ends', async () => {
-    const ta = await takeLease(A, 'h:alice/4.jsonl', 'node-a', 300);
+    const ta = (await takeLease(A, 'h:alice/4.jsonl', 'node-a', 300))!.token;
     await a.query('BEGIN');
     const locked = await lockLeases(A, ['h:alice/4.jsonl'], 'node-a');
     expect(locked.get('h:alice/4.jsonl')).toBe(ta);
@@ -110,13 +116,13 @@ describe('leases', () => {
     const committedAt = Date.now();
     await a.query('COMMIT');
     const tb = await take;
-    expect(tb).toBeGreaterThan(ta!);
+    expect(tb!.token).toBeGreaterThan(ta);
     expect(takenAt).toBeGreaterThanOrEqual(committedAt);
   });
 
   it("the fence refuses an expired node's commit and lets the holder's through", async () => {
     const file = 'h:alice/5.jsonl';
-    const ta = await takeLease(A, file, 'node-a', 300);
+    const ta = (await takeLease(A, file, 'node-a', 300))!.token;
     await a.query(`INSERT INTO session_processor_state VALUES ('lines', $1, 100)`, [file]);
     const unit = (lease: number | null, offset: number) => {
       const u = new UnitOfWork('lines', file, new Map());
@@ -130,7 +136,7 @@ describe('leases', () => {
     // Lapsed (nobody took it yet): refused all the same.
     const r1 = await leaseFence(A, 'node-a').refuse([unit(ta, 200)]);
     expect(r1.get(0)?.why).toBe('lease');
-    const tb = await takeLease(B, file, 'node-b', 30_000);
+    const tb = (await takeLease(B, file, 'node-b', 30_000))!.token;
     const r2 = await leaseFence(A, 'node-a').refuse([unit(ta, 300)]);
     expect(r2.get(0)?.message).toMatch(/lease of h:alice\/5.jsonl lost/);
     // The holder's unit passes; its checkpoint cannot move behind the committed one.
@@ -180,7 +186,8 @@ describe('LeaseKeeper', () => {
     const ka = new LeaseKeeper(A, keys, { node: 'keeper-a', ttlMs: 300 }, quiet);
     const kb = new LeaseKeeper(B, keys, { node: 'keeper-b', ttlMs: 300 }, quiet);
     const first = await ka.take('bob/1.jsonl');
-    expect(first?.fresh).toBe(true);
+    // No node ever held it: nothing to reload (the start-up load is current).
+    expect(first?.fresh).toBe(false);
     // Two runs of one file share the lease; only the last release hands it back.
     expect(await ka.take('bob/1.jsonl')).toEqual({ token: first!.token, fresh: false });
     await ka.release('bob/1.jsonl');
@@ -199,8 +206,7 @@ describe('LeaseKeeper', () => {
     await kb.release('bob/1.jsonl');
     // Node a dies holding bob/2 (no heartbeat, nothing released): b is told, and takes the file over.
     const lapsed: string[] = [];
-    const tk = await takeLease(A, 'h:bob/2.jsonl', 'keeper-a', 300);
-    expect(tk).not.toBeNull();
+    const tk = (await takeLease(A, 'h:bob/2.jsonl', 'keeper-a', 300))!.token;
     const other = await takeLease(A, 'elsewhere:bob/2.jsonl', 'keeper-a', 300);
     expect(other).not.toBeNull();
     kb.start((f) => lapsed.push(f));
@@ -210,7 +216,62 @@ describe('LeaseKeeper', () => {
     expect(lapsed.some((f) => f.includes('elsewhere'))).toBe(false);
     const taken = await kb.take('bob/2.jsonl');
     expect(taken?.fresh).toBe(true);
-    expect(taken!.token).toBeGreaterThan(tk!);
+    expect(taken!.token).toBeGreaterThan(tk);
+    expect(kb.stats.takenOver).toBe(1);
     await kb.release('bob/2.jsonl');
+  });
+});
+
+describe('two pipelines on one store (in process)', () => {
+  it('a file taken from another node has its checkpoints read again; a stat from before the take would look like a truncation', async () => {
+    const { Pipeline } = await import('../src/pipeline/pipeline.js');
+    const { runOnce } = await import('../src/pipeline/once.js');
+    const { linesProcessor } = await import('../pipelines/lines/index.js');
+    const { sandbox } = await import('./helpers.js');
+    const { fileStatOf } = await import('../src/discover/file-stat.js');
+    const fs = await import('node:fs');
+    const sb = sandbox('sp-lease-pipe-');
+    const store = await freshPgDatabase('lease_pipe');
+    const open = (node: string) =>
+      Pipeline.open({
+        root: sb.root,
+        dbPath: store.url,
+        processors: [linesProcessor],
+        log: quiet,
+        retry: { maxAttempts: 5, baseDelayMs: 1000, maxDelayMs: 60_000 },
+        maxLineBytes: 1 << 20,
+        source: 'vol',
+        lease: { node, ttlMs: 30_000 },
+      });
+    const line = (i: number) => JSON.stringify({ type: 'user', i }) + '\n';
+    sb.write('alice/f.jsonl', line(1) + line(2));
+    const a = await open('pipe-a');
+    let b: Awaited<ReturnType<typeof open>> | null = null;
+    try {
+      await runOnce(a);
+      b = await open('pipe-b'); // b starts here: its cache has a's first commit
+      const before = fileStatOf(fs.lstatSync(sb.file('alice/f.jsonl'))); // what b saw, say, in its walk
+      sb.append('alice/f.jsonl', line(3) + line(4));
+      await runOnce(a); // node a reads on to the end meanwhile
+      const size = fs.statSync(sb.file('alice/f.jsonl')).size;
+      expect(b!.checkpoints.get('lines', 'alice/f.jsonl')?.offset).toBe(before.size); // b's cache is behind
+      const held = await b!.takeFile('alice/f.jsonl');
+      expect(held).toMatchObject({ reloaded: true });
+      expect(b!.checkpoints.get('lines', 'alice/f.jsonl')?.offset).toBe(size);
+      const target = { ...b!.target('alice/f.jsonl')!, lease: held!.lease };
+      // The plan on the stat from before the take: shorter than the checkpoint just read.
+      const { classifyAll } = await import('../src/pipeline/run-plan.js');
+      const stale = classifyAll([linesProcessor], (p) => b!.checkpoints.get(p.name, 'alice/f.jsonl'), before, Date.now());
+      expect(stale.classified[0].byStat.kind).toBe('truncated');
+      // On a stat taken under the lease, nothing to do.
+      const { done } = await b!.runFile(target, fileStatOf(fs.lstatSync(sb.file('alice/f.jsonl'))));
+      expect((await done).get('lines')?.kind).toBe('unchanged');
+      await b!.releaseFile('alice/f.jsonl');
+    } finally {
+      await a.close();
+      await b?.close();
+      await store.drop();
+      sb.cleanup();
+    }
   });
 });

@@ -24,7 +24,7 @@ import { generateCorpus, makeRng, newContext, sessionLines } from '../bench/lib/
 import { loadConfig } from '../src/config/config.js';
 import { selectProcessors } from '../pipelines/index.js';
 
-const PROCESSORS = ['lines', 'usage'];
+const PROCESSORS = (process.env.NODES_PROCESSORS ?? 'lines,usage').split(',');
 const TTL_MS = 2000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -92,10 +92,11 @@ describe('several nodes on one PostgreSQL store', () => {
 
     // The schema first (a run over an empty root), then the audit trigger on the state table.
     await runOnce(path.join(dir, 'root'), url, source, 'setup');
-    await client.query(`CREATE TABLE checkpoint_audit (seq BIGSERIAL PRIMARY KEY, processor_name TEXT, session_file TEXT, "offset" BIGINT, op TEXT, at TIMESTAMPTZ DEFAULT clock_timestamp())`);
+    await client.query(`CREATE TABLE checkpoint_audit (seq BIGSERIAL PRIMARY KEY, processor_name TEXT, session_file TEXT, "offset" BIGINT, size BIGINT, status TEXT,
+      op TEXT, backend INT DEFAULT pg_backend_pid(), xid BIGINT DEFAULT txid_current(), at TIMESTAMPTZ DEFAULT clock_timestamp())`);
     await client.query(`CREATE FUNCTION audit_checkpoint() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
-        INSERT INTO checkpoint_audit (processor_name, session_file, "offset", op) VALUES (NEW.processor_name, NEW.session_file, NEW."offset", TG_OP);
+        INSERT INTO checkpoint_audit (processor_name, session_file, "offset", size, status, op) VALUES (NEW.processor_name, NEW.session_file, NEW."offset", NEW.size, NEW.status, TG_OP);
         RETURN NEW;
       END $$`);
     await client.query(`CREATE TRIGGER audit_checkpoint AFTER INSERT OR UPDATE ON session_processor_state FOR EACH ROW EXECUTE FUNCTION audit_checkpoint()`);
@@ -120,7 +121,8 @@ describe('several nodes on one PostgreSQL store', () => {
     writer.start();
     try {
       // Both nodes commit work (the initial backfill and the live appends divide between them).
-      await until(() => survivor.committed.units > 0 && victim.committed.units > 0, 60_000, 'both nodes to commit');
+      // Rows, not units: a node's first commit may be its audit-log migration alone.
+      await until(() => survivor.committed.rows > 0 && victim.committed.rows > 0, 60_000, 'both nodes to commit rows');
       await sleep(1500);
       const before = { survivor: { ...survivor.committed }, victim: { ...victim.committed } };
       // SIGKILL the victim while it holds leases (a run in flight).
@@ -157,6 +159,8 @@ describe('several nodes on one PostgreSQL store', () => {
     const status = await survivor.get('/status');
     expect(status.json.leases.holding).toBeTypeOf('number');
     expect(status.json.leases.takenOver).toBeGreaterThan(0);
+    const metrics = await fetch(`http://127.0.0.1:${survivor.port}/metrics`).then((r) => r.text());
+    expect(metrics).toMatch(/^session_pipeline_leases_taken_over_total [1-9]/m);
     expect(await survivor.stop()).toEqual({ code: 0, signal: null });
     expect(survivor.errors).toEqual([]);
 
@@ -166,6 +170,10 @@ describe('several nodes on one PostgreSQL store', () => {
     const backwards = await client.query(`SELECT processor_name, session_file, "offset", prev FROM (
         SELECT processor_name, session_file, "offset", lag("offset") OVER (PARTITION BY processor_name, session_file ORDER BY seq) AS prev
         FROM checkpoint_audit) x WHERE "offset" < prev`);
+    if (backwards.rows.length > 0) {
+      const history = await client.query(`SELECT * FROM checkpoint_audit WHERE session_file = $1 AND processor_name = $2 ORDER BY seq`, [backwards.rows[0].session_file, backwards.rows[0].processor_name]);
+      process.stderr.write(`nodes: history of a checkpoint that moved backwards:\n${history.rows.map((r) => JSON.stringify(r)).join('\n')}\n`);
+    }
     expect(backwards.rows).toEqual([]);
     process.stderr.write(`nodes: ${audited.rows[0].n} checkpoint writes audited over ${audited.rows[0].files} files, 0 backwards\n`);
 

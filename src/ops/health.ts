@@ -71,6 +71,7 @@ export interface LeaseHealth {
   heartbeatErrors: number;
   takenOver: number;
   lost: number;
+  fenced: number;
 }
 
 export interface ProcessorHealth {
@@ -228,6 +229,7 @@ export function computeHealth(input: HealthInput): Health {
             heartbeatErrors: l.heartbeatErrors,
             takenOver: l.takenOver,
             lost: l.lost,
+            fenced: l.fenced,
           },
         }
       : {}),

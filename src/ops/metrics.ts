@@ -277,6 +277,32 @@ export function createMetrics(daemon: Daemon, monitor: OpsMonitor): Metrics {
     },
   });
 
+  // ---- leases (a shared store only)
+  const leases = daemon.pipeline.leases;
+  if (leases) {
+    new Gauge({
+      name: `${P}leases_holding`,
+      help: 'Session files whose lease this node holds now',
+      registers: [registry],
+      collect() {
+        this.set(leases.stats.holding);
+      },
+    });
+    new Gauge({
+      name: `${P}leases_expired`,
+      help: 'Leases in the store not renewed in time and not released (a dead or stalled node), at the last heartbeat',
+      registers: [registry],
+      collect() {
+        this.set(leases.stats.store?.expired ?? 0);
+      },
+    });
+    mirroredCounter(registry, `${P}leases_taken_total`, 'Leases taken (or kept) for a run', () => leases.stats.taken);
+    mirroredCounter(registry, `${P}leases_busy_total`, 'Runs skipped because another node held the file', () => leases.stats.busy);
+    mirroredCounter(registry, `${P}leases_taken_over_total`, 'Files taken from another node (their checkpoints read again)', () => leases.stats.takenOver);
+    mirroredCounter(registry, `${P}leases_lost_total`, 'Leases found taken by another node at a heartbeat', () => leases.stats.lost);
+    mirroredCounter(registry, `${P}leases_fenced_total`, 'Runs whose commit was fenced off (lease lost, or checkpoint behind the store): nothing written', () => leases.stats.fenced);
+  }
+
   // ---- watcher and hints
   mirroredCounter(registry, `${P}watcher_events_total`, 'File system events from the watcher', () => daemon.watcher.events);
   mirroredCounter(registry, `${P}watcher_errors_total`, 'Watcher errors (including ENOSPC / EMFILE overflow, which degrade to rescans)', () => daemon.watcher.errors);

@@ -47,11 +47,13 @@ export interface LeaseStats {
   taken: number;
   /** Takes that found the file held by another node. */
   busy: number;
-  /** Files taken over from another node (a token this node had not had). */
+  /** Files taken over from another node whose lease lapsed unreleased (it died or stalled). */
   takenOver: number;
   /** Leases found lost at a heartbeat (another node took the file after a stall). */
   lost: number;
   released: number;
+  /** Runs whose commit was fenced off (lease lost, or checkpoint behind the store's): nothing written. */
+  fenced: number;
   lastHeartbeatAt: number | null;
   heartbeatErrors: number;
   /** The store's counts as of the last heartbeat (all nodes). */
@@ -70,7 +72,8 @@ export class LeaseKeeper {
   readonly stats: LeaseStats;
 
   constructor(
-    private readonly db: SqlRunner,
+    /** Lease statements (their own connection: state/leases.ts leaseConnection). */
+    private readonly db: SqlRunner & { close?: () => Promise<void> },
     private readonly keys: SessionKeys,
     readonly settings: LeaseSettings,
     private readonly log: Logger,
@@ -84,6 +87,7 @@ export class LeaseKeeper {
       takenOver: 0,
       lost: 0,
       released: 0,
+      fenced: 0,
       lastHeartbeatAt: null,
       heartbeatErrors: 0,
       store: null,
@@ -98,8 +102,8 @@ export class LeaseKeeper {
       mine.refs++;
       return { token: mine.token, fresh: this.stale.delete(stored) };
     }
-    const token = await takeLease(this.db, stored, this.settings.node, this.settings.ttlMs);
-    if (token === null) {
+    const taken = await takeLease(this.db, stored, this.settings.node, this.settings.ttlMs);
+    if (taken === null) {
       this.stats.busy++;
       return null;
     }
@@ -109,11 +113,16 @@ export class LeaseKeeper {
       raced.refs++;
       return { token: raced.token, fresh: this.stale.delete(stored) };
     }
+    const { token } = taken;
     this.held.set(stored, { token, refs: 1 });
     this.stats.holding = this.held.size;
     this.stats.taken++;
-    const fresh = this.stale.delete(stored) || this.last.get(stored) !== token;
-    if (fresh && this.last.has(stored)) this.stats.takenOver++;
+    const fromOther = taken.from !== null && taken.from !== this.settings.node;
+    // A dead (or stalled) node's file: its lease lapsed without a release.
+    if (fromOther && taken.lapsed) this.stats.takenOver++;
+    // No row yet: no node ever held the file, so nobody committed it since this node loaded its
+    // checkpoints at start (no reload: a backfill would pay a query per file for nothing).
+    const fresh = this.stale.delete(stored) || fromOther || (taken.from !== null && this.last.get(stored) !== token);
     this.last.set(stored, token);
     return { token, fresh };
   }
@@ -143,6 +152,7 @@ export class LeaseKeeper {
    * (another node committed, or took the lease between), so the next take reads it again.
    */
   markStale(sessionFile: string): void {
+    this.stats.fenced++;
     this.stale.add(this.keys.stored(sessionFile));
   }
 
@@ -212,5 +222,6 @@ export class LeaseKeeper {
         // The store is gone: the leases lapse after the TTL.
       }
     }
+    await this.db.close?.().catch(() => undefined);
   }
 }

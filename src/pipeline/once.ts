@@ -1,7 +1,10 @@
 /**
  * `run --once`: scan, bring every processor up to date on every file, report.
  */
+import fs from 'node:fs';
 import os from 'node:os';
+import { fileStatOf, type FileStat } from '../discover/file-stat.js';
+import type { FsPath } from '../discover/names.js';
 import type { Pipeline } from './pipeline.js';
 import type { ProcessorOutcome } from './file-run.js';
 import type { ProcessorRecipe } from './processor.js';
@@ -140,6 +143,18 @@ function workerCount(pipeline: Pipeline, walk: WalkResult, workers: number | 'au
   return Math.max(1, Math.min(AUTO_WORKERS_MAX, os.availableParallelism()));
 }
 
+/** A session file's stat now; null when it is gone (or no longer a file). */
+function lstatOrNull(p: FsPath): FileStat | null {
+  try {
+    const s = fs.lstatSync(p);
+    return s.isFile() ? fileStatOf(s) : null;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw err;
+  }
+}
+
 export async function runOnce(pipeline: Pipeline, opts: OnceOptions = {}): Promise<RunSummary> {
   const started = Date.now();
   const summary: RunSummary = { processors: {}, files: 0, duration_ms: 0 };
@@ -188,7 +203,7 @@ async function stageAll(
   let next = 0;
   // A shared store: each file under its lease, handed back once committed; a file another node
   // holds is that node's (counted, not waited for).
-  const leased = async (file: string, run: (lease: number | null) => Promise<{ committed: Promise<void> }>): Promise<void> => {
+  const leased = async (file: string, run: (lease: number | null, reloaded: boolean) => Promise<{ committed: Promise<void> }>): Promise<void> => {
     const held = await pipeline.takeFile(file);
     if (!held) {
       if (summary.files_leased_elsewhere !== undefined) summary.files_leased_elsewhere++;
@@ -196,7 +211,7 @@ async function stageAll(
     }
     let committed: Promise<void>;
     try {
-      ({ committed } = await run(held.lease));
+      ({ committed } = await run(held.lease, held.reloaded));
     } catch (err) {
       await pipeline.releaseFile(file);
       throw err;
@@ -206,8 +221,10 @@ async function stageAll(
   const worker = async () => {
     while (next < walk.files.length) {
       const f = walk.files[next++];
-      await leased(f.ref.sessionFile, async (lease) => {
-        const { done } = await pipeline.runFile({ ...f, lease }, f.stat);
+      await leased(f.ref.sessionFile, async (lease, reloaded) => {
+        // Checkpoints read again under the lease are newer than the walk's stat: stat again (see Pipeline.takeFile).
+        const stat = reloaded ? lstatOrNull(f.absPath) : f.stat;
+        const { done } = await pipeline.runFile({ ...f, lease }, stat);
         return {
           committed: done.then((out) => {
             for (const [name, o] of out) tally(summary.processors[name], o);

@@ -15,6 +15,7 @@ import { storeKindOf } from '../state/dialect.js';
 import { sessionKeys, type SessionKeys } from '../discover/session-path.js';
 import { LeaseKeeper, type LeaseSettings } from './lease-keeper.js';
 import { leaseFence } from './fence.js';
+import { leaseConnection } from '../state/leases.js';
 import { Committer, DEFAULT_COMMITTER, type CommitterOptions } from './commit.js';
 import { CheckpointCache } from './checkpoint-cache.js';
 import type { Processor } from './processor.js';
@@ -106,7 +107,7 @@ export class Pipeline {
       for (const p of opts.processors) await p.init?.({ db, root: opts.root });
       const shared = storeKindOf(opts.dbPath) === 'postgres';
       const keys = sessionKeys(shared ? (opts.source ?? os.hostname()) : null);
-      const leases = shared && opts.lease ? new LeaseKeeper(db, keys, opts.lease, opts.log) : null;
+      const leases = shared && opts.lease ? new LeaseKeeper(leaseConnection(opts.dbPath, opts.lease.node), keys, opts.lease, opts.log) : null;
       const checkpoints = new CheckpointCache(await loadCheckpoints(db, keys));
       const committer = new Committer(
         db,
@@ -186,11 +187,16 @@ export class Pipeline {
   /**
    * Before a run on a shared store: take the file's lease. Null while another node holds it
    * (the run is that node's). When the file comes from another node, its checkpoints are read
-   * again first: this cache is stale by whatever that node committed. Without leases (an
-   * embedded store) every file is this process's: `{ lease: null }`.
+   * again first (`reloaded`): this cache is stale by whatever that node committed. Without
+   * leases (an embedded store) every file is this process's: `{ lease: null }`.
+   *
+   * The run must then judge the file on a stat taken after this: a stat from before is older
+   * than the checkpoints just read, and a file that another node read further than that stat
+   * looked truncated (retracted and read again from 0: a checkpoint moving backwards, seen in
+   * test/nodes.test.ts in about one run of five before the daemon took the stat after the lease).
    */
-  async takeFile(sessionFile: string): Promise<{ lease: number | null } | null> {
-    if (!this.leases) return { lease: null };
+  async takeFile(sessionFile: string): Promise<{ lease: number | null; reloaded: boolean } | null> {
+    if (!this.leases) return { lease: null, reloaded: false };
     const taken = await this.leases.take(sessionFile);
     if (!taken) return null;
     if (taken.fresh) {
@@ -201,7 +207,7 @@ export class Pipeline {
         throw err;
       }
     }
-    return { lease: taken.token };
+    return { lease: taken.token, reloaded: taken.fresh };
   }
 
   /** After a run: hand the file's lease back (see LeaseKeeper.release). */

@@ -17,11 +17,34 @@
  *
  * PostgreSQL only: an embedded DuckDB store has one process, and no leases.
  */
+import pg from 'pg';
 import type { Params } from './db.js';
 
 /** What this module needs of a store: statements with `$n` parameters (inside a transaction when the caller is in one). */
 export interface SqlRunner {
   all<T = Record<string, unknown>>(sql: string, params?: Params): Promise<T[]>;
+}
+
+/**
+ * A small pool of its own for take, renew and release: on the store's writer connection they
+ * queued behind the commits, and a heartbeat waiting out a long commit let leases lapse under
+ * a node that was alive. The fence still runs in the commit's own transaction.
+ */
+export function leaseConnection(url: string, node: string): SqlRunner & { close(): Promise<void> } {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 2,
+    application_name: `session-pipeline leases ${node}`.slice(0, 63),
+    connectionTimeoutMillis: 10_000,
+    idleTimeoutMillis: 30_000,
+    keepAlive: true,
+  });
+  // A dropped idle connection emits here; the next statement gets a new one (or fails, and the caller retries).
+  pool.on('error', () => undefined);
+  return {
+    all: async <T,>(sql: string, params?: Params) => (await pool.query(sql, params as unknown[] | undefined)).rows as T[],
+    close: () => pool.end(),
+  };
 }
 
 /** The lease tables, in PostgreSQL's dialect (core migration 4; a DuckDB store has none). */
@@ -36,6 +59,9 @@ export const LEASE_DDL: readonly string[] = [
     released_at TIMESTAMPTZ
   )`,
   'CREATE INDEX IF NOT EXISTS session_leases_node ON session_leases (node, expires_at)',
+  // A node taking a file over reads its checkpoints, and every commit's fence their offsets, by
+  // file: the primary key leads with the processor, so without this each was a scan of the table.
+  'CREATE INDEX IF NOT EXISTS session_processor_state_file ON session_processor_state (session_file)',
 ];
 
 /** `$n` milliseconds as an interval. */
@@ -43,14 +69,24 @@ const ms = (n: number) => `($${n}::bigint * interval '1 millisecond')`;
 /** A JSON array parameter as a set of strings (a list of any length in one parameter, in both drivers). */
 const fileSet = (n: number) => `(SELECT jsonb_array_elements_text($${n}::jsonb))`;
 
+/** A lease taken: its token, who held the row before (null: nobody yet), and whether that holder's lease had lapsed unreleased. */
+export interface TakenLease {
+  token: number;
+  from: string | null;
+  lapsed: boolean;
+}
+
 /**
  * Take a file's lease for `node`, or keep it. The token stays the same while the same node
  * takes it again (released or lapsed, nobody else held it in between: nobody else committed),
  * and is new when the file comes from another node. Returns null while another node holds it.
  */
-export async function takeLease(db: SqlRunner, file: string, node: string, ttlMs: number): Promise<number | null> {
-  const rows = await db.all<{ token: string | number | bigint }>(
-    `INSERT INTO session_leases AS l (session_file, node, token, acquired_at, expires_at)
+export async function takeLease(db: SqlRunner, file: string, node: string, ttlMs: number): Promise<TakenLease | null> {
+  const rows = await db.all<{ token: string | number | bigint; from_node: string | null; lapsed: boolean | null }>(
+    `WITH prev AS (
+       SELECT node, released_at IS NULL AND expires_at <= clock_timestamp() AS lapsed FROM session_leases WHERE session_file = $1
+     )
+     INSERT INTO session_leases AS l (session_file, node, token, acquired_at, expires_at)
      VALUES ($1, $2, nextval('session_lease_tokens'), clock_timestamp(), clock_timestamp() + ${ms(3)})
      ON CONFLICT (session_file) DO UPDATE SET
        token = CASE WHEN l.node = EXCLUDED.node THEN l.token ELSE EXCLUDED.token END,
@@ -59,10 +95,12 @@ export async function takeLease(db: SqlRunner, file: string, node: string, ttlMs
        expires_at = EXCLUDED.expires_at,
        released_at = NULL
      WHERE l.node = EXCLUDED.node OR l.expires_at <= clock_timestamp()
-     RETURNING token`,
+     RETURNING token, (SELECT node FROM prev) AS from_node, (SELECT lapsed FROM prev) AS lapsed`,
     [file, node, ttlMs],
   );
-  return rows.length === 0 ? null : Number(rows[0].token);
+  if (rows.length === 0) return null;
+  const r = rows[0];
+  return { token: Number(r.token), from: r.from_node ?? null, lapsed: r.lapsed === true };
 }
 
 /** Push the expiry of the listed files this node holds under these tokens; returns the files still held. */

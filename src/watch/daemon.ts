@@ -231,9 +231,7 @@ export class Daemon extends EventEmitter {
     if (this.stopping) return null;
     const target = this.pipeline.target(h.sessionFile);
     if (!target) return null;
-    const st = await statSessionFile(target.absPath);
-    if (st.ok) this.noteStat(h.sessionFile, st.stat);
-    if (st.ok && h.reason === 'lease' && this.pipeline.leases) {
+    if (h.reason === 'lease' && this.pipeline.leases) {
       // Another node's lease lapsed: take it (reading the file's checkpoints as that node left
       // them) and hand it back, so the check below judges the file on what is committed.
       try {
@@ -244,6 +242,8 @@ export class Daemon extends EventEmitter {
         return null;
       }
     }
+    const st = await statSessionFile(target.absPath);
+    if (st.ok) this.noteStat(h.sessionFile, st.stat);
     if (!st.ok) {
       this.trace.record('state-check', h.sessionFile, h.traceId, h.at, { decision: 'skip', why: `stat failed: ${st.error}` });
       return null;
@@ -320,13 +320,6 @@ export class Daemon extends EventEmitter {
       ps.map((p): ProcessorRun => ({ processor: p.name, sessionFile: file, traceId: trace.traceId, outcome: null }));
     if (this.stopping) return runs(due);
     const target = this.pipeline.target(file)!;
-    // Fresh stat: the file may have moved while this run waited in the queue.
-    const st = await statSessionFile(target.absPath);
-    if (!st.ok) return runs(due);
-    this.noteStat(file, st.stat);
-    // A settle processor queued on an older stat must not run on a file that moved since.
-    const processors = this.settled(due, c.hint, st.stat);
-    if (processors.length === 0) return [];
     // A shared store: the file is this node's only under its lease (and its checkpoints are
     // read again when it comes from another node, before the plan below).
     let held: { lease: number | null } | null;
@@ -339,13 +332,21 @@ export class Daemon extends EventEmitter {
       if (!this.leaseOutage) this.log.warn({ err: (err as Error).message }, 'cannot take leases: the store is not answering; retrying');
       this.leaseOutage = true;
       this.later(LEASE_RETRY_MS, () => this.emitHint(hint(file, 'retry')));
-      return runs(processors);
+      return runs(due);
     }
     if (!held) {
       this.trace.record('state-check', file, trace.traceId, trace.at, { decision: 'skip', why: 'leased by another node' });
-      return runs(processors);
+      return runs(due);
     }
     try {
+      // Fresh stat, taken under the lease: the file may have moved while this run waited in the
+      // queue, and a stat older than checkpoints just read again made a file look truncated.
+      const st = await statSessionFile(target.absPath);
+      if (!st.ok) return runs(due);
+      this.noteStat(file, st.stat);
+      // A settle processor queued on an older stat must not run on a file that moved since.
+      const processors = this.settled(due, c.hint, st.stat);
+      if (processors.length === 0) return [];
       return await this.runGroups(file, { ...target, lease: held.lease }, st.stat, processors, trace, control);
     } finally {
       await this.pipeline.releaseFile(file);

@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { LagTracker } from '../../src/ops/lag.js';
 import { computeHealth, type HealthInput } from '../../src/ops/health.js';
+import type { LeaseStats } from '../../src/pipeline/lease-keeper.js';
 import type { Checkpoint } from '../../src/state/checkpoint.js';
 import type { FileStat } from '../../src/discover/file-stat.js';
 
@@ -216,5 +217,37 @@ describe('computeHealth', () => {
     expect(brief.reasons[0]).toMatch(/lost the database connection 5\.0 s ago.*Connection terminated/);
     expect(brief.store?.connectionLostSince).toBe(new Date(now - 5_000).toISOString());
     expect(computeHealth(input({ now, store, connectionLost: { at: now - 31_000, error: 'x' } })).status).toBe('error');
+  });
+});
+
+describe('computeHealth: leases (a shared store)', () => {
+  const leases = (over: Partial<LeaseStats> = {}): LeaseStats => ({
+    node: 'n1',
+    ttlMs: 30_000,
+    holding: 3,
+    taken: 10,
+    busy: 2,
+    takenOver: 1,
+    lost: 0,
+    released: 7,
+    fenced: 0,
+    lastHeartbeatAt: 95_000,
+    heartbeatErrors: 0,
+    store: { held: 3, active: 5, expired: 1, total: 40, nodes: 2, at: 95_000 },
+    ...over,
+  });
+
+  it('an embedded store has no leases section', () => {
+    expect(computeHealth(input()).leases).toBeUndefined();
+  });
+  it('shows what this node holds and the store counts at the last heartbeat', () => {
+    const h = computeHealth(input({ leases: leases() }));
+    expect(h.status).toBe('ok');
+    expect(h.leases).toMatchObject({ node: 'n1', holding: 3, held: 3, active: 5, expired: 1, total: 40, nodes: 2, takenOver: 1, countedAt: new Date(95_000).toISOString() });
+  });
+  it('warns when the heartbeat has not succeeded for a TTL (the others may take the files)', () => {
+    const h = computeHealth(input({ leases: leases({ lastHeartbeatAt: 60_000, heartbeatErrors: 4 }) }));
+    expect(h.status).toBe('warning');
+    expect(h.reasons.join()).toMatch(/leases not renewed for 40\.0 s/);
   });
 });

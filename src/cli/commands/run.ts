@@ -10,7 +10,7 @@ import { runOnce, type RunSummary } from '../../pipeline/once.js';
 import { checkRoot, rootProblem } from '../../discover/root.js';
 
 /** The core settings of `run`; each processor's own settings are added from its definition. */
-export const RUN_SETTINGS = ['root', 'db', 'pgPoolMax', 'processors', 'workers', 'logLevel', 'maxLineBytes', 'maxAttempts', 'retryBaseMs'] as const;
+export const RUN_SETTINGS = ['root', 'db', 'pgPoolMax', 'processors', 'workers', 'logLevel', 'maxLineBytes', 'maxAttempts', 'retryBaseMs', 'sourceName', 'nodeName', 'leaseTtlMs'] as const;
 
 export function runCommand(): Command {
   const cmd = new Command('run')
