@@ -60,6 +60,9 @@ export interface PriceVersion {
  */
 export async function activatePrices(db: Db, table: PriceTable, now = Date.now()): Promise<PriceVersion> {
   return db.transaction(async () => {
+    // Several nodes starting on one PostgreSQL store activate at once: one at a time, or both
+    // took the same next version number (duplicate key, seen starting two `run --once`s).
+    if (db.kind === 'postgres') await db.run("SELECT pg_advisory_xact_lock(hashtext('session-pipeline price versions'))");
     const [known] = await db.all<{ price_version: number }>(
       'SELECT price_version FROM usage_price_versions WHERE fingerprint = $1',
       [table.fingerprint],
@@ -109,7 +112,8 @@ export async function activatePrices(db: Db, table: PriceTable, now = Date.now()
       [version],
     );
     for (const { model } of unmapped) {
-      await db.run(`INSERT INTO ${PRICE_MODELS.name} VALUES ($1, $2, $3)`, [version, model, table.lookup(model)?.entry ?? null]);
+      // A node's committer may have mapped it meanwhile (the same entry: one table, one lookup).
+      await db.run(`INSERT INTO ${PRICE_MODELS.name} VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [version, model, table.lookup(model)?.entry ?? null]);
     }
     return { version, created: !known, mapped: unmapped.length };
   });
