@@ -9,7 +9,8 @@
  * 1. Backfill throughput on one generated corpus (>= 300 files, >= 80 MB,
  *    bench/lib/corpus.ts) in one shared root: N `run --once` processes started
  *    together on one PostgreSQL database (N = 1, 2, 3; the files divided between
- *    them by leases), timed from the first spawn to the last exit. References
+ *    them by leases), timed from the first spawn to the last exit, on a store
+ *    whose tables exist (prepareStore). References
  *    from the same run: the JSON.parse floor on the same bytes (one core) and a
  *    single-node `run --once` into DuckDB, the embedded default.
  * 2. Append -> commit p50/p95/p99 under bench:latency's load (200 live files
@@ -69,15 +70,11 @@ function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...env, SESSION_PIPELINE_LOG_LEVEL: 'warn', ...extra };
 }
 
-/** Whether this build divides a shared root between nodes (issue 19's leases): `run --help` names them. */
-function haveLeases(): boolean {
-  const r = spawnSync(process.execPath, [CLI, 'run', '--help'], { encoding: 'utf8' });
-  return /lease/i.test(r.stdout);
-}
-
 interface Summary {
   processors: Record<string, Record<string, number>>;
   files: number;
+  /** A shared store: files another node held when this one came to them. */
+  files_leased_elsewhere?: number;
 }
 
 interface NodesRun {
@@ -90,8 +87,21 @@ interface NodesRun {
   summaries: Summary[];
 }
 
-/** `n` run --once processes started together on one root and one store; wall from first spawn to last exit. */
+/**
+ * Create the store's tables before a timed run: a `run --once` over an empty root (migrations,
+ * the price table). A team store exists before its nodes join; and nodes that create one at the
+ * same moment collide (two first inits of usage's price versions: a unique violation, exit 1).
+ * Done for every store, DuckDB included, so no timed run pays for creating its schema.
+ */
+function prepareStore(db: string, processors: string, emptyRoot: string): void {
+  fs.mkdirSync(emptyRoot, { recursive: true });
+  const r = spawnSync(process.execPath, [CLI, 'run', '--once', '--json', '--no-progress', '--root', emptyRoot, '--db', db, '--processors', processors], { env: childEnv(), encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`preparing ${db}: run --once exited ${r.status}: ${r.stderr.slice(-2000)}`);
+}
+
+/** `n` run --once processes started together on one root and one prepared store; wall from first spawn to last exit. */
 async function runNodes(n: number, root: string, db: string, processors: string, serverCpu: () => number | null = () => null): Promise<NodesRun> {
+  prepareStore(db, processors, path.join(path.dirname(root), 'empty-root'));
   const loadBefore = loadLine();
   const s0 = serverCpu();
   const c0 = childrenCpuMs();
@@ -290,19 +300,14 @@ async function main(): Promise<void> {
       row('run --once, DuckDB (reference)', 1, duck.wallMs, duck.cpuMs, null, `${await checkComplete(path.join(tmp, 'backfill.duckdb'), root, corpus.files, corpus.lines)}; ${duck.loadAfter}`);
       backfill.duckdb = { wall_ms: Math.round(duck.wallMs), cpu_ms: duck.cpuMs, load: duck.loadAfter };
 
-      const leases = haveLeases();
       const pgRuns: Record<string, unknown> = {};
       let one: number | null = null;
       for (const n of NODES) {
-        if (n > 1 && !leases) {
-          rows.push({ run: `run --once x ${n}, PostgreSQL`, nodes: n, note: 'not measured: this build has no leases to divide a shared root (issue 19, several nodes)' });
-          pgRuns[n] = null;
-          continue;
-        }
         const db = await freshPg(server, `backfill_${n}`);
         const r = await runNodes(n, root, db, flags.processors!, serverCpu);
         if (n === 1) one = r.wallMs;
-        const perNode = r.summaries.map((s) => Math.max(0, ...Object.values(s.processors).map((p) => p.lines))).map((l) => l.toLocaleString('en-US'));
+        // What each node did: lines it processed, and files it found held by another node.
+        const perNode = r.summaries.map((s) => `${Math.max(0, ...Object.values(s.processors).map((p) => p.lines)).toLocaleString('en-US')} (${s.files_leased_elsewhere ?? 0} leased elsewhere)`);
         const speedup = one !== null && n > 1 ? `, ${(one / r.wallMs).toFixed(2)}x one node` : '';
         row(`run --once x ${n}, PostgreSQL`, n, r.wallMs, r.cpuMs, r.storeCpuMs, `${await checkComplete(db, root, corpus.files, corpus.lines)}; lines per node ${perNode.join(' / ')}${speedup}; ${r.loadAfter}`);
         pgRuns[n] = { wall_ms: Math.round(r.wallMs), cpu_ms: r.cpuMs, pg_server_cpu_ms: r.storeCpuMs, load_before: r.loadBefore, load_after: r.loadAfter, per_node: r.summaries };
