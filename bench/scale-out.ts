@@ -32,6 +32,7 @@ import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import pg from 'pg';
 import { generateCorpus } from './lib/corpus.js';
 import { floorPass } from './lib/floor.js';
 import { buildLatencyTree, probeLatencies, runLatencyWriter } from './lib/latency-load.js';
@@ -63,6 +64,22 @@ const CLI = path.join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
 const LATENCY_DAEMON = path.join(REPO_ROOT, 'dist', 'bench', 'latency-daemon.js');
 const NODES = flags.nodes!.split(',').map(Number).filter((n) => n >= 1);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Run statements on a server as its admin URL; returns the first column of the last one's first row. */
+async function pgAdmin(url: string, statements: string[]): Promise<unknown> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    let last: unknown = null;
+    for (const s of statements) {
+      const r = await c.query(s);
+      last = r.rows[0] ? Object.values(r.rows[0])[0] : null;
+    }
+    return last;
+  } finally {
+    await c.end();
+  }
+}
 
 /** Child env without the user's pipeline settings, so only ours count. */
 function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -236,6 +253,14 @@ async function main(): Promise<void> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sp-bench-scale-out-'));
   const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, load_start: loadLine() };
   let stopCluster: (() => void) | null = null;
+  // Interrupted (Ctrl-C, SIGTERM): still stop the cluster this run started and remove its files.
+  const onSignal = () => {
+    stopCluster?.();
+    fs.rmSync(tmp, { recursive: true, force: true });
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   const drops: (() => Promise<void>)[] = [];
   let seq = 0;
   const freshPg = async (server: string, what: string) => {
@@ -249,10 +274,12 @@ async function main(): Promise<void> {
     let pgData: string | null = !flags.pg && process.env.SESSION_PIPELINE_TEST_PG_DIR ? path.join(process.env.SESSION_PIPELINE_TEST_PG_DIR, 'data') : null;
     if (!server) {
       const mod = (await import(pathToFileURL(path.join(REPO_ROOT, 'scripts', 'pg-cluster.mjs')).href)) as {
-        startCluster(): Promise<{ url: string; dir: string }>;
+        startCluster(o: { durable: boolean }): Promise<{ url: string; dir: string }>;
         stopCluster(dir: string): void;
       };
-      const c = await mod.startCluster();
+      // Durable, unlike the tests' clusters (fsync, synchronous_commit, full_page_writes on): a store
+      // people rely on keeps them on, and DuckDB syncs its WAL at every commit too.
+      const c = await mod.startCluster({ durable: true });
       server = c.url;
       pgData = path.join(c.dir, 'data');
       stopCluster = () => mod.stopCluster(c.dir);
@@ -260,6 +287,9 @@ async function main(): Promise<void> {
     } else {
       console.log(`PostgreSQL: ${server.replace(/:[^:@/]*@/, ':***@')}`);
     }
+    const settings = await pgAdmin(server, ["SELECT string_agg(name || '=' || setting, ', ' ORDER BY name) AS s FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'shared_buffers', 'server_version')"]);
+    console.log(`PostgreSQL settings: ${settings}`);
+    results.pg_settings = settings;
     console.log(loadLine());
     const serverCpu = () => (pgData ? pgServerCpuMs(pgData) : null);
     results.pg_server_cpu_measured = serverCpu() !== null;

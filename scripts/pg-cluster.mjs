@@ -55,8 +55,10 @@ function pgRun(bin, args) {
 /**
  * Start a cluster. Returns `{ url, dir, port }`; `url` names the `postgres`
  * database as the `postgres` superuser (tests create their own databases).
+ * `durable: true` keeps PostgreSQL's defaults for fsync, synchronous_commit and
+ * full_page_writes (a benchmark of a store people rely on); tests turn them off.
  */
-export async function startCluster() {
+export async function startCluster({ durable = false } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sp-pg-'));
   fs.chmodSync(dir, 0o755);
   const data = path.join(dir, 'data');
@@ -71,9 +73,7 @@ export async function startCluster() {
     `-p ${port}`,
     `-k ${sock}`,
     "-c listen_addresses='127.0.0.1'",
-    '-c fsync=off',
-    '-c synchronous_commit=off',
-    '-c full_page_writes=off',
+    ...(durable ? [] : ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off']),
     '-c max_connections=300',
     '-c shared_buffers=128MB',
   ].join(' ');
