@@ -106,9 +106,8 @@ interface NodesRun {
 
 /**
  * Create the store's tables before a timed run: a `run --once` over an empty root (migrations,
- * the price table). A team store exists before its nodes join; and nodes that create one at the
- * same moment collide (two first inits of usage's price versions: a unique violation, exit 1).
- * Done for every store, DuckDB included, so no timed run pays for creating its schema.
+ * the price table), as a team store exists before its nodes join. Done for every store, DuckDB
+ * included, so no timed run pays for creating its schema.
  */
 function prepareStore(db: string, processors: string, emptyRoot: string): void {
   fs.mkdirSync(emptyRoot, { recursive: true });
