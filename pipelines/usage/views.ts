@@ -1,6 +1,12 @@
 /**
- * SQL over the usage tables: the views analysts query with the duckdb CLI,
- * and the grouped queries behind `session-pipeline report`.
+ * SQL over the usage tables: the views analysts query (`session-pipeline sql`,
+ * or any PostgreSQL client on a PostgreSQL store), and the grouped queries
+ * behind `session-pipeline report`.
+ *
+ * One text for both stores wherever their common subset allows (no QUALIFY,
+ * GROUP BY ALL, list literals or `list()`); the rest comes from
+ * src/state/dialect.ts by the store's kind. Same names, columns and rows in
+ * both (test/usage/pg-reports.test.ts).
  *
  * Cross-file dedup lives here, not in the tables: `usage_messages` keeps one
  * row per (file, message), and `usage_messages_dedup` picks one row per
