@@ -79,6 +79,11 @@ describe('COPY text format (pure)', () => {
     expect(copyTimestamp(Date.UTC(2025, 0, 2, 3, 4, 5, 6))).toBe('2025-01-02 03:04:05.006000');
     expect(copyTimestamp(1.5)).toBe('1970-01-01 00:00:00.001500');
     expect(() => copyTimestamp(Number.NaN)).toThrow(/out of range/);
+    // Any year a Date holds: past 9999, and BC (the ISO year 0 is 1 BC).
+    expect(copyTimestamp(Date.parse('+020000-01-01T00:00:00.000Z'))).toBe('20000-01-01 00:00:00.000000');
+    expect(copyTimestamp(Date.parse('0000-06-01T12:00:00.000Z'))).toBe('0001-06-01 12:00:00.000000 BC');
+    expect(copyTimestamp(Date.parse('-000001-01-01T00:00:00.000Z'))).toBe('0002-01-01 00:00:00.000000 BC');
+    expect(copyTimestamp(Date.parse('0099-12-31T23:59:59.999Z'))).toBe('0099-12-31 23:59:59.999000');
   });
 });
 
@@ -168,6 +173,9 @@ describe('PostgreSQL store', () => {
     const ts = Date.UTC(2025, 5, 1, 10, 0, 0, 250);
     const rows = HOSTILE.map((v, i) => [`k${i}`, i * 1e12, v, i + 0.25, i % 2 === 0, ts + i, i]);
     rows.push(['knull', null, null, null, null, null, null]);
+    // Timestamps far from now load and read back as the same instant (years past 9999, BC, early AD).
+    const odd = ['+020000-01-01T00:00:00.000Z', '0000-06-01T12:00:00.000Z', '-000100-03-04T05:06:07.089Z', '0099-12-31T23:59:59.999Z', '1970-01-01T00:00:00.000Z'];
+    odd.forEach((iso, i) => rows.push([`odd${i}`, 0, '', 0, true, Date.parse(iso), 0]));
     await db.transaction(() => db.loadStaged(ITEMS, rows));
     const got = await db.all<{ k: string; n: bigint | null; v: string | null; d: number | null; b: boolean | null; ts: Date | null; i: number | null }>(
       'SELECT * FROM items ORDER BY k',
@@ -184,6 +192,9 @@ describe('PostgreSQL store', () => {
       expect(r.i).toBe(i);
     });
     expect(byKey.get('knull')).toEqual({ k: 'knull', n: null, v: null, d: null, b: null, ts: null, i: null });
+    odd.forEach((iso, i) => expect(byKey.get(`odd${i}`)!.ts!.toISOString()).toBe(iso));
+    const [epochs] = await db.all<{ e: string }>(`SELECT string_agg(CAST(floor(extract(epoch FROM ts) * 1000) AS BIGINT)::text, ',' ORDER BY k) AS e FROM items WHERE k LIKE 'odd%'`);
+    expect(epochs.e).toBe(odd.map((iso) => String(Date.parse(iso))).join(','));
   });
 
   it('one row per key within a load (prefer), then the conflict action against the table', async () => {

@@ -20,15 +20,25 @@ export function copyText(s: string): string {
   return SPECIAL.test(s) ? s.replace(SPECIAL_ALL, (c) => ESCAPES[c]) : s;
 }
 
-/** A timestamp given as epoch ms (fractions kept to the microsecond, as DuckDB's appender does). */
+/**
+ * A timestamp given as epoch ms (fractions kept to the microsecond, as DuckDB's appender does), in
+ * PostgreSQL's input form. Any year a JS Date holds: years past 9999 as such, and years before 1
+ * as BC (the ISO year 0 is 1 BC), so a transcript's odd timestamp loads on both stores.
+ */
 export function copyTimestamp(ms: number): string {
-  const micros = Math.round(ms * 1000);
-  if (!Number.isSafeInteger(micros)) throw new Error(`timestamp out of range: ${ms}`);
-  const whole = Math.floor(micros / 1000);
-  const frac = micros - whole * 1000; // 0..999 microseconds past the millisecond
-  const iso = new Date(whole).toISOString(); // YYYY-MM-DDTHH:MM:SS.mmmZ, or ±YYYYYY-... outside 0..9999
-  if (iso.length !== 24) throw new Error(`timestamp out of range: ${ms}`);
-  return `${iso.slice(0, 10)} ${iso.slice(11, 23)}${String(frac).padStart(3, '0')}`;
+  let whole = Math.floor(ms);
+  let frac = Math.round((ms - whole) * 1000); // microseconds past the millisecond
+  if (frac === 1000) {
+    whole += 1;
+    frac = 0;
+  }
+  const d = new Date(whole);
+  if (Number.isNaN(d.getTime())) throw new Error(`timestamp out of range: ${ms}`);
+  const iso = d.toISOString(); // YYYY-MM-DDTHH:MM:SS.mmmZ, or ±YYYYYY-MM-DDT... outside 0..9999
+  const t = iso.indexOf('T');
+  const time = `${iso.slice(t - 5, t)} ${iso.slice(t + 1, -1)}${String(frac).padStart(3, '0')}`;
+  const year = d.getUTCFullYear();
+  return year >= 1 ? `${String(year).padStart(4, '0')}-${time}` : `${String(1 - year).padStart(4, '0')}-${time} BC`;
 }
 
 /** One value in COPY text format; types as the loader declares them (state/table.ts). */

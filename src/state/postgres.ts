@@ -58,10 +58,20 @@ function parseNumeric(s: string): number | bigint {
   if (/^-?\d+$/.test(s) && !Number.isSafeInteger(n)) return BigInt(s);
   return n;
 }
-/** TIMESTAMP holds UTC without a zone (as DuckDB's): read it as UTC, not as the machine's zone. */
-function parseTimestamp(s: string): Date | string {
-  if (s === 'infinity' || s === '-infinity') return new Date(NaN);
-  return new Date(`${s.replace(' ', 'T')}Z`);
+/**
+ * TIMESTAMP holds UTC without a zone (as DuckDB's): read it as UTC, not as the machine's zone.
+ * PostgreSQL writes `YYYY-MM-DD HH:MM:SS[.ffffff]`, with more year digits past 9999 and ` BC`
+ * before year 1 (1 BC is the ISO year 0).
+ */
+const TIMESTAMP_TEXT = /^(\d{4,})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?( BC)?$/;
+function parseTimestamp(s: string): Date {
+  const m = TIMESTAMP_TEXT.exec(s);
+  if (!m) return new Date(NaN); // infinity, -infinity
+  const d = new Date(0);
+  const year = m[8] ? 1 - Number(m[1]) : Number(m[1]);
+  d.setUTCFullYear(year, Number(m[2]) - 1, Number(m[3]));
+  d.setUTCHours(Number(m[4]), Number(m[5]), Number(m[6]), m[7] ? Math.floor(Number(m[7].padEnd(6, '0')) / 1000) : 0);
+  return d;
 }
 const parseDate = (s: string): Date => new Date(`${s}T00:00:00Z`);
 
