@@ -269,6 +269,20 @@ describe('PostgreSQL store', () => {
     expect(await db.all('SELECT * FROM tx WHERE id = 9')).toEqual([]);
   });
 
+  it('a read whose connection the server drops between two statements fails alone; the next read works', async () => {
+    const err = await withSnapshot(db, { timeoutMs: 0 }, async (s) => {
+      const [{ pid }] = await s.all<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      const admin = new pg.Client({ connectionString: url });
+      await admin.connect();
+      await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+      await admin.end();
+      await new Promise((r) => setTimeout(r, 300)); // no statement running when the connection dies
+      return s.all('SELECT 1');
+    }).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(await withSnapshot(db, { timeoutMs: 0 }, (s) => s.all('SELECT 1 AS x'))).toEqual([{ x: 1 }]);
+  });
+
   it('health shows the pool and no password', () => {
     const h = db.health();
     expect(h.kind).toBe('postgres');

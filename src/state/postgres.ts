@@ -410,6 +410,13 @@ export class PgDb implements Db {
   async snapshot<T>(opts: ReadOptions, fn: (s: ReadSnapshot) => Promise<T>): Promise<T> {
     const c = await this.pool.connect();
     let broken: Error | undefined;
+    // The pool listens for errors only on idle clients: a server that goes away between two
+    // statements of this read would otherwise be an unhandled 'error' event (a crash).
+    const onError = (err: Error) => {
+      broken = err;
+      this.noteError(err);
+    };
+    c.on('error', onError);
     try {
       await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       // Per statement; a report is a handful of statements.
@@ -424,6 +431,7 @@ export class PgDb implements Db {
       throw err;
     } finally {
       if (!broken) await c.query('ROLLBACK').catch((e: Error) => (broken = e));
+      c.removeListener('error', onError);
       c.release(broken);
     }
   }
