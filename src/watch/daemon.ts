@@ -326,11 +326,13 @@ export class Daemon extends EventEmitter {
     try {
       held = await this.pipeline.takeFile(file);
       this.leaseOutage = false;
+      this.storeAnswers();
     } catch (err) {
       // The store is not answering: nothing ran, so nothing is lost; look again in a second
       // (the committer retries its own groups meanwhile). Logged once per outage, not per file.
       if (!this.leaseOutage) this.log.warn({ err: (err as Error).message }, 'cannot take leases: the store is not answering; retrying');
       this.leaseOutage = true;
+      this.storeUnreachableSince(err as Error, false);
       this.later(LEASE_RETRY_MS, () => this.emitHint(hint(file, 'retry')));
       return runs(due);
     }
@@ -392,16 +394,27 @@ export class Daemon extends EventEmitter {
     }
   }
 
+  /** A run found the store unreachable: remembered for /health (and logged, once per outage). */
+  private storeUnreachableSince(err: Error, log: boolean): void {
+    if (this.storeDown) return;
+    const error = err.message.split('\n')[0];
+    if (log) this.log.warn({ err: error }, 'the database is unreachable; runs wait for it');
+    this.storeDown = { at: Date.now(), error };
+  }
+
+  /** The store answered a run again. */
+  private storeAnswers(): void {
+    if (!this.storeDown) return;
+    this.storeDown = null;
+    this.log.info('the database answers again; runs resumed');
+  }
+
   private afterRun(o: Outcome<Checked, ProcessorRun[]>): void {
     if (!o.ok && isConnectionError(o.error)) {
       // The store went away (PostgreSQL restarting): not the file's fault. Say so once, and try the
       // file again shortly rather than waiting for its next change or the rescan.
       const file = o.input.hint.sessionFile;
-      const error = o.error.message.split('\n')[0];
-      if (!this.storeDown) {
-        this.log.warn({ err: error }, 'the database is unreachable; runs wait for it');
-        this.storeDown = { at: Date.now(), error };
-      }
+      this.storeUnreachableSince(o.error, true);
       if (!this.storeRetries.has(file) && !this.stopping) {
         const t = setTimeout(() => {
           this.storeRetries.delete(file);
@@ -411,10 +424,8 @@ export class Daemon extends EventEmitter {
       }
       return;
     }
-    if (o.ok && this.storeDown) {
-      this.storeDown = null;
-      this.log.info('the database answers again; runs resumed');
-    }
+    // With leases, a lease taken says the store answers; without, a run that went through does.
+    if (o.ok && !this.pipeline.leases) this.storeAnswers();
     if (!o.ok) {
       this.trace.record('error', o.input.hint.sessionFile, o.input.hint.traceId, o.input.hint.at, { error: o.error.message });
       this.log.error({ err: o.error.message, sessionFile: o.input.hint.sessionFile }, 'run failed');
