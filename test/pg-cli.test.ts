@@ -73,7 +73,7 @@ describe('CLI on PostgreSQL', () => {
     expect(e.stderr).toMatch(/cannot reach the database postgres:\/\/127\.0\.0\.1:\d+\/x/);
     // Before: the URL was resolved as a path, and its directory created in the working directory.
     expect(fs.readdirSync(cwd)).toEqual([]);
-  });
+  }, 120_000);
 
   it('a bad pool size is bad configuration: one line, exit 2', async () => {
     const r = await cli(['run', '--once', '--root', sb.root, '--db', url, '--pg-pool-max', '0']);
@@ -113,5 +113,5 @@ describe('CLI on PostgreSQL', () => {
     const refused = await cli(['sql', 'DELETE FROM session_processor_state', '--db', url]);
     expect(refused.code).toBe(2);
     expect(refused.stderr.trim().split('\n')).toHaveLength(1);
-  });
+  }, 300_000); // a dozen CLI processes: minutes on a loaded 2-core machine
 });
