@@ -161,14 +161,15 @@ describe('admin API on loopback without a token (the default)', () => {
   it('audits only the calls that passed the gate, and counts the refused ones', async () => {
     const port = d!.port;
     // A call is audited after its answer (through the committer): the last ones may still be on their way.
-    let rows: { status: number; auth: string }[] = [];
+    let rows: { status: number; auth: string; action: string }[] = [];
     await waitFor(async () => {
       const audit = await raw(port, 'GET', '/audit?limit=1000', {});
       expect(audit.status).toBe(200);
       rows = audit.json.rows;
       return rows.length >= accepted;
     }, 10_000);
-    expect(rows).toHaveLength(accepted);
+    // Named, so a failure says which call was (or was not) audited.
+    expect(rows.map((r) => `${r.action} ${r.status}`)).toHaveLength(accepted);
     expect(rows.every((r) => r.auth === 'none' && ![415, 421, 403].includes(r.status))).toBe(true);
     const metrics = (await raw(port, 'GET', '/metrics', {})).text;
     const refused = (reason: string) => Number(new RegExp(`^session_pipeline_admin_refused_total\\{reason="${reason}"\\} (\\d+)`, 'm').exec(metrics)?.[1]);
