@@ -184,7 +184,7 @@ export class LeaseKeeper {
       const still = await renewLeases(this.db, this.settings.node, tokens, this.settings.ttlMs);
       for (const f of tokens.keys()) {
         if (still.has(f) || this.held.get(f)?.token !== tokens.get(f)) continue;
-        // Lapsed while this node stalled and taken by another: its commits are fenced off anyway.
+        // Taken by another node after this one stalled past the TTL: its commits are fenced off anyway.
         this.held.delete(f);
         this.stats.lost++;
         this.log.warn({ sessionFile: f, node: this.settings.node }, 'lease lost: another node took the file');

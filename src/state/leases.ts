@@ -103,18 +103,22 @@ export async function takeLease(db: SqlRunner, file: string, node: string, ttlMs
   return { token: Number(r.token), from: r.from_node ?? null, lapsed: r.lapsed === true };
 }
 
-/** Push the expiry of the listed files this node holds under these tokens; returns the files still held. */
+/**
+ * Push the expiry of the files this node holds under these tokens; returns the files still
+ * held. A lease that lapsed while this node stalled, and that no other node took since (the
+ * row still names this node and token), is renewed too: nobody can have committed the file
+ * in between. One that another node took is not (its row names that node now).
+ */
 export async function renewLeases(db: SqlRunner, node: string, held: ReadonlyMap<string, number>, ttlMs: number): Promise<Set<string>> {
   if (held.size === 0) return new Set();
-  const rows = await db.all<{ session_file: string; token: string | number | bigint }>(
+  const rows = await db.all<{ session_file: string }>(
     `UPDATE session_leases SET expires_at = clock_timestamp() + ${ms(2)}
-     WHERE node = $1 AND session_file IN ${fileSet(3)} AND expires_at > clock_timestamp()
-     RETURNING session_file, token`,
-    [node, ttlMs, JSON.stringify([...held.keys()])],
+     WHERE node = $1 AND released_at IS NULL
+       AND (session_file, token) IN (SELECT x->>0, (x->>1)::bigint FROM jsonb_array_elements($3::jsonb) x)
+     RETURNING session_file`,
+    [node, ttlMs, JSON.stringify([...held].map(([f, t]) => [f, String(t)]))],
   );
-  const out = new Set<string>();
-  for (const r of rows) if (held.get(r.session_file) === Number(r.token)) out.add(r.session_file);
-  return out;
+  return new Set(rows.map((r) => r.session_file));
 }
 
 /** Hand a file back: free for any node at once. Only the holder's own token releases it. */
