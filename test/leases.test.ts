@@ -85,6 +85,7 @@ describe('leases', () => {
     await sleep(250);
     // 500 ms after the take: 2.jsonl lapsed (ttl 400), 3.jsonl was renewed at 250 ms.
     expect((await lapsedLeases(B)).map((l) => l.sessionFile)).toContain('h:alice/2.jsonl');
+    expect(await lapsedLeases(B, 1000, 'other:')).toEqual([]); // one source's only
     expect(await takeLease(B, 'h:alice/3.jsonl', 'node-b', 400)).toBeNull();
     const over = await takeLease(B, 'h:alice/2.jsonl', 'node-b', 30_000);
     expect(over).toMatchObject({ from: 'node-a', lapsed: true }); // a take-over

@@ -190,7 +190,7 @@ export class LeaseKeeper {
         this.log.warn({ sessionFile: f, node: this.settings.node }, 'lease lost: another node took the file');
       }
       this.stats.holding = this.held.size;
-      for (const l of await lapsedLeases(this.db)) {
+      for (const l of await lapsedLeases(this.db, 1000, this.keys.stored(''))) {
         if (l.node === this.settings.node) continue;
         const local = this.keys.local(l.sessionFile);
         if (local !== null) onLapsed(local);

@@ -154,12 +154,17 @@ export async function committedOffsets(db: SqlRunner, files: readonly string[]):
   return new Map(rows.map((r) => [`${r.processor_name}\u0000${r.session_file}`, Number(r.offset)]));
 }
 
-/** Leases whose holder stopped renewing them without releasing them (a dead or stalled node), oldest first. */
-export async function lapsedLeases(db: SqlRunner, limit = 1000): Promise<{ sessionFile: string; node: string }[]> {
+/**
+ * Leases whose holder stopped renewing them without releasing them (a dead or stalled node), oldest
+ * first; with `prefix`, only files whose stored key starts with it (one source's: another source's
+ * dead laptops must not crowd out this one's files).
+ */
+export async function lapsedLeases(db: SqlRunner, limit = 1000, prefix = ''): Promise<{ sessionFile: string; node: string }[]> {
   const rows = await db.all<{ session_file: string; node: string }>(
     `SELECT session_file, node FROM session_leases
-     WHERE expires_at <= clock_timestamp() AND released_at IS NULL ORDER BY expires_at LIMIT $1`,
-    [limit],
+     WHERE expires_at <= clock_timestamp() AND released_at IS NULL AND starts_with(session_file, $2)
+     ORDER BY expires_at LIMIT $1`,
+    [limit, prefix],
   );
   return rows.map((r) => ({ sessionFile: r.session_file, node: r.node }));
 }
