@@ -50,8 +50,8 @@ export const USAGE_MIGRATIONS: readonly Migration[] = [
     postgres: [],
   },
   {
-    // The views in the subset both stores run (no QUALIFY, GROUP BY ALL or list literals), and
-    // usage_sessions picking a session's latest cwd/branch/version deterministically on ties.
+    // The views written for both stores (array_agg and ARRAY[] for list() and [], GROUP BY by
+    // position), and usage_sessions picking a session's latest cwd/branch/version deterministically on ties.
     version: 4,
     description: 'views written once for DuckDB and PostgreSQL',
     up: VIEW_DDL,

@@ -3,8 +3,8 @@
  * or any PostgreSQL client on a PostgreSQL store), and the grouped queries
  * behind `session-pipeline report`.
  *
- * One text for both stores wherever their common subset allows (no QUALIFY,
- * GROUP BY ALL, list literals or `list()`); the rest comes from
+ * One text for both stores wherever their common subset allows (no GROUP BY
+ * ALL, list literals or `list()`); the rest comes from
  * src/state/dialect.ts by the store's kind. Same names, columns and rows in
  * both (test/usage/pg-reports.test.ts).
  *
@@ -22,7 +22,7 @@
 import { ACTIVE_VERSION_VIEW } from './price-versions.js';
 import { LONG_CONTEXT_THRESHOLD } from './pricing.js';
 import { whenRange } from '../../src/pipeline/report-time.js';
-import { argMaxSql, tsFromEpochMs, tsText, type StoreKind } from '../../src/state/dialect.js';
+import { argMaxSql, firstRowsSql, tsFromEpochMs, tsText, type StoreKind } from '../../src/state/dialect.js';
 
 /** A session's key: the parent session's file, which subagent files join. */
 export const SESSION_KEY = `owner || '/' || session_id || '.jsonl'`;
@@ -83,46 +83,44 @@ LEFT JOIN usage_price_active a ON true
 LEFT JOIN usage_price_models pm ON pm.price_version = a.price_version AND pm.model = m.model
 LEFT JOIN usage_prices p ON p.price_version = a.price_version AND p.entry = pm.entry`;
 
-// Row filters on window results are a subquery, not QUALIFY (DuckDB only): the same plan in DuckDB.
-const dedupMessages = `CREATE OR REPLACE VIEW usage_messages_dedup AS
-SELECT message_key, session_file, owner, session_id, ts, message_id, request_id, model, speed,
-  input_tokens, output_tokens, cache_creation_tokens, cache_creation_5m_tokens,
-  cache_creation_1h_tokens, cache_read_tokens, total_tokens,
-  cost_usd, pricing_model, price_version, synthetic, long_context, copies
-FROM (
-  SELECT
-    m.message_key,
-    first_value(m.session_file) OVER first_seen AS session_file,
-    first_value(m.owner) OVER first_seen AS owner,
-    first_value(f.session_id) OVER first_seen AS session_id,
-    first_value(m.ts) OVER first_seen AS ts,
-    m.message_id, m.request_id, m.model, m.speed,
-    m.input_tokens, m.output_tokens, m.cache_creation_tokens, m.cache_creation_5m_tokens,
-    m.cache_creation_1h_tokens, m.cache_read_tokens, m.total_tokens,
-    m.cost_usd, m.pricing_model, m.price_version, m.synthetic, m.long_context,
-    count(*) OVER (PARTITION BY m.message_key) AS copies,
-    row_number() OVER (
-      PARTITION BY m.message_key ORDER BY m.total_tokens DESC, m.ts ASC NULLS LAST, m.session_file) AS pick
-  FROM usage_messages_priced m
-  LEFT JOIN usage_files f ON f.session_file = m.session_file
-  WINDOW first_seen AS (
-    PARTITION BY m.message_key ORDER BY m.ts ASC NULLS LAST, m.session_file
-    ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
-) d
-WHERE pick = 1`;
+const dedupMessages = (kind: StoreKind) => `CREATE OR REPLACE VIEW usage_messages_dedup AS
+${firstRowsSql(kind, {
+  columns: [
+    'message_key', 'session_file', 'owner', 'session_id', 'ts', 'message_id', 'request_id', 'model', 'speed',
+    'input_tokens', 'output_tokens', 'cache_creation_tokens', 'cache_creation_5m_tokens', 'cache_creation_1h_tokens',
+    'cache_read_tokens', 'total_tokens', 'cost_usd', 'pricing_model', 'price_version', 'synthetic', 'long_context', 'copies',
+  ],
+  select: `
+  m.message_key,
+  first_value(m.session_file) OVER first_seen AS session_file,
+  first_value(m.owner) OVER first_seen AS owner,
+  first_value(f.session_id) OVER first_seen AS session_id,
+  first_value(m.ts) OVER first_seen AS ts,
+  m.message_id, m.request_id, m.model, m.speed,
+  m.input_tokens, m.output_tokens, m.cache_creation_tokens, m.cache_creation_5m_tokens,
+  m.cache_creation_1h_tokens, m.cache_read_tokens, m.total_tokens,
+  m.cost_usd, m.pricing_model, m.price_version, m.synthetic, m.long_context,
+  count(*) OVER (PARTITION BY m.message_key) AS copies`,
+  from: `FROM usage_messages_priced m
+LEFT JOIN usage_files f ON f.session_file = m.session_file
+WINDOW first_seen AS (
+  PARTITION BY m.message_key ORDER BY m.ts ASC NULLS LAST, m.session_file
+  ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)`,
+  rowNumber: `row_number() OVER (
+  PARTITION BY m.message_key ORDER BY m.total_tokens DESC, m.ts ASC NULLS LAST, m.session_file)`,
+})}`;
 
-const dedupEvents = `CREATE OR REPLACE VIEW usage_events_dedup AS
-SELECT event_id, session_file, owner, session_id, ts, kind, name, tool, mcp_server, mcp_tool, is_error
-FROM (
-  SELECT e.event_id, e.session_file, e.owner, f.session_id, e.ts, e.kind, e.name, e.tool, e.mcp_server, e.mcp_tool,
-    CASE WHEN e.kind = 'command' THEN NULL ELSE r.is_error END AS is_error,
-    row_number() OVER (PARTITION BY e.event_id ORDER BY e.ts ASC NULLS LAST, e.session_file) AS pick
-  FROM usage_events e
-  LEFT JOIN usage_files f ON f.session_file = e.session_file
-  LEFT JOIN (SELECT tool_use_id, bool_or(is_error) AS is_error FROM usage_tool_results GROUP BY tool_use_id) r
-    ON r.tool_use_id = e.event_id
-) d
-WHERE pick = 1`;
+const dedupEvents = (kind: StoreKind) => `CREATE OR REPLACE VIEW usage_events_dedup AS
+${firstRowsSql(kind, {
+  columns: ['event_id', 'session_file', 'owner', 'session_id', 'ts', 'kind', 'name', 'tool', 'mcp_server', 'mcp_tool', 'is_error'],
+  select: `e.event_id, e.session_file, e.owner, f.session_id, e.ts, e.kind, e.name, e.tool, e.mcp_server, e.mcp_tool,
+  CASE WHEN e.kind = 'command' THEN NULL ELSE r.is_error END AS is_error`,
+  from: `FROM usage_events e
+LEFT JOIN usage_files f ON f.session_file = e.session_file
+LEFT JOIN (SELECT tool_use_id, bool_or(is_error) AS is_error FROM usage_tool_results GROUP BY tool_use_id) r
+  ON r.tool_use_id = e.event_id`,
+  rowNumber: 'row_number() OVER (PARTITION BY e.event_id ORDER BY e.ts ASC NULLS LAST, e.session_file)',
+})}`;
 
 /** GROUP BY the first `n` select items, by position (both stores; GROUP BY ALL is DuckDB's). */
 export const groupByFirst = (n: number) => `GROUP BY ${Array.from({ length: n }, (_, i) => i + 1).join(', ')}`;
@@ -182,8 +180,8 @@ export function viewDdl(kind: StoreKind): string[] {
   return [
     ACTIVE_VERSION_VIEW,
     pricedMessages,
-    dedupMessages,
-    dedupEvents,
+    dedupMessages(kind),
+    dedupEvents(kind),
     // Within-file dedup only: the per-file figures (a message shared by two files shows in both).
     grouped(kind, 'usage_by_file', ['session_file', 'owner'], 'usage_messages_priced'),
     grouped(kind, 'usage_daily', ['CAST(ts AS DATE) AS day']),
