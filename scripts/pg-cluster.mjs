@@ -28,7 +28,11 @@ export function pgBin(name) {
     // not Debian's layout: rely on PATH
   }
   for (const d of dirs) if (fs.existsSync(path.join(d, name))) return path.join(d, name);
-  return name;
+  for (const d of (process.env.PATH ?? '').split(':')) if (d && fs.existsSync(path.join(d, name))) return path.join(d, name);
+  throw new Error(
+    `PostgreSQL's ${name} was not found (in /usr/lib/postgresql/*/bin or PATH): the tests run a throwaway cluster; ` +
+      'install the server with `apt-get install -y postgresql` (README, Quick start), or set SESSION_PIPELINE_TEST_PG to a server URL',
+  );
 }
 
 function freePort() {
