@@ -3,13 +3,16 @@
  * pipeline/lease-keeper.ts): two "nodes" are two connections with their own
  * node names, on a fresh database of the run's throwaway cluster.
  */
+import { spawn, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import pino from 'pino';
 import { freshPgDatabase } from './pg.js';
 import {
   LEASE_DDL,
+  lapseDeadLocalNodes,
   lapsedLeases,
+  pidAlive,
   leaseCounts,
   lockLeases,
   releaseLease,
@@ -54,6 +57,26 @@ afterAll(async () => {
 });
 
 describe('leases', () => {
+  it("a restart takes at once the files of this host's dead earlier process, not a TTL later; a live one's stay held", async () => {
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+    expect(pidAlive(dead)).toBe(false);
+    const live = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+    try {
+      await takeLease(A, 'h:restart/dead.jsonl', `myhost:${dead}`, 30_000);
+      await takeLease(A, 'h:restart/live.jsonl', `myhost:${live.pid}`, 30_000);
+      await takeLease(A, 'h:restart/named.jsonl', 'myhost:web-1', 30_000);
+      await takeLease(A, 'h:restart/other.jsonl', `otherhost:${dead}`, 30_000);
+      // Before: the new process cannot take the dead one's file for 30 s.
+      expect(await takeLease(B, 'h:restart/dead.jsonl', `myhost:${process.pid}`, 30_000)).toBeNull();
+      expect(await lapseDeadLocalNodes(B, 'myhost', pidAlive)).toEqual([`myhost:${dead}`]);
+      expect(await takeLease(B, 'h:restart/dead.jsonl', `myhost:${process.pid}`, 30_000)).toMatchObject({ from: `myhost:${dead}`, lapsed: true });
+      // A live pid, an explicit node name and another host's node are left to their TTL.
+      for (const f of ['live', 'named', 'other']) expect(await takeLease(B, `h:restart/${f}.jsonl`, `myhost:${process.pid}`, 30_000), f).toBeNull();
+    } finally {
+      live.kill('SIGKILL');
+    }
+  });
+
   it('one node at a time; the same node keeps its token; another node gets a newer one after a release', async () => {
     const first = await takeLease(A, 'h:alice/1.jsonl', 'node-a', 30_000);
     expect(first).toMatchObject({ from: null, lapsed: false });

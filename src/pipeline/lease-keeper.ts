@@ -16,7 +16,10 @@
  */
 import type { Logger } from 'pino';
 import type { SessionKeys } from '../discover/session-path.js';
+import os from 'node:os';
 import {
+  lapseDeadLocalNodes,
+  pidAlive,
   lapsedLeases,
   leaseCounts,
   releaseLease,
@@ -201,6 +204,15 @@ export class LeaseKeeper {
       this.stats.heartbeatErrors++;
       this.log.warn({ err: (err as Error).message }, 'lease heartbeat failed');
     }
+  }
+
+  /**
+   * At start: lapse the leases of this host's dead earlier processes (state/leases.ts
+   * lapseDeadLocalNodes), so a restart after a crash takes their files at once, not a TTL later.
+   */
+  async reapDeadLocal(host = os.hostname()): Promise<void> {
+    const dead = await lapseDeadLocalNodes(this.db, host, (pid) => pid !== process.pid && pidAlive(pid));
+    if (dead.length > 0) this.log.info({ nodes: dead }, 'leases of dead processes on this host lapsed (taken over at once)');
   }
 
   counts(): Promise<LeaseCounts> {

@@ -108,6 +108,8 @@ export class Pipeline {
       const shared = storeKindOf(opts.dbPath) === 'postgres';
       const keys = sessionKeys(shared ? (opts.source ?? os.hostname()) : null);
       const leases = shared && opts.lease ? new LeaseKeeper(leaseConnection(opts.dbPath, opts.lease.node), keys, opts.lease, opts.log) : null;
+      // Best effort: without it a dead predecessor's files wait out its TTL.
+      await leases?.reapDeadLocal().catch((err: Error) => opts.log.warn({ err: err.message }, 'could not look for leases of dead processes on this host'));
       const checkpoints = new CheckpointCache(await loadCheckpoints(db, keys));
       const committer = new Committer(
         db,

@@ -155,6 +155,43 @@ export async function committedOffsets(db: SqlRunner, files: readonly string[]):
 }
 
 /**
+ * Lapse, now, the leases of this host's earlier processes that are gone. A node named by default
+ * (`<hostname>:<pid>`) whose pid no longer runs on this host cannot renew: waiting out its TTL
+ * (30 s) only stalls the files it had in flight when it was killed, and a `run --once` rerun
+ * would skip them as "leased elsewhere" (the chaos test's restarted daemon did not catch up).
+ * A wrong guess (a reused pid, a hostname shared by two machines) is safe: the fence refuses the
+ * other node's commits on its old token, so at worst work is repeated. Returns the nodes lapsed.
+ */
+export async function lapseDeadLocalNodes(db: SqlRunner, host: string, alive: (pid: number) => boolean): Promise<string[]> {
+  const prefix = `${host}:`;
+  const rows = await db.all<{ node: string }>(
+    `SELECT DISTINCT node FROM session_leases
+     WHERE released_at IS NULL AND expires_at > clock_timestamp() AND starts_with(node, $1)`,
+    [prefix],
+  );
+  const dead = rows
+    .map((r) => r.node)
+    .filter((n) => /^\d+$/.test(n.slice(prefix.length)) && !alive(Number(n.slice(prefix.length))));
+  if (dead.length === 0) return [];
+  await db.all(
+    `UPDATE session_leases SET expires_at = clock_timestamp()
+     WHERE released_at IS NULL AND node IN (${dead.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING node`,
+    dead,
+  );
+  return dead;
+}
+
+/** Whether a pid runs on this host (EPERM: it runs, as another user). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
  * Leases whose holder stopped renewing them without releasing them (a dead or stalled node), oldest
  * first; with `prefix`, only files whose stored key starts with it (one source's: another source's
  * dead laptops must not crowd out this one's files).
