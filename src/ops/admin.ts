@@ -25,6 +25,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ServerResponse } from 'node:http';
+import { MAX_EVENT_STREAMS, openEventStream } from './event-stream.js';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Daemon } from '../watch/daemon.js';
@@ -168,12 +169,6 @@ const runSchema = {
  * trace stream, answers for as long as it needs.
  */
 export const REQUEST_TIMEOUT_MS = 10_000;
-/**
- * Server-sent event streams open at once (trace follow and the dashboard feed together). Each
- * holds a socket and a listener on the daemon's emitters; past this a client gets 503, so a
- * loop opening streams cannot grow them without bound (Node warned from the 11th listener).
- */
-export const MAX_EVENT_STREAMS = 64;
 const CONNECTIONS_CHECK_MS = 1_000;
 
 // ------------------------------------------------------------------ routes
@@ -387,38 +382,21 @@ const traceRoutes =
         const exists = target !== null && fs.existsSync(target.absPath);
         return { sessionFile: file, exists, seen, checkpoints: committedState(file), records: daemon.trace.recent(file) };
       }
-      if (streams.size >= MAX_EVENT_STREAMS) return tooManyStreams(reply);
-
       // Server-sent events: the ring buffer first, then live records; checkpoints again after each commit.
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-      res.write('retry: 2000\n\n');
-      send('checkpoints', { sessionFile: file, seen, checkpoints: committedState(file) });
-      for (const r of daemon.trace.recent(file)) send('record', r);
       const onRecord = (r: TraceRecord) => {
         if (r.sessionFile !== file) return;
-        send('record', r);
+        stream.send('record', r);
         if (r.stage === 'committed' || r.stage === 'error') {
           // The cache is updated right after the commit resolves.
-          setImmediate(() => send('checkpoints', { sessionFile: file, seen: daemon.fileStats.get(file) ?? null, checkpoints: committedState(file) }));
+          setImmediate(() => stream.send('checkpoints', { sessionFile: file, seen: daemon.fileStats.get(file) ?? null, checkpoints: committedState(file) }));
         }
       };
-      const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
-      const cleanup = () => {
-        clearInterval(ping);
-        daemon.trace.off('record', onRecord);
-        streams.delete(res);
-      };
+      const opened = openEventStream(reply, streams, 15_000, () => daemon.trace.off('record', onRecord));
+      if (!opened) return reply;
+      const stream = opened;
+      stream.send('checkpoints', { sessionFile: file, seen, checkpoints: committedState(file) });
+      for (const r of daemon.trace.recent(file)) stream.send('record', r);
       daemon.trace.on('record', onRecord);
-      streams.add(res);
-      res.on('close', cleanup);
     });
   };
 
@@ -441,14 +419,6 @@ function listeningPort(app: FastifyInstance): number | undefined {
 export interface AdminServer {
   app: FastifyInstance;
   close(): Promise<void>;
-}
-
-/** 503 for a stream past MAX_EVENT_STREAMS. */
-export function tooManyStreams(reply: FastifyReply): FastifyReply {
-  return reply
-    .code(503)
-    .header('retry-after', '5')
-    .send({ error: 'busy', message: `${MAX_EVENT_STREAMS} event streams are open (the limit); close one or retry later` });
 }
 
 export async function createAdminApp(ctx: AdminContext): Promise<AdminServer> {

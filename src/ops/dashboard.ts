@@ -20,7 +20,8 @@ import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsync } from 'fastify';
 import type { AdminContext } from './admin.js';
-import { MAX_EVENT_STREAMS, tokenMatches, tooManyStreams } from './admin.js';
+import { tokenMatches } from './admin.js';
+import { openEventStream } from './event-stream.js';
 import { CommitFeed, type CommitNotice } from './commit-feed.js';
 import { TOKEN_COOKIE } from './guard.js';
 
@@ -70,29 +71,15 @@ export const dashboardRoutes =
     });
 
     app.get('/dashboard/events', async (req, reply) => {
-      if (streams.size >= MAX_EVENT_STREAMS) return tooManyStreams(reply);
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-      res.write('retry: 2000\n\n');
-      send('hello', feed.snapshot());
-      const off = feed.subscribe((n: CommitNotice) => send('commit', n));
-      const onRescan = () => send('rescan', { at: Date.now() });
-      daemon.on('rescan', onRescan);
-      // A comment keeps proxies from closing an idle stream; it runs no query.
-      const ping = setInterval(() => res.write(': ping\n\n'), 25_000);
-      streams.add(res);
-      res.on('close', () => {
-        clearInterval(ping);
+      let off = () => {};
+      const onRescan = () => stream?.send('rescan', { at: Date.now() });
+      const stream = openEventStream(reply, streams, 25_000, () => {
         off();
         daemon.off('rescan', onRescan);
-        streams.delete(res);
       });
+      if (!stream) return reply;
+      stream.send('hello', feed.snapshot());
+      off = feed.subscribe((n: CommitNotice) => stream.send('commit', n));
+      daemon.on('rescan', onRescan);
     });
   };
