@@ -8,7 +8,7 @@
  * on one connection would mix their statements into one transaction.
  */
 import fs from 'node:fs';
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { SerialWriter } from './serial.js';
 import path from 'node:path';
 import { DuckDBConnection, DuckDBInstance, DuckDBTimestampValue, StatementType, type DuckDBAppender, type DuckDBValue } from '@duckdb/node-api';
 import { DatabaseLockedError, DatabaseOpenError } from './errors.js';
@@ -41,9 +41,7 @@ export interface DuckDbOptions {
 
 export class DuckDb implements Db {
   readonly kind = 'duckdb' as const;
-  private queue: Promise<unknown> = Promise.resolve();
-  /** Marks the async context of the running transaction: only its own statements bypass the queue. */
-  private readonly txContext = new AsyncLocalStorage<true>();
+  private readonly serial = new SerialWriter<true>();
   private closed = false;
   /** Staging tables created on the writer connection (temp tables live as long as it does). */
   private readonly staged = new Set<string>();
@@ -104,16 +102,7 @@ export class DuckDb implements Db {
 
   /** Serialise `fn` after everything queued before it. */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    // Re-entrant only for statements issued from inside transaction()'s callback; any other
-    // caller waits, or its statement would run inside someone else's transaction.
-    if (this.txContext.getStore()) return fn();
-    const next = this.queue.then(fn, fn);
-    // The chain must not hold the last result: a 150k-row load would stay alive until the next statement.
-    this.queue = next.then(
-      () => undefined,
-      () => undefined,
-    );
-    return next;
+    return this.serial.exclusive(fn);
   }
 
   run(sql: string, params?: Params): Promise<void> {
@@ -142,11 +131,11 @@ export class DuckDb implements Db {
 
   /** Run `fn` in one transaction; statements inside must use this Db (re-entrant; a nested one joins it). */
   transaction<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.txContext.getStore()) return fn();
+    if (this.serial.current) return fn();
     return this.exclusive(async () => {
       await this.conn.run('BEGIN TRANSACTION');
       try {
-        const out = await this.txContext.run(true, fn);
+        const out = await this.serial.within(true, fn);
         await this.conn.run('COMMIT');
         return out;
       } catch (err) {
@@ -245,7 +234,7 @@ export class DuckDb implements Db {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.queue;
+    await this.serial.drained();
     try {
       await this.conn.run('CHECKPOINT');
     } catch {

@@ -19,7 +19,7 @@
  *   next statement, and a COMMIT whose answer was lost is looked up by its
  *   transaction id (`txid_status`), so a retry never applies a group twice.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { SerialWriter } from './serial.js';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
@@ -174,9 +174,7 @@ export class PgDb implements Db {
   private writer: pg.Client | null = null;
   /** The writer's connection broke: the next statement outside a transaction reconnects. */
   private writerBroken = false;
-  private queue: Promise<unknown> = Promise.resolve();
-  /** The client of the running transaction, in its async context: only its statements bypass the queue. */
-  private readonly txContext = new AsyncLocalStorage<Client>();
+  private readonly serial = new SerialWriter<Client>();
   /** Staging tables created on the current writer connection (TEMP: they go with it). */
   private readonly staged = new Set<string>();
   /** Tables loaded in the running transaction: a second load of one empties its staging table first. */
@@ -262,18 +260,12 @@ export class PgDb implements Db {
   }
 
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.txContext.getStore()) return fn();
-    const next = this.queue.then(fn, fn);
-    this.queue = next.then(
-      () => undefined,
-      () => undefined,
-    );
-    return next;
+    return this.serial.exclusive(fn);
   }
 
   /** The transaction's client inside `transaction`, else the writer (connected). */
   private async client(): Promise<Client> {
-    return this.txContext.getStore() ?? (await this.ensureWriter());
+    return this.serial.current ?? (await this.ensureWriter());
   }
 
   run(sql: string, params?: Params): Promise<void> {
@@ -321,14 +313,14 @@ export class PgDb implements Db {
 
   transaction<T>(fn: () => Promise<T>): Promise<T> {
     // Inside a transaction, a nested one joins it (a component's migrations under its advisory lock).
-    if (this.txContext.getStore()) return fn();
+    if (this.serial.current) return fn();
     return this.exclusive(async () => {
       const c = await this.ensureWriter();
       let xid: string | null = null;
       this.loadedInTx.clear();
       try {
         await c.query('BEGIN');
-        const out = await this.txContext.run(c, fn);
+        const out = await this.serial.within(c, fn);
         xid = ((await c.query('SELECT txid_current()::text AS xid')).rows[0] as { xid: string }).xid;
         try {
           await c.query('COMMIT');
@@ -375,7 +367,7 @@ export class PgDb implements Db {
 
   async loadStaged(spec: OutputTable, rows: readonly CellValue[][]): Promise<void> {
     if (rows.length === 0) return;
-    const c = this.txContext.getStore();
+    const c = this.serial.current;
     if (!c) throw new Error('loadStaged runs inside a transaction');
     const stage = quote(`_stage_${spec.name}`);
     const columns = stagedColumns(spec);
@@ -500,7 +492,7 @@ export class PgDb implements Db {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.queue;
+    await this.serial.drained();
     await this.writer?.end().catch(() => undefined);
     this.writer = null;
     await this.pool.end().catch(() => undefined);
