@@ -23,24 +23,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { contextFromFile, generateCorpus, makeRng, sessionLines, type Rng } from './lib/corpus.js';
 import { openStoreReader, storeKeys, type StoreReader } from './lib/store.js';
 import { loadConfig } from '../src/config/config.js';
 import { selectProcessors } from '../pipelines/index.js';
+import { REPO_ROOT } from './lib/report.js';
 
-/** The package root, whether this runs from dist/bench or (under vitest) from bench/. */
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!fs.existsSync(path.join(dir, 'package.json'))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('package.json not found above bench/chaos');
-    dir = up;
-  }
-  return dir;
-}
-const REPO = repoRoot();
+const REPO = REPO_ROOT;
 const CLI = path.join(REPO, 'dist', 'src', 'cli', 'main.js');
 const MB = 1024 * 1024;
 

@@ -5,24 +5,13 @@
  * own node name, and counts from its own log what it committed, so a node
  * SIGKILLed mid-load still says what it did before it died.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import http from 'node:http';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { REPO_ROOT } from './report.js';
 
-/** The repository (this file runs as bench/lib/nodes.ts under vitest and as dist/bench/lib/nodes.js). */
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!fs.existsSync(path.join(dir, 'package.json'))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('package.json not found above bench/lib');
-    dir = up;
-  }
-  return dir;
-}
 
-export const CLI = path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
+export const CLI = path.join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
 
 export interface NodeOptions {
   root: string;

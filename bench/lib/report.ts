@@ -3,8 +3,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The package root (this file runs from dist/bench/lib/). */
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+/**
+ * The package root: the nearest directory above this file with a package.json, so it holds both
+ * when this runs as dist/bench/lib/report.js and as bench/lib/report.ts under vitest.
+ */
+export const REPO_ROOT = ((): string => {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!fs.existsSync(path.join(dir, 'package.json'))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error('package.json not found above bench/lib');
+    dir = up;
+  }
+  return dir;
+})();
 
 export type Cell = string | number | null | undefined;
 
