@@ -33,7 +33,6 @@ import { hint } from '../watch/hint.js';
 import type { TraceRecord } from '../watch/trace.js';
 import { ConfigError, maskedConfig, type Config } from '../config/config.js';
 import { toSessionKey, parseSessionPath } from '../discover/session-path.js';
-import { UnitOfWork } from '../pipeline/unit.js';
 import type { Checkpoint } from '../state/checkpoint.js';
 import { AuditLog, resultOf } from './audit.js';
 import type { OpsMonitor } from './monitor.js';
@@ -316,46 +315,14 @@ const quarantineRoutes =
       const file = rawFile ? sessionKeyFrom(pipeline.root, rawFile) : undefined;
       if (rawFile && !file) return reply.code(400).send({ error: 'bad-request', message: `not a session file path: ${rawFile}` });
 
-      const now = Date.now();
-      const targets: Checkpoint[] = [];
-      for (const p of pipeline.processors) {
-        if (processor && p.name !== processor) continue;
-        for (const t of ctx.monitor.tracker.troubledCheckpoints(p.name)) {
-          if (file && t.sessionFile !== file) continue;
-          const cp = pipeline.checkpoints.get(p.name, t.sessionFile);
-          if (!cp) continue;
-          // A retry that is already due may be running right now: leave it to its run.
-          const eligible = cp.status === 'quarantined' || (cp.status === 'retrying' && (cp.nextAttemptAt ?? 0) > now + 50);
-          if (eligible) targets.push(cp);
-        }
-      }
-      // Committed like any checkpoint, through the committer: status 'retrying', attempts 0, due now,
-      // so the classification processes the file again (status 'ok' would look "unchanged").
-      const pending: Promise<Checkpoint>[] = [];
-      for (const cp of targets) {
-        const next: Checkpoint = { ...cp, status: 'retrying', attempts: 0, nextAttemptAt: now };
-        const unit = new UnitOfWork(cp.processorName, pipeline.keys.stored(cp.sessionFile), new Map());
-        unit.checkpoint = next;
-        const { committed } = await pipeline.committer.enqueue(unit);
-        pending.push(
-          committed.then(() => {
-            pipeline.checkpoints.set(next);
-            return next;
-          }),
-        );
-      }
-      const settled = await Promise.allSettled(pending);
-      const requeued: { processor: string; sessionFile: string; was: string; attempts: number }[] = [];
-      const failed: { processor: string; sessionFile: string; error: string }[] = [];
-      settled.forEach((r, i) => {
-        const cp = targets[i];
-        if (r.status === 'fulfilled') {
-          requeued.push({ processor: cp.processorName, sessionFile: cp.sessionFile, was: cp.status, attempts: cp.attempts });
-          ctx.daemon.emitHint(hint(cp.sessionFile, 'manual', cp.processorName));
-        } else {
-          failed.push({ processor: cp.processorName, sessionFile: cp.sessionFile, error: (r.reason as Error).message });
-        }
+      const { requeued: done, failed: notDone } = await pipeline.checkpoints.requeue({
+        processor,
+        sessionFile: file ?? undefined,
+        among: pipeline.processors.map((p) => p.name),
       });
+      const requeued = done.map((cp) => ({ processor: cp.processorName, sessionFile: cp.sessionFile, was: cp.status, attempts: cp.attempts }));
+      const failed = notDone.map(({ checkpoint: cp, error }) => ({ processor: cp.processorName, sessionFile: cp.sessionFile, error }));
+      for (const cp of done) ctx.daemon.emitHint(hint(cp.sessionFile, 'manual', cp.processorName));
       req.auditDetail = `requeued ${requeued.length}${failed.length ? `, failed ${failed.length}` : ''}`;
       ctx.log.info({ requeued: requeued.length, failed: failed.length, processor, file, all }, 'requeue');
       return reply.code(failed.length ? 500 : 200).send({ requeued, failed, count: requeued.length });

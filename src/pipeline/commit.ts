@@ -17,7 +17,7 @@
  * with backoff until the store answers again.
  */
 import type { Db } from '../state/db.js';
-import { isConnectionError } from '../state/errors.js';
+import { isConnectionError, isStorageError } from '../state/errors.js';
 import type { CellValue, OutputTable } from '../state/table.js';
 import type { UnitOfWork } from './unit.js';
 import { BAD_LINES_TABLE, CHECKPOINT_TABLE, checkpointRow } from '../state/checkpoint.js';
@@ -72,17 +72,6 @@ export interface CommitStats {
 }
 
 export type CommitListener = (units: readonly UnitOfWork[], durationMs: number) => void;
-
-/**
- * A commit that failed because the database could not be written (disk full,
- * read-only file, I/O error). It says nothing about the processor, and after
- * one DuckDB may fail fatally on a later transaction (an index left out of
- * step by the failed commit), so the committer stops writing at the first.
- */
-export function isStorageError(err: unknown): boolean {
-  const msg = String((err as Error)?.message ?? err);
-  return /IO Error|No space left on device|Could not write file|Disk quota exceeded|read-only|Input\/output error/i.test(msg);
-}
 
 export class Committer {
   private group: Pending[] = [];

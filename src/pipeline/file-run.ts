@@ -17,7 +17,8 @@ import type { FsPath } from '../discover/names.js';
 import type { Processor, OutputTable } from './processor.js';
 import { UnitOfWork } from './unit.js';
 import { retractFile } from './registration.js';
-import { isStorageError, type Committer } from './commit.js';
+import type { Committer } from './commit.js';
+import { isStorageError } from '../state/errors.js';
 import type { ChangeKind } from '../state/classify.js';
 import type { FileStat } from '../discover/file-stat.js';
 import type { Checkpoint } from '../state/checkpoint.js';
@@ -25,7 +26,7 @@ import { BAD_LINES_TABLE } from '../state/checkpoint.js';
 import { probeFingerprintsSync, type Fingerprints } from '../read/fingerprint.js';
 import { readBatches, type ReadBatch, type ReadOptions } from '../read/reader.js';
 import { afterFailure, type RetryPolicy } from './backoff.js';
-import type { CheckpointCache } from './checkpoint-cache.js';
+import type { CheckpointService } from '../state/checkpoints.js';
 import type { BadLine } from '../read/parse.js';
 import { TimeSlicer } from '../loop/yield.js';
 import { classifyAll, planRun, type PlanStep, type RunPlan } from './run-plan.js';
@@ -49,7 +50,7 @@ export interface FileTarget {
 
 export interface RunContext {
   committer: Committer;
-  checkpoints: CheckpointCache;
+  checkpoints: CheckpointService<UnitOfWork>;
   readOptions: ReadOptions;
   retry: RetryPolicy;
   log: Logger;
@@ -256,11 +257,9 @@ export async function stageRun(ctx: RunContext, target: FileTarget, plan: RunPla
       staged.work.push(newWork(s.p, 'skip', s.cp, emptyOutcome(s.decision.kind, s.cp?.offset ?? 0)));
     } else if (s.kind === 'mark-deleted') {
       const w = newWork(s.p, 'mark-deleted', s.cp, emptyOutcome('deleted', s.cp.offset));
-      const unit = newUnit(s.p);
-      unit.checkpoint = s.next;
-      const { committed } = await ctx.committer.enqueue(unit);
+      const { committed } = await ctx.checkpoints.commit(s.next, lease);
       w.current = s.next;
-      track(w, committed.then(() => ctx.checkpoints.set(s.next)));
+      track(w, committed);
       staged.work.push(w);
     } else {
       const w = newWork(s.p, 'read', s.cp, emptyOutcome(s.decision.kind, s.decision.from));
@@ -358,7 +357,6 @@ export async function stageRun(ctx: RunContext, target: FileTarget, plan: RunPla
           attempts: 0,
           carry: w.carry,
         };
-        unit.checkpoint = w.current;
         w.outcome.lines += lines;
         w.outcome.items += unit.items;
         w.outcome.badLines += bad;
@@ -367,12 +365,11 @@ export async function stageRun(ctx: RunContext, target: FileTarget, plan: RunPla
         const ms = performance.now() - t0;
         stage({ stage: 'processed', sessionFile: file, processor: w.p.name, items: unit.items, lines, bytes, ms, trace });
         const cp = w.current;
-        const { committed } = await ctx.committer.enqueue(unit);
+        const { committed } = await ctx.checkpoints.commit(cp, lease, unit);
         track(
           w,
           committed.then(() => {
             w.base = cp;
-            ctx.checkpoints.set(cp);
             stage({ stage: 'committed', sessionFile: file, processor: w.p.name, offset: cp.offset, trace });
           }),
         );
@@ -429,11 +426,8 @@ export async function finishRun(ctx: RunContext, staged: StagedRun): Promise<Map
       lastError: w.failed.message.slice(0, 2000),
       nextAttemptAt: f.nextAttemptAt,
     };
-    const unit = new UnitOfWork(w.p.name, staged.storedFile, tablesOf(w.p));
-    unit.lease = staged.lease;
-    unit.checkpoint = failed;
-    const { committed } = await ctx.committer.enqueue(unit);
-    await committed.then(() => ctx.checkpoints.set(failed)).catch((err) => {
+    const { committed } = await ctx.checkpoints.commit(failed, staged.lease);
+    await committed.catch((err) => {
       ctx.log.error({ err, sessionFile: file, processor: w.p.name }, 'could not record processor failure');
     });
     ctx.log.warn(

@@ -17,7 +17,8 @@ import { LeaseKeeper, type LeaseSettings } from './lease-keeper.js';
 import { leaseFence } from './fence.js';
 import { leaseConnection } from '../state/leases.js';
 import { Committer, DEFAULT_COMMITTER, type CommitterOptions } from './commit.js';
-import { CheckpointCache } from './checkpoint-cache.js';
+import { CheckpointService } from '../state/checkpoints.js';
+import { UnitOfWork } from './unit.js';
 import type { Processor } from './processor.js';
 import { migrationsOf, validateProcessors } from './registration.js';
 import { runFile, type FileTarget, type ProcessorOutcome, type RunContext, type RunTrace, type StageEvent } from './file-run.js';
@@ -76,7 +77,7 @@ export class Pipeline {
     readonly opts: PipelineOptions,
     readonly db: Db,
     readonly committer: Committer,
-    readonly checkpoints: CheckpointCache,
+    readonly checkpoints: CheckpointService<UnitOfWork>,
     readonly events: PipelineEvents,
     /** How session keys are stored: as they are (embedded), or `<source>:<key>` (shared store). */
     readonly keys: SessionKeys,
@@ -110,7 +111,7 @@ export class Pipeline {
       const leases = shared && opts.lease ? new LeaseKeeper(leaseConnection(opts.dbPath, opts.lease.node), keys, opts.lease, opts.log) : null;
       // Best effort: without it a dead predecessor's files wait out its TTL.
       await leases?.reapDeadLocal().catch((err: Error) => opts.log.warn({ err: err.message }, 'could not look for leases of dead processes on this host'));
-      const checkpoints = new CheckpointCache(await loadCheckpoints(db, keys));
+      const initial = await loadCheckpoints(db, keys);
       const committer = new Committer(
         db,
         opts.processors.flatMap((p) => p.tables),
@@ -126,6 +127,15 @@ export class Pipeline {
           fence: leases ? leaseFence(db, leases.settings.node) : null,
         },
       );
+      // Every checkpoint reaches the store through the committer, alone or ending a unit of rows.
+      const checkpoints = new CheckpointService<UnitOfWork>(initial, {
+        commit: (cp, lease, unit) => {
+          const u = unit ?? new UnitOfWork(cp.processorName, keys.stored(cp.sessionFile), new Map());
+          u.checkpoint = cp;
+          u.lease = lease;
+          return committer.enqueue(u);
+        },
+      });
       return new Pipeline(opts, db, committer, checkpoints, events, keys, leases);
     } catch (err) {
       await db.close();

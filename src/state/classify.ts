@@ -9,11 +9,11 @@
  */
 import type { Checkpoint } from './checkpoint.js';
 import type { Fingerprints } from '../read/fingerprint.js';
-import type { FileStat } from '../discover/file-stat.js';
+import { statIs, type FileStat } from '../discover/file-stat.js';
 
 /** discover/file-stat sameStat against the stat a checkpoint recorded: the state check's "unchanged". */
 export function statMatches(cp: Pick<Checkpoint, 'size' | 'mtimeMs' | 'ctimeMs' | 'inode'>, stat: FileStat): boolean {
-  return stat.size === cp.size && stat.mtimeMs === cp.mtimeMs && stat.ctimeMs === cp.ctimeMs && stat.ino === cp.inode;
+  return statIs(stat, cp.size, cp.mtimeMs, cp.ctimeMs, cp.inode);
 }
 
 

@@ -17,6 +17,17 @@ export function isStorageCorruption(err: unknown): boolean {
   return /Corrupt database file|checksum \S+ does not match/i.test(String((err as Error)?.message ?? err));
 }
 
+/**
+ * A commit that failed because the database could not be written (disk full,
+ * read-only file, I/O error). It says nothing about the processor, and after
+ * one DuckDB may fail fatally on a later transaction (an index left out of
+ * step by the failed commit), so the committer stops writing at the first.
+ */
+export function isStorageError(err: unknown): boolean {
+  const msg = String((err as Error)?.message ?? err);
+  return /IO Error|No space left on device|Could not write file|Disk quota exceeded|read-only|Input\/output error/i.test(msg);
+}
+
 /** What to do about a damaged file: the transcripts are the source, except for those since deleted. */
 const CORRUPT_HINT =
   '. The file is damaged: move it and its .wal aside and run again to rebuild from the transcripts' +

@@ -24,7 +24,7 @@ import { isConfirmedMissing } from '../discover/walk.js';
 import { hint, type FileHint } from './hint.js';
 import { judgeFile, slotsOf } from './state-check.js';
 import { CHANGED, SAME_CAUGHT_UP, type SeenDir, type SeenFiles } from './seen-files.js';
-import type { CheckpointDir } from '../pipeline/checkpoint-cache.js';
+import type { CheckpointDir } from '../state/checkpoints.js';
 
 export interface RescanResult {
   files: number;

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import type { FsPath } from '../discover/names.js';
 import type { Processor } from '../pipeline/processor.js';
-import type { CheckpointCache, Slots } from '../pipeline/checkpoint-cache.js';
+import type { CheckpointService, Slots } from '../state/checkpoints.js';
 import { classifyByStat, isUnchanged } from '../state/classify.js';
 import { fileStatOf, type FileStat } from '../discover/file-stat.js';
 
@@ -28,7 +28,7 @@ export async function statSessionFile(absPath: FsPath): Promise<StatResult> {
 const SKIP = new Set(['unchanged', 'deferred', 'quarantined']);
 
 /** Each processor's slot in the cache, to look up once per rescan instead of once per file. */
-export function slotsOf(cache: CheckpointCache, processors: readonly Processor[]): number[] {
+export function slotsOf(cache: CheckpointService, processors: readonly Processor[]): number[] {
   return processors.map((p) => cache.slot(p.name));
 }
 
@@ -65,7 +65,7 @@ export function judgeFile(
 
 /** Pure: the processors whose checkpoint says there is work (a read, a retraction or a delete mark). */
 export function pendingProcessors(
-  cache: CheckpointCache,
+  cache: CheckpointService,
   processors: readonly Processor[],
   sessionFile: string,
   stat: FileStat | null,

@@ -9,7 +9,7 @@ import { Pipeline } from '../../src/pipeline/pipeline.js';
 import { runOnce } from '../../src/pipeline/once.js';
 import { linesProcessor } from '../../pipelines/lines/index.js';
 import { openStore } from '../../src/state/open.js';
-import { isStorageError } from '../../src/pipeline/commit.js';
+import { isStorageError } from '../../src/state/errors.js';
 import type { Processor } from '../../src/pipeline/processor.js';
 import { captureLog } from './util.js';
 

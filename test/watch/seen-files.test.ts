@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CHANGED, SAME, SAME_CAUGHT_UP, SeenFiles } from '../../src/watch/seen-files.js';
-import { CheckpointCache } from '../../src/pipeline/checkpoint-cache.js';
+import { CheckpointService } from '../../src/state/checkpoints.js';
 import type { Checkpoint } from '../../src/state/checkpoint.js';
 
 const st = (size: number, mtimeMs = 1, ino = 7, ctimeMs = mtimeMs) => ({ size, mtimeMs, ctimeMs, ino });
@@ -63,12 +63,12 @@ describe('SeenFiles', () => {
   });
 });
 
-describe('CheckpointCache', () => {
+describe('CheckpointService', () => {
   const cp = (processorName: string, sessionFile: string, offset: number) =>
     ({ processorName, sessionFile, offset }) as unknown as Checkpoint;
 
   it('keeps one slot per processor under each file', () => {
-    const cache = new CheckpointCache(new Map([['usage', new Map([['a/1.jsonl', cp('usage', 'a/1.jsonl', 5)]])]]));
+    const cache = new CheckpointService(new Map([['usage', new Map([['a/1.jsonl', cp('usage', 'a/1.jsonl', 5)]])]]));
     cache.set(cp('lines', 'a/1.jsonl', 9));
     cache.set(cp('lines', 'b/2.jsonl', 3));
     cache.set(cp('lines', 'a/1.jsonl', 12));
@@ -82,7 +82,7 @@ describe('CheckpointCache', () => {
   });
 
   it('tells its listeners of every change', () => {
-    const cache = new CheckpointCache();
+    const cache = new CheckpointService();
     const told: (string | undefined)[][] = [];
     const off = cache.onChange((dir, name) => told.push([dir, name]));
     cache.set(cp('lines', 'a/b/1.jsonl', 9));
@@ -90,5 +90,65 @@ describe('CheckpointCache', () => {
     off();
     cache.set(cp('lines', 'a/2.jsonl', 1));
     expect(told).toEqual([['a/b', '1.jsonl'], [undefined, undefined]]);
+  });
+});
+
+describe('CheckpointService commit and requeue', () => {
+  const cp = (processorName: string, sessionFile: string, status: Checkpoint['status'], nextAttemptAt: number | null = null) =>
+    ({ processorName, sessionFile, offset: 1, status, attempts: 3, nextAttemptAt }) as unknown as Checkpoint;
+
+  it('caches a checkpoint only once its commit went through, and never a failed one', async () => {
+    const commits: { cp: Checkpoint; lease: number | null; unit?: string; ok: () => void; fail: (e: Error) => void }[] = [];
+    const svc = new CheckpointService<string>(new Map(), {
+      commit: async (c, lease, unit) => {
+        let ok!: () => void;
+        let fail!: (e: Error) => void;
+        const committed = new Promise<void>((res, rej) => ((ok = res), (fail = rej)));
+        commits.push({ cp: c, lease, unit, ok, fail });
+        return { committed };
+      },
+    });
+    const a = await svc.commit(cp('lines', 'a/1.jsonl', 'ok'), 7, 'rows');
+    expect(commits.map((c) => [c.lease, c.unit])).toEqual([[7, 'rows']]);
+    expect(svc.get('lines', 'a/1.jsonl')).toBeUndefined();
+    commits[0].ok();
+    await a.committed;
+    expect(svc.get('lines', 'a/1.jsonl')?.status).toBe('ok');
+    const b = await svc.commit(cp('lines', 'a/1.jsonl', 'quarantined'));
+    commits[1].fail(new Error('disk full'));
+    await expect(b.committed).rejects.toThrow('disk full');
+    expect(svc.get('lines', 'a/1.jsonl')?.status).toBe('ok');
+  });
+
+  it('requeues what the filter names: quarantined, or retrying later; not due retries, other processors or files', async () => {
+    const now = 1_000_000;
+    const initial = new Map([
+      ['lines', new Map([
+        ['a/1.jsonl', cp('lines', 'a/1.jsonl', 'quarantined')],
+        ['a/2.jsonl', cp('lines', 'a/2.jsonl', 'retrying', now + 60_000)],
+        ['a/3.jsonl', cp('lines', 'a/3.jsonl', 'retrying', now + 10)],
+        ['a/4.jsonl', cp('lines', 'a/4.jsonl', 'ok')],
+      ])],
+      ['usage', new Map([['a/1.jsonl', cp('usage', 'a/1.jsonl', 'quarantined')]])],
+      ['gone', new Map([['a/1.jsonl', cp('gone', 'a/1.jsonl', 'quarantined')]])],
+    ]);
+    const committed: Checkpoint[] = [];
+    const svc = new CheckpointService(initial, {
+      commit: async (c) => {
+        committed.push(c);
+        return { committed: c.sessionFile === 'a/2.jsonl' ? Promise.reject(new Error('no')) : Promise.resolve() };
+      },
+    });
+    const one = await svc.requeue({ processor: 'lines', sessionFile: 'a/1.jsonl' }, now);
+    expect(one.requeued.map((c) => [c.processorName, c.sessionFile, c.status])).toEqual([['lines', 'a/1.jsonl', 'quarantined']]);
+    expect(svc.get('lines', 'a/1.jsonl')).toMatchObject({ status: 'retrying', attempts: 0, nextAttemptAt: now });
+    expect(svc.get('usage', 'a/1.jsonl')?.status).toBe('quarantined');
+    const all = await svc.requeue({ among: ['lines', 'usage'] }, now);
+    expect(all.requeued.map((c) => `${c.processorName} ${c.sessionFile}`).sort()).toEqual(['usage a/1.jsonl']);
+    expect(all.failed.map((f) => [f.checkpoint.sessionFile, f.error])).toEqual([['a/2.jsonl', 'no']]);
+    expect(svc.get('lines', 'a/2.jsonl')?.status).toBe('retrying');
+    expect(svc.get('lines', 'a/2.jsonl')?.attempts).toBe(3);
+    expect(svc.get('gone', 'a/1.jsonl')?.status).toBe('quarantined');
+    expect(committed.map((c) => `${c.processorName} ${c.sessionFile}`)).not.toContain('lines a/3.jsonl');
   });
 });
