@@ -25,7 +25,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ServerResponse } from 'node:http';
-import { MAX_EVENT_STREAMS, openEventStream } from './event-stream.js';
+import { openEventStream } from './event-stream.js';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Daemon } from '../watch/daemon.js';
@@ -358,12 +358,13 @@ const traceRoutes =
           setImmediate(() => stream.send('checkpoints', { sessionFile: file, seen: daemon.fileStats.get(file) ?? null, checkpoints: committedState(file) }));
         }
       };
-      const opened = openEventStream(reply, streams, 15_000, () => daemon.trace.off('record', onRecord));
+      let unfollow = () => {};
+      const opened = openEventStream(reply, streams, 15_000, () => unfollow());
       if (!opened) return reply;
       const stream = opened;
       stream.send('checkpoints', { sessionFile: file, seen, checkpoints: committedState(file) });
       for (const r of daemon.trace.recent(file)) stream.send('record', r);
-      daemon.trace.on('record', onRecord);
+      unfollow = daemon.trace.follow(onRecord);
     });
   };
 
@@ -390,9 +391,6 @@ export interface AdminServer {
 
 export async function createAdminApp(ctx: AdminContext): Promise<AdminServer> {
   const streams = new Set<ServerResponse>();
-  // One listener per open stream on each emitter, bounded by MAX_EVENT_STREAMS (plus the daemon's own).
-  ctx.daemon.trace.setMaxListeners(MAX_EVENT_STREAMS + 10);
-  ctx.daemon.setMaxListeners(MAX_EVENT_STREAMS + 10);
   const app = Fastify({
     loggerInstance: ctx.log.child({ component: 'admin' }) as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),

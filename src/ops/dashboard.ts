@@ -72,14 +72,14 @@ export const dashboardRoutes =
 
     app.get('/dashboard/events', async (req, reply) => {
       let off = () => {};
-      const onRescan = () => stream?.send('rescan', { at: Date.now() });
+      let offRescan = () => {};
       const stream = openEventStream(reply, streams, 25_000, () => {
         off();
-        daemon.off('rescan', onRescan);
+        offRescan();
       });
       if (!stream) return reply;
       stream.send('hello', feed.snapshot());
       off = feed.subscribe((n: CommitNotice) => stream.send('commit', n));
-      daemon.on('rescan', onRescan);
+      offRescan = daemon.events.listen({ rescanned: () => stream.send('rescan', { at: Date.now() }) });
     });
   };

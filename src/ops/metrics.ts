@@ -1,16 +1,16 @@
 /**
  * Prometheus metrics for a running daemon, on a registry of its own.
  *
- * Counters are fed by daemon events (`run` outcomes, `committed`, `rescan`,
- * trace records) and by the committer's commit listener; gauges are read at
+ * Counters are fed by the daemon's typed events (src/pipeline/events.ts: hints,
+ * coalesced hints, state-check decisions, run outcomes, commits, rescans), never by
+ * parsing trace records, and by the committer's commit listener; gauges are read at
  * scrape time from the daemon, the committer and the lag tracker. Node's
  * default metrics are included, except that the `nodejs_eventloop_lag_*`
  * percentiles come from the daemon's own sampler (see below).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Daemon, ProcessorRun } from '../watch/daemon.js';
-import type { RescanResult } from '../watch/rescan.js';
-import type { TraceRecord } from '../watch/trace.js';
+import type { Daemon } from '../watch/daemon.js';
+import type { DaemonEvents } from '../pipeline/events.js';
 import { LOOP_SAMPLE_MS, netDelayMs, type OpsMonitor } from './monitor.js';
 import type { MetricSample, ProcessorMetrics } from '../pipeline/metric.js';
 import { withSnapshot } from '../state/read.js';
@@ -152,7 +152,9 @@ export function createMetrics(daemon: Daemon, monitor: OpsMonitor): Metrics {
     },
   });
 
-  const onRun = (r: ProcessorRun) => {
+  // What the daemon's events feed (one listener, below).
+  const events: DaemonEvents = {};
+  events.ran = (r) => {
     const o = r.outcome;
     if (!o) return;
     const l = { processor: r.processor };
@@ -163,8 +165,6 @@ export function createMetrics(daemon: Daemon, monitor: OpsMonitor): Metrics {
     items.inc(l, o.items);
     if (o.kind === 'error' && !o.ioError) failures.inc(l);
   };
-  daemon.on('run', onRun);
-  off.push(() => daemon.off('run', onRun));
 
   // ---- commits
   const commitSeconds = new Histogram({
@@ -216,9 +216,7 @@ export function createMetrics(daemon: Daemon, monitor: OpsMonitor): Metrics {
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900],
     registers: [registry],
   });
-  const onCommitted = (e: { processor: string; latencyMs: number }) => appendToCommit.observe({ processor: e.processor }, e.latencyMs / 1000);
-  daemon.on('committed', onCommitted);
-  off.push(() => daemon.off('committed', onCommitted));
+  events.committed = (e) => appendToCommit.observe({ processor: e.processor }, (Date.now() - e.trace.at) / 1000);
 
   // ---- lag, retries, quarantine (gauges from the tracker)
   const lagGauge = (name: string, help: string, read: (n: string) => number) =>
@@ -325,13 +323,12 @@ export function createMetrics(daemon: Daemon, monitor: OpsMonitor): Metrics {
   const hints = new Counter({ name: `${P}hints_total`, help: 'Hints raised, by source reason', labelNames: ['reason'], registers: [registry] });
   const coalesced = new Counter({ name: `${P}hints_coalesced_total`, help: 'Hints dropped as duplicates of a pending hint (debounce)', registers: [registry] });
   const unchanged = new Counter({ name: `${P}hints_unchanged_total`, help: 'Hints dropped by the state check (file as committed)', registers: [registry] });
-  const onRecord = (r: TraceRecord) => {
-    if (r.stage === 'source') hints.inc({ reason: String(r.reason ?? 'unknown') });
-    else if (r.stage === 'debounced' && r.mergedInto) coalesced.inc();
-    else if (r.stage === 'state-check' && r.decision === 'skip') unchanged.inc();
+  events.hint = (e) => hints.inc({ reason: e.reason });
+  events.coalesced = () => coalesced.inc();
+  // Only a file as committed: not a failed stat, not a file another node holds.
+  events.stateChecked = (e) => {
+    if (e.cause === 'unchanged') unchanged.inc();
   };
-  daemon.trace.on('record', onRecord);
-  off.push(() => daemon.trace.off('record', onRecord));
   mirroredCounter(registry, `${P}io_errors_total`, 'Files that could not be read (retried, never counted against a processor)', () => pipeline.counters.ioErrors);
 
   // ---- rescans
@@ -342,12 +339,11 @@ export function createMetrics(daemon: Daemon, monitor: OpsMonitor): Metrics {
     registers: [registry],
   });
   const rescanFiles = new Gauge({ name: `${P}rescan_files`, help: 'Files found by the last rescan', registers: [registry] });
-  const onRescan = (r: RescanResult) => {
+  events.rescanned = (r) => {
     rescanSeconds.observe(r.durationMs / 1000);
     rescanFiles.set(r.files);
   };
-  daemon.on('rescan', onRescan);
-  off.push(() => daemon.off('rescan', onRescan));
+  off.push(daemon.events.listen(events));
   new Gauge({
     name: `${P}last_rescan_timestamp_seconds`,
     help: 'When the last rescan started (0 = none yet)',

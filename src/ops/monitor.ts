@@ -4,8 +4,8 @@
  * committed checkpoint), unrecorded failures, and event-loop delay.
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import type { Daemon, ProcessorRun } from '../watch/daemon.js';
-import type { FileStat } from '../discover/file-stat.js';
+import type { Daemon } from '../watch/daemon.js';
+import type { DaemonEventMap, DaemonEvents } from '../pipeline/events.js';
 import type { Config } from '../config/config.js';
 import { LagTracker } from './lag.js';
 import { computeHealth, type Health, type HealthThresholds } from './health.js';
@@ -37,7 +37,7 @@ export function thresholdsFrom(config: Config): HealthThresholds {
   };
 }
 
-export class OpsMonitor {
+export class OpsMonitor implements DaemonEvents {
   readonly tracker: LagTracker;
   readonly loop: IntervalHistogram;
   /**
@@ -58,9 +58,7 @@ export class OpsMonitor {
     this.tracker = new LagTracker(pipeline.processors, (p) => pipeline.checkpoints.forProcessor(p));
     for (const [file, st] of daemon.fileStats) this.tracker.observe(file, st);
 
-    const onStat = (file: string, st: FileStat | null) => this.tracker.observe(file, st);
-    daemon.on('stat', onStat);
-    this.off.push(() => daemon.off('stat', onStat));
+    this.off.push(daemon.events.listen(this));
 
     pipeline.committer.onCommit((units) => {
       if (this.closed) return;
@@ -69,24 +67,26 @@ export class OpsMonitor {
       for (const u of units) if (u.checkpoint) this.tracker.commit(u.checkpoint, now);
     });
 
-    const onRun = (r: ProcessorRun) => {
-      const o = r.outcome;
-      // A fenced-off commit (lease lost) is another node's file, not a failure of this one.
-      if (!o || o.kind !== 'error' || o.ioError || o.leaseLost) return;
-      const cp = pipeline.checkpoints.get(r.processor, r.sessionFile);
-      const recorded =
-        !!cp && (cp.status === 'retrying' || cp.status === 'quarantined') && cp.lastError === (o.error ?? '').slice(0, 2000);
-      if (!recorded) this.unrecordedFailures++;
-    };
-    daemon.on('run', onRun);
-    this.off.push(() => daemon.off('run', onRun));
-
     // Sampled only while the daemon has work (a hint, a run, a rescan): an idle loop has no
     // delay to measure, and its wakeups were most of an idle daemon's CPU between rescans.
     this.loop = monitorEventLoopDelay({ resolution: LOOP_SAMPLE_MS });
-    const onBusy = () => this.sampleWhileBusy();
-    daemon.on('busy', onBusy);
-    this.off.push(() => daemon.off('busy', onBusy));
+    this.sampleWhileBusy();
+  }
+
+  fileStat(e: DaemonEventMap['fileStat']): void {
+    this.tracker.observe(e.sessionFile, e.stat);
+  }
+
+  ran(r: DaemonEventMap['ran']): void {
+    const o = r.outcome;
+    // A fenced-off commit (lease lost) is another node's file, not a failure of this one.
+    if (!o || o.kind !== 'error' || o.ioError || o.leaseLost) return;
+    const cp = this.daemon.pipeline.checkpoints.get(r.processor, r.sessionFile);
+    const recorded = !!cp && (cp.status === 'retrying' || cp.status === 'quarantined') && cp.lastError === (o.error ?? '').slice(0, 2000);
+    if (!recorded) this.unrecordedFailures++;
+  }
+
+  busy(): void {
     this.sampleWhileBusy();
   }
 

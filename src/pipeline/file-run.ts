@@ -34,6 +34,9 @@ import { applyBatch, type Applied } from './fan-out.js';
 import type { WorkerPool } from './workers/pool.js';
 import type { BatchMessage, UnitData } from './workers/protocol.js';
 import { isLeaseLost } from './fence.js';
+import type { EventPort, RunTrace } from './events.js';
+
+export type { RunTrace } from './events.js';
 
 /** Read batch size in a worker thread (see DEFAULT_READ for the main thread's). */
 const WORKER_BATCH_BYTES = 1 << 20;
@@ -57,8 +60,8 @@ export interface RunContext {
   now?: () => number;
   /** Called for every bad line once per pass (shared by processors), for logs and metrics. */
   onBadLine?: (file: string, bad: BadLine) => void;
-  /** Stage hook for tracing: read / processed / committed / error. */
-  onStage?: (e: StageEvent) => void;
+  /** Where each run step is told (read, processed, committed, failed), with the run's trace. */
+  events?: EventPort;
   /**
    * Worker threads that read, parse and process (a large `run --once`): the
    * units come back as data and are staged here in the same order.
@@ -77,19 +80,10 @@ export interface RunContext {
   keys?: SessionKeys;
 }
 
-/** The trace a run belongs to (the hint that started it), handed down so each stage event carries it. */
-export interface RunTrace {
-  traceId: string;
-  /** Epoch ms when the hint was raised. */
-  at: number;
+/** The trace of a run that no hint started (run --once, a direct call): its steps are still told. */
+function hintless(): RunTrace {
+  return { traceId: 'no-hint', at: Date.now() };
 }
-
-export type StageEvent = (
-  | { stage: 'read'; sessionFile: string; processors: string[]; bytes: number; lines: number }
-  | { stage: 'processed'; sessionFile: string; processor: string; items: number; lines: number; bytes: number; ms: number }
-  | { stage: 'committed'; sessionFile: string; processor: string; offset: number }
-  | { stage: 'error'; sessionFile: string; processor?: string; error: string }
-) & { trace?: RunTrace };
 
 export interface ProcessorOutcome {
   kind: ChangeKind | 'error';
@@ -192,12 +186,12 @@ export async function runFile(
   target: FileTarget,
   processors: readonly Processor[],
   stat: FileStat | null,
-  trace?: RunTrace,
+  trace: RunTrace = hintless(),
 ): Promise<{ done: Promise<Map<string, ProcessorOutcome>> }> {
   // Many runs start in the same turn when a commit frees their queue slots; each would probe
   // and read its first chunk before any slicer looked at the clock.
   if (slicer.due()) await slicer.yield();
-  const planned = planFile(ctx, target, processors, stat);
+  const planned = planFile(ctx, target, processors, stat, trace);
   const staged = 'plan' in planned ? await stageRun(ctx, target, planned.plan, trace) : planned.failed;
   return { done: finishRun(ctx, staged) };
 }
@@ -208,6 +202,7 @@ export function planFile(
   target: FileTarget,
   processors: readonly Processor[],
   stat: FileStat | null,
+  trace: RunTrace,
 ): { plan: RunPlan } | { failed: StagedRun } {
   const file = target.ref.sessionFile;
   const { classified, probeOffsets } = classifyAll(processors, (p) => ctx.checkpoints.get(p.name, file), stat, (ctx.now ?? Date.now)());
@@ -222,7 +217,7 @@ export function planFile(
       }
     } catch (err) {
       if (!isIoError(err)) throw err;
-      ctx.onStage?.({ stage: 'error', sessionFile: file, error: (err as Error).message });
+      ctx.events?.emit('failed', { sessionFile: file, trace, error: (err as Error).message });
       // The file's state is unknown this time: every processor reports the I/O error, nothing changes.
       const work = classified.map(({ p, cp }) => newWork(p, 'skip', cp, emptyOutcome('error', cp?.offset ?? 0)));
       for (const w of work) Object.assign(w.outcome, { ioError: true, error: (err as Error).message });
@@ -238,7 +233,7 @@ export function planFile(
  * batch fanned out to the processors it concerns. Each processor stages its own units with its
  * own checkpoint; one that throws stops alone.
  */
-export async function stageRun(ctx: RunContext, target: FileTarget, plan: RunPlan, trace?: RunTrace): Promise<StagedRun> {
+export async function stageRun(ctx: RunContext, target: FileTarget, plan: RunPlan, trace: RunTrace): Promise<StagedRun> {
   const now = ctx.now ?? Date.now;
   const file = target.ref.sessionFile;
   // What processors and units see: the key as stored (qualified by the source on a shared store).
@@ -249,7 +244,7 @@ export async function stageRun(ctx: RunContext, target: FileTarget, plan: RunPla
     u.lease = lease;
     return u;
   };
-  const stage = ctx.onStage ?? (() => undefined);
+  const events = ctx.events;
   const staged: StagedRun = { sessionFile: file, storedFile: ref.sessionFile, lease, work: [], ioError: null };
   const readers: Work[] = [];
   for (const s of plan.steps) {
@@ -298,13 +293,12 @@ export async function stageRun(ctx: RunContext, target: FileTarget, plan: RunPla
       const active = readers.filter((w) => !w.failed);
       if (active.length === 0) break;
       const remote = 'units' in batch ? batch : null;
-      stage({
-        stage: 'read',
+      events?.emit('read', {
         sessionFile: file,
+        trace,
         processors: active.map((w) => w.p.name),
         bytes: batch.bytesRead,
         lines: remote ? remote.lines : (batch as ReadBatch).lines.length,
-        trace,
       });
       if (ctx.onBadLine) for (const b of batch.bad) ctx.onBadLine(file, b);
       for (const w of active) {
@@ -317,7 +311,7 @@ export async function stageRun(ctx: RunContext, target: FileTarget, plan: RunPla
           if (!d || d.skipped) continue;
           if (d.error !== undefined) {
             w.failed = new Error(d.error);
-            stage({ stage: 'error', sessionFile: file, processor: w.p.name, error: d.error, trace });
+            events?.emit('failed', { sessionFile: file, trace, processor: w.p.name, error: d.error });
             continue;
           }
           unit = unitFrom(d, w.p, ref.sessionFile);
@@ -333,7 +327,7 @@ export async function stageRun(ctx: RunContext, target: FileTarget, plan: RunPla
             applied = await applyBatch(w, batch as ReadBatch, ref, unit);
           } catch (err) {
             w.failed = err as Error;
-            stage({ stage: 'error', sessionFile: file, processor: w.p.name, error: (err as Error).message, trace });
+            events?.emit('failed', { sessionFile: file, trace, processor: w.p.name, error: (err as Error).message });
             continue;
           }
           if (applied === null) continue;
@@ -363,14 +357,14 @@ export async function stageRun(ctx: RunContext, target: FileTarget, plan: RunPla
         w.outcome.bytesRead += bytes;
         w.outcome.offset = offset;
         const ms = performance.now() - t0;
-        stage({ stage: 'processed', sessionFile: file, processor: w.p.name, items: unit.items, lines, bytes, ms, trace });
+        events?.emit('processed', { sessionFile: file, trace, processor: w.p.name, items: unit.items, lines, bytes, ms });
         const cp = w.current;
         const { committed } = await ctx.checkpoints.commit(cp, lease, unit);
         track(
           w,
           committed.then(() => {
             w.base = cp;
-            stage({ stage: 'committed', sessionFile: file, processor: w.p.name, offset: cp.offset, trace });
+            events?.emit('committed', { sessionFile: file, trace, processor: w.p.name, offset: cp.offset });
           }),
         );
       }
@@ -379,7 +373,7 @@ export async function stageRun(ctx: RunContext, target: FileTarget, plan: RunPla
     if (!isIoError(err)) throw err;
     // The file vanished or became unreadable mid-read: what was staged stands; the rest waits for
     // the next pass. An I/O error never counts against the processor.
-    stage({ stage: 'error', sessionFile: file, error: (err as Error).message, trace });
+    events?.emit('failed', { sessionFile: file, trace, error: (err as Error).message });
     staged.ioError = (err as Error).message;
   }
   return staged;

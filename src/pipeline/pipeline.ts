@@ -21,7 +21,8 @@ import { CheckpointService } from '../state/checkpoints.js';
 import { UnitOfWork } from './unit.js';
 import type { Processor } from './processor.js';
 import { migrationsOf, validateProcessors } from './registration.js';
-import { runFile, type FileTarget, type ProcessorOutcome, type RunContext, type RunTrace, type StageEvent } from './file-run.js';
+import { runFile, type FileTarget, type ProcessorOutcome, type RunContext } from './file-run.js';
+import { EventPort, type RunTrace } from './events.js';
 import { DEFAULT_READ, type ReadOptions } from '../read/reader.js';
 import type { RetryPolicy } from './backoff.js';
 import { walkRoot, visitRoot, isConfirmedMissing, type FileVisitor, type WalkResult, type WalkSummary } from '../discover/walk.js';
@@ -59,13 +60,10 @@ export const CLOSE_RETRY_MS = 2_000;
 /** Bad lines logged per file per log window; the rest are counted and journaled, not logged. */
 export const BAD_LINES_LOGGED_PER_FILE = 5;
 
-export interface PipelineEvents {
-  onStage?: (e: StageEvent) => void;
-  onBadLine?: (file: string, bad: BadLine) => void;
-}
-
 export class Pipeline {
   readonly ctx: RunContext;
+  /** Where runs tell their steps (and the daemon the rest of a file's journey): see events.ts. */
+  readonly events = new EventPort();
   private readonly badLog = new OnceLogger();
   private readonly ioLog = new OnceLogger();
   /** Bad lines logged per file in the current window (see BAD_LINES_LOGGED_PER_FILE). */
@@ -78,7 +76,6 @@ export class Pipeline {
     readonly db: Db,
     readonly committer: Committer,
     readonly checkpoints: CheckpointService<UnitOfWork>,
-    readonly events: PipelineEvents,
     /** How session keys are stored: as they are (embedded), or `<source>:<key>` (shared store). */
     readonly keys: SessionKeys,
     /** This node's leases on a shared store; null on an embedded one (one process, no leases). */
@@ -92,13 +89,13 @@ export class Pipeline {
       log: opts.log,
       // Backoffs are stamped and judged on a clock that a system clock step does not move.
       now: steadyNow,
-      onStage: (e) => events.onStage?.(e),
+      events: this.events,
       onBadLine: (file, bad) => this.badLine(file, bad),
       keys,
     };
   }
 
-  static async open(opts: PipelineOptions, events: PipelineEvents = {}): Promise<Pipeline> {
+  static async open(opts: PipelineOptions): Promise<Pipeline> {
     validateProcessors(opts.processors);
     // No external access: a live `sql` query runs on this instance (see src/state/sql.ts).
     const db = await openStore(opts.dbPath, { externalAccess: false, pgPoolMax: opts.pgPoolMax });
@@ -136,7 +133,7 @@ export class Pipeline {
           return committer.enqueue(u);
         },
       });
-      return new Pipeline(opts, db, committer, checkpoints, events, keys, leases);
+      return new Pipeline(opts, db, committer, checkpoints, keys, leases);
     } catch (err) {
       await db.close();
       throw err;
@@ -278,7 +275,6 @@ export class Pipeline {
 
   private badLine(file: string, bad: BadLine): void {
     this.counters.badLines++;
-    this.events.onBadLine?.(file, bad);
     if (!this.badLog.shouldLog(`${file}:${bad.offset}`)) return;
     // Per file too: a binary or corrupt file must not log one line per "line".
     const now = Date.now();

@@ -18,12 +18,12 @@
  * with two live processors: ~half the daemon's CPU under live load went to
  * the second read, parse and stat round).
  */
-import { EventEmitter } from 'node:events';
 import { Subject, Subscription, filter, map, merge, mergeMap, share, type Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import { Pipeline } from '../pipeline/pipeline.js';
 import type { Processor } from '../pipeline/processor.js';
-import type { FileTarget, ProcessorOutcome, RunTrace, StageEvent } from '../pipeline/file-run.js';
+import type { FileTarget } from '../pipeline/file-run.js';
+import type { EventPort, ProcessorRun, RunTrace } from '../pipeline/events.js';
 import type { Config } from '../config/config.js';
 import { hint, type FileHint } from './hint.js';
 import { debouncePerKey } from './debounce.js';
@@ -33,6 +33,8 @@ import { ProcessorPace, shareGroups } from './share.js';
 import { pendingProcessors, statSessionFile } from './state-check.js';
 import { watchHints, type WatcherStatus } from './sources.js';
 import { Rescanner, type RescanResult } from './rescan.js';
+
+export type { ProcessorRun } from '../pipeline/events.js';
 import { SeenFiles } from './seen-files.js';
 import { TraceLog } from './trace.js';
 import { sameStat, type FileStat } from '../discover/file-stat.js';
@@ -60,13 +62,6 @@ interface Checked {
   pending: Processor[];
 }
 
-export interface ProcessorRun {
-  processor: string;
-  sessionFile: string;
-  traceId: string;
-  outcome: ProcessorOutcome | null;
-}
-
 export interface DaemonStatus {
   startedAt: number;
   watcher: WatcherStatus;
@@ -80,8 +75,10 @@ export interface DaemonStatus {
   databaseLost: string | null;
 }
 
-export class Daemon extends EventEmitter {
+export class Daemon {
   readonly trace: TraceLog;
+  /** Every domain event of the daemon and its runs, typed (src/pipeline/events.ts): trace, metrics and the monitor listen. */
+  readonly events: EventPort;
   readonly hints$ = new Subject<FileHint>();
   readonly watcher: WatcherStatus;
   private readonly subs = new Subscription();
@@ -109,7 +106,7 @@ export class Daemon extends EventEmitter {
   private hintsInDebounce = 0;
   lastRescan: (RescanResult & { at: number }) | null = null;
   readonly startedAt = Date.now();
-  /** Last stat seen per session file (rescans, state checks, runs), for lag metrics; changes are emitted as 'stat'. */
+  /** Last stat seen per session file (rescans, state checks, runs), for lag metrics; changes are told as `fileStat`. */
   readonly fileStats = new SeenFiles();
   private readonly rescanner: Rescanner;
 
@@ -117,21 +114,22 @@ export class Daemon extends EventEmitter {
     readonly pipeline: Pipeline,
     readonly opts: DaemonOptions,
   ) {
-    super();
+    this.events = pipeline.events;
     this.trace = new TraceLog(opts.log);
+    this.events.listen(this.trace);
+    // Which processors may share a read, from each one's measured pace.
+    this.events.listen({ processed: (e) => this.pace.note(e.processor, e.bytes, e.ms) });
     const source = opts.config.watcher;
     this.watcher = { source, state: source !== 'off' ? 'starting' : 'off', events: 0, errors: 0, watchedDirs: 0 };
     if (source === 'chokidar') this.watcher.pollMs = opts.config.watchPollMs;
     // A graceful stop ends a run between batches: a 1 GB file in flight took 6-10 s to read to its end.
     pipeline.ctx.stopping = () => this.stopping;
-    this.rescanner = new Rescanner(pipeline, this.fileStats, (h) => this.emitHint(h), (f, st) => this.emit('stat', f, st));
+    this.rescanner = new Rescanner(pipeline, this.fileStats, (h) => this.emitHint(h), (f, st) => this.events.emit('fileStat', { sessionFile: f, stat: st }));
   }
 
   static async start(opts: DaemonOptions): Promise<Daemon> {
     const { config, log } = opts;
-    let daemon: Daemon | null = null;
-    const pipeline = await Pipeline.open(
-      {
+    const pipeline = await Pipeline.open({
         root: config.root,
         dbPath: config.db,
         pgPoolMax: config.pgPoolMax,
@@ -148,10 +146,8 @@ export class Daemon extends EventEmitter {
         // A shared (PostgreSQL) store only: an embedded one ignores both.
         source: config.sourceName,
         lease: { node: config.nodeName, ttlMs: config.leaseTtlMs },
-      },
-      { onStage: (e) => daemon?.onStage(e) },
-    );
-    daemon = new Daemon(pipeline, opts);
+    });
+    const daemon = new Daemon(pipeline, opts);
     daemon.wire();
     return daemon;
   }
@@ -178,8 +174,8 @@ export class Daemon extends EventEmitter {
       filter((h) => {
         if (this.stopping) return false;
         this.hintsInDebounce++;
-        this.emit('busy');
-        this.trace.record('source', h.sessionFile, h.traceId, h.at, { reason: h.reason, processor: h.processor });
+        this.events.emit('busy', { why: 'hint' });
+        this.events.emit('hint', { sessionFile: h.sessionFile, trace: traceOf(h), reason: h.reason, processor: h.processor });
         return true;
       }),
       debouncePerKey(
@@ -190,7 +186,7 @@ export class Daemon extends EventEmitter {
           // Coalesced hints keep the oldest trace (and its start time); a processor-restricted
           // hint widens to all processors when merged with an unrestricted one.
           this.hintsInDebounce--;
-          this.trace.record('debounced', b.sessionFile, b.traceId, b.at, { mergedInto: a.traceId });
+          this.events.emit('coalesced', { sessionFile: b.sessionFile, trace: traceOf(b), into: a.traceId });
           return { ...a, processor: a.processor === b.processor ? a.processor : undefined };
         },
       ),
@@ -227,7 +223,7 @@ export class Daemon extends EventEmitter {
   }
 
   private async stateCheck(h: FileHint): Promise<Checked | null> {
-    this.trace.record('debounced', h.sessionFile, h.traceId, h.at);
+    this.events.emit('debounced', { sessionFile: h.sessionFile, trace: traceOf(h) });
     if (this.stopping) return null;
     const target = this.pipeline.target(h.sessionFile);
     if (!target) return null;
@@ -245,13 +241,16 @@ export class Daemon extends EventEmitter {
     const st = await statSessionFile(target.absPath);
     if (st.ok) this.noteStat(h.sessionFile, st.stat);
     if (!st.ok) {
-      this.trace.record('state-check', h.sessionFile, h.traceId, h.at, { decision: 'skip', why: `stat failed: ${st.error}` });
+      this.events.emit('stateChecked', { sessionFile: h.sessionFile, trace: traceOf(h), decision: 'skip', cause: 'stat-failed', why: `stat failed: ${st.error}` });
       return null;
     }
     const candidates = h.processor ? this.pipeline.processors.filter((p) => p.name === h.processor) : this.pipeline.processors;
     const { pending, skipped } = pendingProcessors(this.pipeline.checkpoints, candidates, h.sessionFile, st.stat, steadyNow());
-    this.trace.record('state-check', h.sessionFile, h.traceId, h.at, {
+    this.events.emit('stateChecked', {
+      sessionFile: h.sessionFile,
+      trace: traceOf(h),
       decision: pending.length ? 'go' : 'skip',
+      cause: pending.length ? 'changed' : 'unchanged',
       why: pending.length ? `changed for ${pending.map((p) => p.name).join(',')}` : 'unchanged',
       skipped,
       size: st.stat?.size ?? null,
@@ -260,7 +259,7 @@ export class Daemon extends EventEmitter {
   }
 
   private noteStat(sessionFile: string, stat: FileStat | null): void {
-    if (this.fileStats.note(sessionFile, stat)) this.emit('stat', sessionFile, stat);
+    if (this.fileStats.note(sessionFile, stat)) this.events.emit('fileStat', { sessionFile, stat });
   }
 
   /** The settle gate, then runs per file, each for all the file's processors due together. */
@@ -294,9 +293,12 @@ export class Daemon extends EventEmitter {
         continue;
       }
       this.scheduleSettle(p.name, h.sessionFile, wait);
-      this.trace.record('state-check', h.sessionFile, h.traceId, h.at, {
+      this.events.emit('stateChecked', {
+        sessionFile: h.sessionFile,
+        trace: traceOf(h),
         processor: p.name,
         decision: 'wait',
+        cause: 'settle',
         why: `settle: quiet ${Math.round(quietFor)} of ${settleMs} ms`,
       });
     }
@@ -315,7 +317,7 @@ export class Daemon extends EventEmitter {
 
   private async runOne(c: Checked, due: readonly Processor[], control: RunControl): Promise<ProcessorRun[]> {
     const file = c.hint.sessionFile;
-    const trace = { traceId: c.hint.traceId, at: c.hint.at };
+    const trace = traceOf(c.hint);
     const runs = (ps: readonly Processor[]) =>
       ps.map((p): ProcessorRun => ({ processor: p.name, sessionFile: file, traceId: trace.traceId, outcome: null }));
     if (this.stopping) return runs(due);
@@ -337,7 +339,7 @@ export class Daemon extends EventEmitter {
       return runs(due);
     }
     if (!held) {
-      this.trace.record('state-check', file, trace.traceId, trace.at, { decision: 'skip', why: 'leased by another node' });
+      this.events.emit('stateChecked', { sessionFile: file, trace, decision: 'skip', cause: 'leased', why: 'leased by another node' });
       return runs(due);
     }
     try {
@@ -369,7 +371,7 @@ export class Daemon extends EventEmitter {
     const out = await Promise.all(
       groups.map(async (group) => {
         const names = group.map((p) => p.name);
-        this.trace.record('dispatched', file, trace.traceId, trace.at, { processors: names, size: stat?.size ?? null });
+        this.events.emit('dispatched', { sessionFile: file, trace, processors: names, size: stat?.size ?? null });
         const { done } = await this.pipeline.runFile(target, stat, group, trace);
         control.staged(names);
         const outcomes = await done;
@@ -389,7 +391,7 @@ export class Daemon extends EventEmitter {
     this.noteStat(file, after.stat);
     const s = after.stat;
     if (s && (!before || !sameStat(s, before))) {
-      this.trace.record('requeued', file, trace.traceId, trace.at, { processors: names, size: s.size });
+      this.events.emit('requeued', { sessionFile: file, trace, processors: names, size: s.size });
       this.emitHint(hint(file, 'requeue'));
     }
   }
@@ -427,7 +429,7 @@ export class Daemon extends EventEmitter {
     // With leases, a lease taken says the store answers; without, a run that went through does.
     if (o.ok && !this.pipeline.leases) this.storeAnswers();
     if (!o.ok) {
-      this.trace.record('error', o.input.hint.sessionFile, o.input.hint.traceId, o.input.hint.at, { error: o.error.message });
+      this.events.emit('failed', { sessionFile: o.input.hint.sessionFile, trace: traceOf(o.input.hint), error: o.error.message });
       this.log.error({ err: o.error.message, sessionFile: o.input.hint.sessionFile }, 'run failed');
       return;
     }
@@ -436,7 +438,7 @@ export class Daemon extends EventEmitter {
 
   private afterProcessorRun(run: ProcessorRun): void {
     const { processor, sessionFile, outcome } = run;
-    this.emit('run', run);
+    this.events.emit('ran', run);
     if (outcome?.leaseLost && this.pipeline.leases) {
       // Fenced off: this node's view of the file is behind the store. Read it again at the next
       // take, and look at the file once more: its holder has it, or (a lapse nobody took) this node.
@@ -465,15 +467,7 @@ export class Daemon extends EventEmitter {
     this.timers.add(t);
   }
 
-  private onStage(e: StageEvent): void {
-    if (e.stage === 'processed') this.pace.note(e.processor, e.bytes, e.ms);
-    const { stage, sessionFile, trace: t, ...detail } = e;
-    if (!t) return;
-    this.trace.record(stage, sessionFile, t.traceId, t.at, detail);
-    if (stage === 'committed') this.emit('committed', { ...detail, sessionFile, stage, latencyMs: Date.now() - t.at });
-  }
-
-  /** Notice the database file being deleted or replaced; 'database-lost' tells the command to stop. */
+  /** Notice the database file being deleted or replaced; `databaseLost` tells the command to stop. */
   private watchDatabaseFile(): void {
     if (this.pipeline.db.kind !== 'duckdb') return; // a server's store has no file here to lose
     const dbPath = this.opts.config.db;
@@ -485,7 +479,7 @@ export class Daemon extends EventEmitter {
       this.databaseLost = problem;
       clearInterval(t);
       this.log.fatal({ db: dbPath }, problem);
-      this.emit('database-lost', problem);
+      this.events.emit('databaseLost', { problem });
     }, DB_FILE_CHECK_MS);
     this.timers.add(t);
   }
@@ -498,12 +492,12 @@ export class Daemon extends EventEmitter {
   runRescan(reason: FileHint['reason'] = 'rescan'): Promise<RescanResult> {
     if (this.rescanning) return this.rescanning;
     const started = Date.now();
-    this.emit('busy');
+    this.events.emit('busy', { why: 'rescan' });
     this.rescanning = this.rescanner
       .run(reason)
       .then((r) => {
         this.lastRescan = { ...r, at: started };
-        this.emit('rescan', r);
+        this.events.emit('rescanned', r);
         this.log.debug({ ...r, reason }, 'rescan done');
         return r;
       })
@@ -575,6 +569,11 @@ export class Daemon extends EventEmitter {
     })();
     return this.stopped;
   }
+}
+
+/** The trace a hint starts (or, coalesced, continues). */
+function traceOf(h: FileHint): RunTrace {
+  return { traceId: h.traceId, at: h.at };
 }
 
 /** How soon a run that found the store unreachable is tried again (a restart takes seconds). */

@@ -26,13 +26,9 @@ import { judgeFile, slotsOf } from './state-check.js';
 import { CHANGED, SAME_CAUGHT_UP, type SeenDir, type SeenFiles } from './seen-files.js';
 import type { CheckpointDir } from '../state/checkpoints.js';
 
-export interface RescanResult {
-  files: number;
-  hinted: number;
-  durationMs: number;
-  /** What the walk found at the root: `watch` waits for a missing root, and /health says so. */
-  root?: 'dir' | 'missing' | 'not-dir';
-}
+import type { RescanResult } from '../pipeline/events.js';
+
+export type { RescanResult };
 
 export class Rescanner {
   /**

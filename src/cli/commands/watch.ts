@@ -92,9 +92,11 @@ export function watchCommand(): Command {
         // restarts us (with backoff) once it can; nothing past the last commit is lost.
         // The database file was deleted or replaced: what is committed from now on would be lost.
         // Exit non-zero so the supervisor restarts onto a fresh file, rebuilt from the transcripts.
-        daemon.on('database-lost', () => {
-          databaseLost = true;
-          shutdown('database file lost');
+        daemon.events.listen({
+          databaseLost: () => {
+            databaseLost = true;
+            shutdown('database file lost');
+          },
         });
         daemon.pipeline.committer.onBroken((err) => {
           writeFailure = err;
