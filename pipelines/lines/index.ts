@@ -1,8 +1,7 @@
 /**
- * `lines`: the minimal processor, and a cheap progress check: complete lines
- * and bytes per session file. Totals travel as carry state and are written
- * as absolute values, so a row is the sum over the committed prefix whatever
- * the batching. Its table, migration and retract come from the declaration.
+ * `lines`: the minimal processor and a cheap progress check: complete lines and bytes per
+ * session file, carried from batch to batch and written as absolute totals (a row is the sum
+ * over the committed prefix, whatever the batching). Migration and retract: the core's defaults.
  */
 import { defineProcessor, type Processor } from '../../src/pipeline/processor.js';
 
@@ -26,8 +25,7 @@ export const linesProcessor: Processor<{ lines: number; bytes: number }> = {
   process(batch, tx) {
     if (batch.lines.length === 0) return; // only bad lines: nothing to count
     const carry = batch.carry ?? { lines: 0, bytes: 0 };
-    let bytes = 0;
-    for (const l of batch.lines) bytes += l.length;
+    const bytes = batch.lines.reduce((n, l) => n + l.length, 0);
     const next = { lines: carry.lines + batch.lines.length, bytes: carry.bytes + bytes };
     tx.setCarry(next);
     tx.insert('lines_file_stats', [batch.file.sessionFile, batch.file.owner, next.lines, next.bytes, Date.now()]);
