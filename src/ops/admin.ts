@@ -209,6 +209,7 @@ const healthRoutes =
         hintsPending: s.hintsPending,
         commitPendingUnits: c.pendingUnits,
         rescanning: s.rescanning,
+        catchUp: s.catchUp,
         lastRescan: s.lastRescan ? { ...s.lastRescan, at: new Date(s.lastRescan.at).toISOString() } : null,
         watcher: s.watcher,
         committer: { ...c.stats, intervalMs: Math.round(c.intervalMs), lastCommitAt: c.stats.lastCommitAt === null ? null : new Date(c.stats.lastCommitAt).toISOString() },

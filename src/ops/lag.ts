@@ -80,6 +80,13 @@ export class LagTracker {
   /** Non-ok checkpoints (retrying / quarantined), for listings. */
   private readonly troubled = new Map<string, Map<string, Checkpoint>>();
   private readonly byName = new Map<string, TrackedProcessor>();
+  /**
+   * Per processor, the last oldest-pending scan, good until any of its entries is evaluated
+   * again or (settle) a skipped file becomes due. During a catch-up of 5,000 files, /health
+   * every 50 ms spent 1.1 s of the daemon's CPU in that scan (12 ms a call, under load);
+   * commits come in groups of thousands, so most calls now find the scan still good.
+   */
+  private readonly oldestScan = new Map<string, { at: number; until: number; file: string | null; since: number }>();
 
   constructor(
     readonly processors: readonly TrackedProcessor[],
@@ -158,6 +165,7 @@ export class LagTracker {
   }
 
   private evaluate(p: TrackedProcessor, file: string, at: number): void {
+    this.oldestScan.delete(p.name);
     const entries = this.entries.get(p.name)!;
     let e = entries.get(file);
     const hist = this.seen.get(file);
@@ -207,19 +215,30 @@ export class LagTracker {
   lag(processor: string, now = Date.now()): ProcessorLag {
     const agg = this.aggs.get(processor);
     if (!agg) throw new Error(`unknown processor ${processor}`);
-    const settle = this.byName.get(processor)!.settleMs ?? 0;
-    let oldest: { file: string; since: number } | null = null;
-    for (const [file, since] of this.pendingSince.get(processor)!) {
-      let eff = since;
-      if (settle > 0) {
-        // A settle-policy processor waits by design until the file is quiet: count from then.
-        const hist = this.seen.get(file);
-        const mtime = hist?.[hist.length - 1]?.mtimeMs ?? 0;
-        eff = Math.max(since, mtime + settle);
-        if (eff > now) continue;
+    let scan = this.oldestScan.get(processor);
+    if (!scan || now < scan.at || now >= scan.until) {
+      const settle = this.byName.get(processor)!.settleMs ?? 0;
+      scan = { at: now, until: Infinity, file: null, since: 0 };
+      for (const [file, since] of this.pendingSince.get(processor)!) {
+        let eff = since;
+        if (settle > 0) {
+          // A settle-policy processor waits by design until the file is quiet: count from then.
+          const hist = this.seen.get(file);
+          const mtime = hist?.[hist.length - 1]?.mtimeMs ?? 0;
+          eff = Math.max(since, mtime + settle);
+          if (eff > now) {
+            scan.until = Math.min(scan.until, eff);
+            continue;
+          }
+        }
+        if (scan.file === null || eff < scan.since) {
+          scan.file = file;
+          scan.since = eff;
+        }
       }
-      if (!oldest || eff < oldest.since) oldest = { file, since: eff };
+      this.oldestScan.set(processor, scan);
     }
+    const oldest = scan.file === null ? null : { file: scan.file, since: scan.since };
     return {
       lagBytes: agg.lagBytes,
       lagFiles: agg.lagFiles,

@@ -98,9 +98,9 @@ export interface OnceProgress {
 }
 
 /** Files staged concurrently by `run --once` on the main thread. */
-const STAGING_CONCURRENCY = 4;
+export const STAGING_CONCURRENCY = 4;
 /** With workers: files queued per worker, so none idles while the main thread commits. */
-const FILES_PER_WORKER = 3;
+export const FILES_PER_WORKER = 3;
 /**
  * `workers: 'auto'` starts workers only for this much pending input. A worker
  * costs 100-200 ms to start (its own module graph, price table and rules) and
@@ -128,7 +128,7 @@ function pendingBytes(pipeline: Pipeline, walk: WalkResult): number {
 }
 
 /** The recipes of every processor, or null when one cannot run in a worker. */
-function recipes(pipeline: Pipeline): ProcessorRecipe[] | null {
+export function recipes(pipeline: Pipeline): ProcessorRecipe[] | null {
   const out: ProcessorRecipe[] = [];
   for (const p of pipeline.processors) {
     if (!p.remote) return null;
@@ -137,10 +137,15 @@ function recipes(pipeline: Pipeline): ProcessorRecipe[] | null {
   return out;
 }
 
-function workerCount(pipeline: Pipeline, walk: WalkResult, workers: number | 'auto'): number {
+/** Worker threads for this much pending input: a count as configured, or by the 'auto' rule. */
+export function workersFor(pending: number, workers: number | 'auto'): number {
   if (workers !== 'auto') return workers;
-  if (pendingBytes(pipeline, walk) < AUTO_WORKERS_MIN_BYTES) return 0;
+  if (pending < AUTO_WORKERS_MIN_BYTES) return 0;
   return Math.max(1, Math.min(AUTO_WORKERS_MAX, os.availableParallelism()));
+}
+
+function workerCount(pipeline: Pipeline, walk: WalkResult, workers: number | 'auto'): number {
+  return workers === 'auto' ? workersFor(pendingBytes(pipeline, walk), workers) : workers;
 }
 
 /** A session file's stat now; null when it is gone (or no longer a file). */

@@ -43,6 +43,7 @@ import { isConnectionError } from '../state/errors.js';
 import type { FsPath } from '../discover/names.js';
 import { monoNow, steadyNow } from '../loop/clock.js';
 import { quietForMs, settleWaitMs } from './settle.js';
+import { CatchUp, type CatchUpStatus } from './catch-up.js';
 
 /** After a lease could not be taken (store down) or a commit was fenced off: look at the file again this much later. */
 const LEASE_RETRY_MS = 1000;
@@ -73,6 +74,8 @@ export interface DaemonStatus {
   stopping: boolean;
   /** Set once the database file was found deleted or replaced under the daemon (it then stops). */
   databaseLost: string | null;
+  /** The first catch-up: scanning, catching up (the backlog on the batch path), or caught up. */
+  catchUp: CatchUpStatus;
 }
 
 export class Daemon {
@@ -109,6 +112,7 @@ export class Daemon {
   /** Last stat seen per session file (rescans, state checks, runs), for lag metrics; changes are told as `fileStat`. */
   readonly fileStats = new SeenFiles();
   private readonly rescanner: Rescanner;
+  private readonly catchUp: CatchUp;
 
   private constructor(
     readonly pipeline: Pipeline,
@@ -125,6 +129,16 @@ export class Daemon {
     // A graceful stop ends a run between batches: a 1 GB file in flight took 6-10 s to read to its end.
     pipeline.ctx.stopping = () => this.stopping;
     this.rescanner = new Rescanner(pipeline, this.fileStats, (h) => this.emitHint(h), (f, st) => this.events.emit('fileStat', { sessionFile: f, stat: st }));
+    this.catchUp = new CatchUp({
+      pipeline,
+      workers: opts.config.workers ?? 'auto',
+      log: opts.log,
+      due: (h, stat) => this.settled(pendingProcessors(pipeline.checkpoints, pipeline.processors, h.sessionFile, stat, steadyNow()).pending, h, stat),
+      ran: (processor, sessionFile, traceId, outcome) => this.afterProcessorRun({ processor, sessionFile, traceId, outcome }),
+      release: (h) => this.emitHint(h),
+      noteStat: (f, st) => this.noteStat(f, st),
+      stopping: () => this.stopping,
+    });
   }
 
   static async start(opts: DaemonOptions): Promise<Daemon> {
@@ -168,7 +182,8 @@ export class Daemon {
     if (config.watcher !== 'off') {
       sources.push(watchHints(config.watcher, { root: config.root, log: this.log, status: this.watcher, pollMs: config.watchPollMs }));
     }
-    const hints = merge(...sources);
+    // The first catch-up gathers the initial scan's hints, and holds those of its files meanwhile.
+    const hints = merge(...sources).pipe(filter((h) => this.catchUp.admit(h)));
 
     const debounced = hints.pipe(
       filter((h) => {
@@ -214,7 +229,7 @@ export class Daemon {
     );
 
     // The initial scan is a rescan at t=0; then the periodic backstop.
-    void this.runRescan('initial-scan');
+    void this.runRescan('initial-scan').then(() => this.catchUp.run());
     // A shared store: renew this node's leases, and take over the files of a node that stopped renewing.
     this.pipeline.leases?.start((f) => this.emitHint(hint(f, 'lease')));
     const t = setInterval(() => void this.runRescan('rescan'), config.rescanIntervalMs);
@@ -521,6 +536,7 @@ export class Daemon {
       rescanning: this.rescanning !== null,
       stopping: this.stopping,
       databaseLost: this.databaseLost,
+      catchUp: this.catchUp.status(),
     };
   }
 
@@ -531,7 +547,8 @@ export class Daemon {
       this.lanes.runs === 0 &&
       this.lanes.waiting === 0 &&
       this.pipeline.committer.pendingUnits === 0 &&
-      this.rescanning === null
+      this.rescanning === null &&
+      this.catchUp.caughtUp
     );
   }
 
@@ -552,10 +569,10 @@ export class Daemon {
       this.timers.clear();
       this.settleTimers.clear();
       const deadline = t0 + drainTimeoutMs;
-      while (monoNow() < deadline && this.lanes.runs > 0) {
+      while (monoNow() < deadline && (this.lanes.runs > 0 || this.catchUp.running > 0)) {
         await new Promise((r) => setTimeout(r, 10));
       }
-      const drained = this.lanes.runs === 0;
+      const drained = this.lanes.runs === 0 && this.catchUp.running === 0;
       this.subs.unsubscribe();
       this.rescanner.close();
       this.hints$.complete();
