@@ -154,7 +154,14 @@ describe('the database file deleted under a running daemon', () => {
     try {
       await waitFor(async () => (await daemon!.pipeline.db.all('SELECT * FROM lines_file_stats')).length === 1);
       expect(monitor.health().reasons.join('\n')).not.toMatch(/database file/);
-      const lost = new Promise<string>((res) => daemon!.once('database-lost', res));
+      const lost = new Promise<string>((res) => {
+        const off = daemon!.events.listen({
+          databaseLost: ({ problem }) => {
+            off();
+            res(problem);
+          },
+        });
+      });
       fs.rmSync(sb.db);
       expect(await lost).toContain('was deleted');
       const h = monitor.health();
