@@ -29,7 +29,8 @@ import { fileStatOf, sameStat, type FileStat } from '../discover/file-stat.js';
 import type { FsPath } from '../discover/names.js';
 import type { FileHint } from './hint.js';
 import { hint } from './hint.js';
-import { statSessionFile, type StatResult } from './state-check.js';
+import { pendingProcessors, statSessionFile, type StatResult } from './state-check.js';
+import { steadyNow } from '../loop/clock.js';
 import { TimeSlicer } from '../loop/yield.js';
 
 const slicer = new TimeSlicer();
@@ -58,8 +59,8 @@ export interface CatchUpStatus {
 export interface CatchUpPort {
   pipeline: Pipeline;
   workers: number | 'auto';
-  /** The processors with work for this file now, after the state check and settle gate. */
-  due(h: FileHint, stat: FileStat | null): Processor[];
+  /** Of these processors with work, those whose settle policy lets them run now (the others get a settle timer). */
+  settled(processors: readonly Processor[], h: FileHint, stat: FileStat | null): Processor[];
   /** A processor's run ended (outcomes, retries, the 'run' event), as after a live run. */
   ran(processor: string, sessionFile: string, traceId: string, outcome: ProcessorOutcome | null): void;
   /** Hand a hint to the live path. */
@@ -86,6 +87,8 @@ export class CatchUp {
   private durationMs: number | null = null;
   /** Files being staged or waiting for their commit. */
   private inFlight = 0;
+  /** Backlog files left to the live path (settle, failures, moved meanwhile, store not answering). */
+  private handedOn = 0;
 
   constructor(private readonly port: CatchUpPort) {}
 
@@ -193,7 +196,7 @@ export class CatchUp {
     }
     this.finish();
     for (const h of leftOver) this.port.release(h);
-    this.port.log.info({ files, handedOn: leftOver.length, ms: this.durationMs }, 'caught up');
+    this.port.log.info({ files, handedOn: this.handedOn, ms: this.durationMs }, 'caught up');
   }
 
   private finish(): void {
@@ -220,9 +223,12 @@ export class CatchUp {
     const { pipeline } = this.port;
     const commits: Promise<void>[] = [];
     let next = 0;
+    // Closed first: the hint handed on must pass the gate (with a pool, at the end).
     const handOn = (h: FileHint) => {
-      leftOver.push(h);
       this.closeFile(h.sessionFile);
+      this.handedOn++;
+      if (this.holdAll) leftOver.push(h);
+      else this.port.release(h);
     };
     const one = async (h: FileHint): Promise<void> => {
       const file = h.sessionFile;
@@ -243,15 +249,16 @@ export class CatchUp {
           return;
         }
         this.port.noteStat(file, st.stat);
-        const due = this.port.due(h, st.stat);
-        const all = pipeline.processors.length;
+        // The state check's question, as the live path asks it.
+        const { pending } = pendingProcessors(pipeline.checkpoints, pipeline.processors, file, st.stat, steadyNow());
+        const due = this.port.settled(pending, h, st.stat);
         const { done } = due.length > 0 ? await pipeline.runFile({ ...target, lease: held.lease }, st.stat, due, { traceId: h.traceId, at: h.at }) : { done: null };
         committed = (done ?? Promise.resolve(new Map<string, ProcessorOutcome>())).then((outcomes) => {
           for (const p of due) this.port.ran(p.name, file, h.traceId, outcomes.get(p.name) ?? null);
           const failed = [...outcomes.values()].some((o) => o.kind === 'error');
           // As after a live run: the file moved meanwhile (a stat, no read), or some processor
           // waits to settle, or a run failed: the live path has it from here.
-          if (failed || due.length < all || moved(target.absPath, st.stat)) handOn(hint(file, 'requeue'));
+          if (failed || due.length < pending.length || moved(target.absPath, st.stat)) handOn(hint(file, 'requeue'));
           else this.closeFile(file);
         });
       } catch (err) {

@@ -3,6 +3,8 @@
  *
  *   sources (directory events, initial scan, rescans, requeues, retries)
  *     -> hints$                       one stream of {sessionFile, reason, traceId}
+ *     -> catch-up gate                the initial scan's backlog goes to the batch path
+ *                                     (catch-up.ts); hints for its files wait for their commit
  *     -> debouncePerKey               per file: quiet 250 ms, max-wait 2 s
  *     -> state check                  one stat vs checkpoints; unchanged files stop here
  *     -> settle gate                  processors with settleMs wait for quiet files
@@ -133,7 +135,7 @@ export class Daemon {
       pipeline,
       workers: opts.config.workers ?? 'auto',
       log: opts.log,
-      due: (h, stat) => this.settled(pendingProcessors(pipeline.checkpoints, pipeline.processors, h.sessionFile, stat, steadyNow()).pending, h, stat),
+      settled: (ps, h, stat) => this.settled(ps, h, stat),
       ran: (processor, sessionFile, traceId, outcome) => this.afterProcessorRun({ processor, sessionFile, traceId, outcome }),
       release: (h) => this.emitHint(h),
       noteStat: (f, st) => this.noteStat(f, st),

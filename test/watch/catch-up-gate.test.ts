@@ -13,7 +13,7 @@ function gate(): { c: CatchUp; released: FileHint[] } {
     // A backlog below CATCH_UP_MIN_FILES never reaches the pipeline.
     pipeline: null as never,
     workers: 0,
-    due: () => [],
+    settled: () => [],
     ran: () => undefined,
     release: (h) => released.push(h),
     noteStat: () => undefined,
