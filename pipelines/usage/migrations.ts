@@ -13,7 +13,7 @@ import { createTableSql } from '../../src/pipeline/processor.js';
 import { TABLES } from './tables.js';
 import { LONG_CONTEXT_SQL, VIEW_DDL, viewDdl } from './views.js';
 import { PRICE_VERSIONS_DDL } from './price-versions.js';
-import { picksDdl, picksMigration } from './picks.js';
+import { MESSAGE_KEY_INDEX, picksDdl, picksMigration } from './picks.js';
 
 /** The views of VIEW_DDL (a superset of version 1's), dependents first. */
 const VIEWS = VIEW_DDL.map((sql) => /VIEW (\w+) AS/.exec(sql)![1]).reverse();
@@ -68,5 +68,10 @@ export const USAGE_MIGRATIONS: readonly Migration[] = [
     description: 'cross-file dedup kept as a table (usage_message_picks), backfilled',
     up: [...VIEWS.map((v) => `DROP VIEW IF EXISTS ${v}`), ...picksMigration('duckdb'), ...VIEW_DDL],
     postgres: [...VIEWS.map((v) => `DROP VIEW IF EXISTS ${v}`), ...picksMigration('postgres'), ...viewDdl('postgres')],
+  },
+  {
+    version: 6,
+    description: 'usage_messages indexed by message_key, for the commit-time recompute of the picks',
+    up: [MESSAGE_KEY_INDEX],
   },
 ];

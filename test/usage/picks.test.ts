@@ -169,7 +169,8 @@ describe.each(STORES)('cross-file picks on %s', (store) => {
         await db.run(v4DedupView(kind));
         await db.run('DROP TABLE usage_message_picks');
         await db.run('DROP TABLE usage_message_touched');
-        await db.run(`DELETE FROM schema_version WHERE component = 'usage' AND version = 5`);
+        await db.run('DROP INDEX usage_messages_by_key');
+        await db.run(`DELETE FROM schema_version WHERE component = 'usage' AND version IN (5, 6)`);
       });
     } finally {
       await db.close();
@@ -179,7 +180,7 @@ describe.each(STORES)('cross-file picks on %s', (store) => {
     expect(before.some((r) => Number(r.copies) === 2)).toBe(true);
     const again = await openStore(sb.db);
     try {
-      expect(await migrate(again, 'usage', USAGE_MIGRATIONS)).toEqual([5]);
+      expect(await migrate(again, 'usage', USAGE_MIGRATIONS)).toEqual([5, 6]);
     } finally {
       await again.close();
     }
