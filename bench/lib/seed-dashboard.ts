@@ -1,6 +1,6 @@
 /**
  * Seeds a database for the dashboard benchmark straight into the processors'
- * tables (and the usage processor's cross-file picks, through its own recompute), set-wise from `range()` (a million rows through transcripts would
+ * tables, set-wise from `range()` (a million rows through transcripts would
  * take minutes; the dashboard reads only the tables). The schema is the
  * processors' own migrations, so the seeded file is what `watch` opens.
  *
@@ -17,7 +17,6 @@ import { USAGE_MIGRATIONS } from '../../pipelines/usage/migrations.js';
 import { SECRETS_MIGRATIONS } from '../../pipelines/secrets/migrations.js';
 import { activatePrices } from '../../pipelines/usage/price-versions.js';
 import { loadPriceTable } from '../../pipelines/usage/pricing.js';
-import { recomputePicks } from '../../pipelines/usage/picks.js';
 
 export interface SeedShape {
   sessions: number;
@@ -64,8 +63,6 @@ export async function seedDashboardDb(dbPath: string, shape: SeedShape = BENCH_S
         ((s * 7 + m * 13) % 5000 + 10) + ((s * 11 + m * 17) % 3000 + 5) + (s + m * 31) % 20000 + (s * 3 + m * 101) % 90000,
         false, m * 1000, false
       FROM seed_s, range(${M}) r(m)`);
-    // The cross-file picks, as the usage processor's commits keep them (one definition: picks.ts).
-    for (const sql of recomputePicks('duckdb', null)) await db.run(sql);
     const tool = `CASE e % 6 WHEN 0 THEN 'Bash' WHEN 1 THEN 'Read' WHEN 2 THEN 'Edit' WHEN 3 THEN 'Grep' WHEN 4 THEN 'Task' ELSE 'mcp__github__get_issue' END`;
     const kind = `CASE e % 6 WHEN 4 THEN 'subagent' WHEN 5 THEN 'mcp' ELSE 'tool' END`;
     await db.run(`INSERT INTO usage_events

@@ -11,10 +11,8 @@
  *   that comes later is joined in the views, never written onto the event.
  * - `usage_files`: the file's session and header facts, from carry state.
  *
- * - `usage_price_models`: each model, mapped to its price entry under the
- *   active price version, staged when the processor first meets it.
- * - `usage_message_picks` (picks.ts): which copy of a message counts across
- *   files, recomputed for the keys each commit touches (`afterLoad`).
+ * - `usage_price_models`: the models of each batch, mapped to their price
+ *   entry under the active price version.
  *
  * No cost is stored: rows hold raw tokens, and the views price them at read
  * time from the active price version, which `init` stores and activates
@@ -42,7 +40,6 @@ import { USAGE_METRICS } from './metrics.js';
 import { EXPORTED } from './views.js';
 import { activatePrices } from './price-versions.js';
 import { redactor, type Redact } from './redact.js';
-import { NOTE_FILE_KEYS, picksAfterLoad } from './picks.js';
 import { SECRETS_RULES_SETTING, versionWithRules } from '../shared/credentials/setting.js';
 
 /**
@@ -90,24 +87,14 @@ interface Best {
 interface Pricing {
   table: PriceTable;
   version: number | null;
-  /**
-   * When this processor last staged each model's price mapping (Infinity: stored before it
-   * started). Staging every batch's models cost 1.3 s of 20 commits' statement time (README);
-   * a model is staged when first met, then at most once a minute (DO NOTHING when stored), so
-   * a mapping lost with a failed commit comes back.
-   */
-  staged: Map<string, number>;
 }
-
-/** How long a model's staged price mapping is trusted to have committed. */
-const RESTAGE_MODEL_MS = 60_000;
 
 export function createUsageProcessor(
   opts: UsageOptions = {},
   /** The active price version when already known (a worker thread's twin, see `remote`). */
   priceVersion: number | null = null,
 ): Processor<UsageCarry> {
-  const pricing: Pricing = { table: loadPriceTable(opts.pricing ?? ''), version: priceVersion, staged: new Map() };
+  const pricing: Pricing = { table: loadPriceTable(opts.pricing ?? ''), version: priceVersion };
   // The secrets processor's rules, the user's included: what it finds, usage does not keep.
   const redact = redactor(opts.secretsRules ?? '');
   return {
@@ -119,20 +106,14 @@ export function createUsageProcessor(
     metrics: USAGE_METRICS,
     async init({ db }) {
       pricing.version = (await activatePrices(db, pricing.table)).version;
-      // activatePrices mapped every stored model under this version.
-      const mapped = await db.all<{ model: string }>(`SELECT model FROM ${PRICE_MODELS.name} WHERE price_version = $1`, [pricing.version]);
-      pricing.staged = new Map(mapped.map((r) => [r.model, Number.POSITIVE_INFINITY]));
     },
     // A batch of bad lines only changes nothing here (they are recorded by the runner).
     process(batch, tx) {
       if (batch.lines.length > 0) processBatch(pricing, redact, batch.file, batch.lines, batch.carry, tx);
     },
     retract(sessionFile, tx) {
-      // Before the delete: the picks of these keys are recomputed at the end of the commit (afterLoad).
-      tx.run(NOTE_FILE_KEYS, [sessionFile]);
       for (const t of FILE_TABLES) tx.run(`DELETE FROM ${t.name} WHERE session_file = $1`, [sessionFile]);
     },
-    afterLoad: picksAfterLoad,
     // The price version init() activated travels with the recipe (the twin has no database).
     remote: () => ({ module: import.meta.url, factory: 'usageFromRecipe', options: { opts, version: pricing.version } satisfies UsageRecipe }),
   };
@@ -257,13 +238,8 @@ function processBatch(
     ]);
   }
   items += best.size;
-  const now = Date.now();
-  for (const m of models) {
-    const at = pricing.staged.get(m);
-    if (at !== undefined && (at === Number.POSITIVE_INFINITY || now - at < RESTAGE_MODEL_MS)) continue;
-    pricing.staged.set(m, now);
-    tx.insert(PRICE_MODELS.name, [pricing.version, m, pricing.table.lookup(m)?.entry ?? null]);
-  }
+  // A few rows per batch, DO NOTHING on conflict: cheaper than remembering what is committed.
+  for (const m of models) tx.insert(PRICE_MODELS.name, [pricing.version, m, pricing.table.lookup(m)?.entry ?? null]);
 
   const first = parseTs(firstTs);
   const last = parseTs(lastTs);
@@ -275,9 +251,6 @@ function processBatch(
   carry.lines += lines.length;
   tx.setCarry(carry);
   const sessionId = file.parentSessionId ?? (flatAgent ? carry.sid : undefined) ?? file.sessionId;
-  const before = prev && (file.parentSessionId ?? (flatAgent ? prev.sid : undefined) ?? file.sessionId);
-  // The picks of the file's earlier messages carry its session id (picks.ts): recompute them.
-  if (before !== undefined && before !== sessionId) tx.run(NOTE_FILE_KEYS, [sf]);
   tx.insert(FILES.name, [
     sf,
     owner,

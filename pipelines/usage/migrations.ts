@@ -6,14 +6,13 @@
  *
  * PostgreSQL: version 1 creates today's tables and views in its dialect, and
  * every later version is `[]` until a view or table changes again (then it
- * gets its own PostgreSQL statements too: version 5).
+ * gets its own PostgreSQL statements too).
  */
 import type { Migration } from '../../src/state/migrations.js';
 import { createTableSql } from '../../src/pipeline/processor.js';
 import { TABLES } from './tables.js';
 import { LONG_CONTEXT_SQL, VIEW_DDL, viewDdl } from './views.js';
 import { PRICE_VERSIONS_DDL } from './price-versions.js';
-import { MESSAGE_KEY_INDEX, picksDdl, picksMigration } from './picks.js';
 
 /** The views of VIEW_DDL (a superset of version 1's), dependents first. */
 const VIEWS = VIEW_DDL.map((sql) => /VIEW (\w+) AS/.exec(sql)![1]).reverse();
@@ -22,8 +21,8 @@ export const USAGE_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     description: 'usage tables and views',
-    up: [...TABLES.map((t) => createTableSql(t)), ...PRICE_VERSIONS_DDL, ...picksDdl('duckdb'), ...VIEW_DDL],
-    postgres: [...TABLES.map((t) => createTableSql(t, 'postgres')), ...PRICE_VERSIONS_DDL, ...picksDdl('postgres'), ...viewDdl('postgres')],
+    up: [...TABLES.map((t) => createTableSql(t)), ...PRICE_VERSIONS_DDL, ...VIEW_DDL],
+    postgres: [...TABLES.map((t) => createTableSql(t, 'postgres')), ...PRICE_VERSIONS_DDL, ...viewDdl('postgres')],
   },
   {
     // Version 1 stored cost_usd and pricing_model per row, computed when the file was read.
@@ -46,7 +45,6 @@ export const USAGE_MIGRATIONS: readonly Migration[] = [
       `UPDATE usage_messages SET long_context = ${LONG_CONTEXT_SQL} WHERE long_context IS NULL`,
       ...TABLES.map((t) => createTableSql(t)),
       ...PRICE_VERSIONS_DDL,
-      ...picksDdl('duckdb'),
       ...VIEW_DDL,
     ],
     postgres: [],
@@ -56,22 +54,7 @@ export const USAGE_MIGRATIONS: readonly Migration[] = [
     // position), and usage_sessions picking a session's latest cwd/branch/version deterministically on ties.
     version: 4,
     description: 'views written once for DuckDB and PostgreSQL',
-    up: [...picksDdl('duckdb'), ...VIEW_DDL],
+    up: VIEW_DDL,
     postgres: [],
-  },
-  {
-    // The cross-file dedup was a view recomputing a window over every message per query
-    // (2.0-5.1 s at 1M messages); now a table kept at commit time (picks.ts), backfilled here.
-    // The views are dropped first, dependents first: PostgreSQL replaces a view only when its
-    // columns keep their types exactly.
-    version: 5,
-    description: 'cross-file dedup kept as a table (usage_message_picks), backfilled',
-    up: [...VIEWS.map((v) => `DROP VIEW IF EXISTS ${v}`), ...picksMigration('duckdb'), ...VIEW_DDL],
-    postgres: [...VIEWS.map((v) => `DROP VIEW IF EXISTS ${v}`), ...picksMigration('postgres'), ...viewDdl('postgres')],
-  },
-  {
-    version: 6,
-    description: 'usage_messages indexed by message_key, for the commit-time recompute of the picks',
-    up: [MESSAGE_KEY_INDEX],
   },
 ];

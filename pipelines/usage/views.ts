@@ -8,12 +8,11 @@
  * src/state/dialect.ts by the store's kind. Same names, columns and rows in
  * both (test/usage/pg-reports.test.ts).
  *
- * Cross-file dedup: `usage_messages` keeps one row per (file, message), and
- * `usage_messages_dedup` shows one row per message across files (the largest
- * token total; attributed to the file where the message appeared first, by
- * timestamp, ties by file name), from the picks the usage processor keeps at
- * commit time (picks.ts). Retracting a file deletes only its rows and
- * recomputes the picks of its keys, so the other file's copy takes over.
+ * Cross-file dedup lives here, not in the tables: `usage_messages` keeps one
+ * row per (file, message), and `usage_messages_dedup` picks one row per
+ * message across files (the largest token total; attributed to the file where
+ * the message appeared first, by timestamp, ties by file name). Retracting a
+ * file deletes only its rows, so the other file's copy takes over.
  *
  * Cost is computed here, at read time: `usage_messages_priced` joins each
  * message to the active price version (price-versions.ts), so every view and
@@ -23,7 +22,6 @@
 import { ACTIVE_VERSION_VIEW } from './price-versions.js';
 import { LONG_CONTEXT_THRESHOLD } from './pricing.js';
 import { whenRange } from '../../src/pipeline/report-time.js';
-import { PICKS } from './picks.js';
 import { argMaxSql, firstRowsSql, tsFromEpochMs, tsText, type StoreKind } from '../../src/state/dialect.js';
 
 /** A session's key: the parent session's file, which subagent files join. */
@@ -75,42 +73,42 @@ export const MESSAGE_COST = `CASE WHEN m.synthetic THEN CAST(0 AS DOUBLE PRECISI
 /** `long_context` of a row written before migration 2 stored it (the rule of pricing.ts `isLongContext`). */
 export const LONG_CONTEXT_SQL = `input_tokens + cache_creation_tokens + cache_read_tokens > ${LONG_CONTEXT_THRESHOLD}`;
 
-/** Rows `m` of a relation with the message columns, priced by the active version: the columns it adds. */
-const PRICE_COLUMNS = `a.price_version,
+const pricedMessages = `CREATE OR REPLACE VIEW usage_messages_priced AS
+SELECT m.*,
+  a.price_version,
   CASE WHEN m.synthetic THEN NULL ELSE p.entry END AS pricing_model,
-  ${MESSAGE_COST} AS cost_usd`;
-const priceJoins = `LEFT JOIN usage_price_active a ON true
+  ${MESSAGE_COST} AS cost_usd
+FROM usage_messages m
+LEFT JOIN usage_price_active a ON true
 LEFT JOIN usage_price_models pm ON pm.price_version = a.price_version AND pm.model = m.model
 LEFT JOIN usage_prices p ON p.price_version = a.price_version AND p.entry = pm.entry`;
 
-const pricedMessages = `CREATE OR REPLACE VIEW usage_messages_priced AS
-SELECT m.*,
-  ${PRICE_COLUMNS}
-FROM usage_messages m
-${priceJoins}`;
-
-/**
- * One row per message across files: the counting copy (picks.ts), priced the same way as
- * usage_messages_priced, attributed to the file where the message appeared first. The pick
- * holds the copy's columns and the first file's session id: at 1M messages (load 7-10) a join
- * back to usage_messages on (message_key, session_file) cost 0.7-1.1 s, one to usage_files for
- * the session id 0.35-1.4 s, the pick table alone 10-45 ms.
- */
-const dedupMessages = `CREATE OR REPLACE VIEW usage_messages_dedup AS
-SELECT m.message_key,
-  m.first_file AS session_file,
-  m.first_owner AS owner,
-  m.first_session_id AS session_id,
-  m.first_ts AS ts,
+const dedupMessages = (kind: StoreKind) => `CREATE OR REPLACE VIEW usage_messages_dedup AS
+${firstRowsSql(kind, {
+  columns: [
+    'message_key', 'session_file', 'owner', 'session_id', 'ts', 'message_id', 'request_id', 'model', 'speed',
+    'input_tokens', 'output_tokens', 'cache_creation_tokens', 'cache_creation_5m_tokens', 'cache_creation_1h_tokens',
+    'cache_read_tokens', 'total_tokens', 'cost_usd', 'pricing_model', 'price_version', 'synthetic', 'long_context', 'copies',
+  ],
+  select: `
+  m.message_key,
+  first_value(m.session_file) OVER first_seen AS session_file,
+  first_value(m.owner) OVER first_seen AS owner,
+  first_value(f.session_id) OVER first_seen AS session_id,
+  first_value(m.ts) OVER first_seen AS ts,
   m.message_id, m.request_id, m.model, m.speed,
   m.input_tokens, m.output_tokens, m.cache_creation_tokens, m.cache_creation_5m_tokens,
   m.cache_creation_1h_tokens, m.cache_read_tokens, m.total_tokens,
-  ${MESSAGE_COST} AS cost_usd,
-  CASE WHEN m.synthetic THEN NULL ELSE p.entry END AS pricing_model,
-  a.price_version, m.synthetic, m.long_context,
-  m.copies
-FROM ${PICKS} m
-${priceJoins}`;
+  m.cost_usd, m.pricing_model, m.price_version, m.synthetic, m.long_context,
+  count(*) OVER (PARTITION BY m.message_key) AS copies`,
+  from: `FROM usage_messages_priced m
+LEFT JOIN usage_files f ON f.session_file = m.session_file
+WINDOW first_seen AS (
+  PARTITION BY m.message_key ORDER BY m.ts ASC NULLS LAST, m.session_file
+  ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)`,
+  rowNumber: `row_number() OVER (
+  PARTITION BY m.message_key ORDER BY m.total_tokens DESC, m.ts ASC NULLS LAST, m.session_file)`,
+})}`;
 
 const dedupEvents = (kind: StoreKind) => `CREATE OR REPLACE VIEW usage_events_dedup AS
 ${firstRowsSql(kind, {
@@ -182,7 +180,7 @@ export function viewDdl(kind: StoreKind): string[] {
   return [
     ACTIVE_VERSION_VIEW,
     pricedMessages,
-    dedupMessages,
+    dedupMessages(kind),
     dedupEvents(kind),
     // Within-file dedup only: the per-file figures (a message shared by two files shows in both).
     grouped(kind, 'usage_by_file', ['session_file', 'owner'], 'usage_messages_priced'),

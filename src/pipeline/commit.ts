@@ -24,10 +24,6 @@ import { BAD_LINES_TABLE, CHECKPOINT_TABLE, checkpointRow } from '../state/check
 import { GroupInterval } from './commit-interval.js';
 import type { CommitFence } from './fence.js';
 import { sessionKeys, type SessionKeys } from '../discover/session-path.js';
-import type { Processor } from './processor.js';
-
-/** What the committer needs of a processor with `afterLoad` statements. */
-export type AfterLoadProcessor = Pick<Processor, 'name' | 'tables' | 'afterLoad'>;
 
 export interface CommitterOptions {
   /** Flush once this many rows are staged. */
@@ -48,11 +44,6 @@ export interface CommitterOptions {
   fence?: CommitFence | null;
   /** How checkpoints' session keys are stored (qualified by the source on a shared store). */
   keys?: SessionKeys;
-  /**
-   * Processors whose `afterLoad` statements run at the end of each group commit carrying one of
-   * their units (after all retractions and loads of the group).
-   */
-  afterLoad?: readonly AfterLoadProcessor[];
   /** Told of each connection loss while a group is retried (the pipeline logs the first of an outage). */
   onConnectionLost?: (err: Error, attempt: number, retryInMs: number) => void;
   /** Told when a group commits again after a connection loss. */
@@ -341,25 +332,6 @@ export class Committer {
     }
     const cps = byTable.get(CHECKPOINT_TABLE.name);
     if (cps) await this.load(CHECKPOINT_TABLE, cps);
-    await this.afterLoad(units);
-  }
-
-  /** Each processor's `afterLoad` statements, once per group that carries a unit of it. */
-  private async afterLoad(units: readonly UnitOfWork[]): Promise<void> {
-    for (const p of this.opts.afterLoad ?? []) {
-      if (!p.afterLoad || !units.some((u) => u.processorName === p.name)) continue;
-      const stages = new Map<string, string>();
-      for (const t of p.tables) stages.set(t.name, await this.db.stageOf(t));
-      const statements = p.afterLoad({
-        kind: this.db.kind,
-        stage: (table) => {
-          const s = stages.get(table);
-          if (s === undefined) throw new Error(`processor ${p.name}: afterLoad asked for the staging table of undeclared table ${table}`);
-          return s;
-        },
-      });
-      for (const sql of statements) await this.db.run(sql);
-    }
   }
 
   private load(spec: OutputTable, rows: CellValue[][]): Promise<void> {

@@ -122,7 +122,6 @@ export class Pipeline {
           ...opts.committer,
           keys,
           fence: leases ? leaseFence(db, leases.settings.node) : null,
-          afterLoad: opts.processors.filter((p) => p.afterLoad),
         },
       );
       // Every checkpoint reaches the store through the committer, alone or ending a unit of rows.

@@ -22,7 +22,6 @@ import type { CellValue, OutputTable } from '../state/table.js';
 import type { SessionLine } from '../read/line.js';
 import type { ReportDefinition } from './report.js';
 import type { BadLine } from '../read/parse.js';
-import type { StoreKind } from '../state/dialect.js';
 
 export type { SessionLine } from '../read/line.js';
 export type { CellValue, ColumnType, OutputColumn, OutputTable } from '../state/table.js';
@@ -54,17 +53,6 @@ export interface ProcessorTx {
   setCarry(carry: unknown): void;
   /** Count output items for progress reporting (rows, findings, ...). */
   countItems(n: number): void;
-}
-
-/** What `afterLoad` gets: the store's dialect, and where this group's staged rows are. */
-export interface AfterLoadContext {
-  readonly kind: StoreKind;
-  /**
-   * The staging table (quoted) holding the rows this group staged for one of the processor's
-   * declared tables: the staged columns plus `_seq`, every staged row (duplicates of a key
-   * included), empty when the group staged none. Valid only in the statements returned.
-   */
-  stage(table: string): string;
 }
 
 /** What `init` gets: the database (after migrations, before any batch) and the session root. */
@@ -111,14 +99,6 @@ export interface Processor<Carry = unknown> {
   readonly reports?: readonly ReportDefinition[];
   /** Metrics computed from this processor's committed rows, on `GET /metrics` (src/pipeline/metric.ts). */
   readonly metrics?: ProcessorMetrics;
-  /**
-   * Statements run in the commit transaction after everything else of a group commit that
-   * carries at least one unit of this processor: after every unit's `tx.run` statements (its
-   * retractions) and after every staged row is moved into its table. Once per group, whatever
-   * the number of units. For tables derived set-wise from the output tables (the usage
-   * processor keeps its cross-file message picks this way: docs/processors.md).
-   */
-  afterLoad?(ctx: AfterLoadContext): readonly string[];
   /** Optional one-time setup once the processor's migrations ran (e.g. reading its own state). */
   init?(ctx: ProcessorInit): Promise<void>;
   process(batch: Batch<Carry>, tx: ProcessorTx): void | Promise<void>;

@@ -37,12 +37,6 @@ export interface Db {
    * that keeps one row per key (`spec.prefer`) and applies `spec.onConflict` / `spec.replace`.
    */
   loadStaged(spec: OutputTable, rows: readonly CellValue[][]): Promise<void>;
-  /**
-   * The (quoted) staging table of `spec`, created if missing, inside the running transaction: it
-   * holds the rows `loadStaged` moved in this transaction until the transaction ends, and none
-   * when it loaded none (a processor's `afterLoad` reads it).
-   */
-  stageOf(spec: OutputTable): Promise<string>;
   /** Run `fn` over one committed snapshot, read-only, beside the writer. */
   snapshot<T>(opts: ReadOptions, fn: (s: ReadSnapshot) => Promise<T>): Promise<T>;
   /** What /health shows about the store (pool use, last connection error). */

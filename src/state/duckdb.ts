@@ -45,8 +45,6 @@ export class DuckDb implements Db {
   private closed = false;
   /** Staging tables created on the writer connection (temp tables live as long as it does). */
   private readonly staged = new Set<string>();
-  /** Staging tables loaded in the running transaction: emptied before it commits. */
-  private readonly loadedInTx = new Set<string>();
   private readonly slicer = new TimeSlicer();
 
   private constructor(
@@ -138,16 +136,12 @@ export class DuckDb implements Db {
       await this.conn.run('BEGIN TRANSACTION');
       try {
         const out = await this.serial.within(true, fn);
-        // One DELETE per loaded table, as each load ended with before staged rows outlived it.
-        for (const name of this.loadedInTx) await this.conn.run(`DELETE FROM ${quote(`_stage_${name}`)}`);
-        this.loadedInTx.clear();
         await this.conn.run('COMMIT');
         return out;
       } catch (err) {
         // A rolled-back transaction takes the staging tables it created with it: forget them all,
         // so the next load creates them again (CREATE OR REPLACE), instead of every later commit failing.
         this.staged.clear();
-        this.loadedInTx.clear();
         try {
           await this.conn.run('ROLLBACK');
         } catch {
@@ -158,27 +152,15 @@ export class DuckDb implements Db {
     });
   }
 
-  /** The staging table of `spec` on the writer connection, created on first use. */
-  private async ensureStage(spec: OutputTable): Promise<string> {
+  async loadStaged(spec: OutputTable, rows: readonly CellValue[][]): Promise<void> {
+    if (rows.length === 0) return;
     const stage = `_stage_${spec.name}`;
+    const columns = stagedColumns(spec);
     if (!this.staged.has(spec.name)) {
-      const cols = stagedColumns(spec).map((c) => `${quote(c.name)} ${c.type}`).join(', ');
+      const cols = columns.map((c) => `${quote(c.name)} ${c.type}`).join(', ');
       await this.conn.run(`CREATE OR REPLACE TEMP TABLE ${quote(stage)} (_seq BIGINT, ${cols})`);
       this.staged.add(spec.name);
     }
-    return stage;
-  }
-
-  stageOf(spec: OutputTable): Promise<string> {
-    return this.exclusive(async () => quote(await this.ensureStage(spec)));
-  }
-
-  async loadStaged(spec: OutputTable, rows: readonly CellValue[][]): Promise<void> {
-    if (rows.length === 0) return;
-    const columns = stagedColumns(spec);
-    const stage = await this.ensureStage(spec);
-    // A second load of one table in a transaction: its staging table holds this load's rows only.
-    if (this.loadedInTx.has(spec.name)) await this.conn.run(`DELETE FROM ${quote(stage)}`);
     const appender = await this.conn.createAppender(stage, null, 'temp');
     try {
       // The appender is synchronous: a 20k-row group held the event loop (and the admin API) for
@@ -209,9 +191,7 @@ export class DuckDb implements Db {
          ON CONFLICT (${key}) ${spec.onConflict ?? 'DO NOTHING'}`,
       );
     }
-    // Kept until the transaction ends, for the processors' afterLoad statements (stageOf).
-    if (this.serial.current) this.loadedInTx.add(spec.name);
-    else await this.conn.run(`DELETE FROM ${quote(stage)}`);
+    await this.conn.run(`DELETE FROM ${quote(stage)}`);
   }
 
   /**

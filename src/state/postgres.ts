@@ -365,39 +365,20 @@ export class PgDb implements Db {
     }
   }
 
-  /**
-   * The staging table of `spec` on the writer connection, created on first use. ON COMMIT DELETE
-   * ROWS: emptied by truncation at each commit (a DELETE would leave dead rows that autovacuum
-   * never visits in a temp table), so staged rows last until the transaction ends (stageOf).
-   */
-  private async ensureStage(c: Client, spec: OutputTable): Promise<string> {
-    const stage = quote(`_stage_${spec.name}`);
-    if (!this.staged.has(spec.name)) {
-      const cols = stagedColumns(spec).map((col) => `${quote(col.name)} ${columnTypeSql('postgres', col.type)}`).join(', ');
-      await c.query(`CREATE TEMP TABLE IF NOT EXISTS ${stage} (_seq BIGINT, ${cols}) ON COMMIT DELETE ROWS`);
-      this.staged.add(spec.name);
-    }
-    return stage;
-  }
-
-  async stageOf(spec: OutputTable): Promise<string> {
-    const c = this.serial.current;
-    if (!c) throw new Error('stageOf runs inside a transaction');
-    try {
-      return await this.ensureStage(c, spec);
-    } catch (err) {
-      this.failed(c, err);
-      throw err;
-    }
-  }
-
   async loadStaged(spec: OutputTable, rows: readonly CellValue[][]): Promise<void> {
     if (rows.length === 0) return;
     const c = this.serial.current;
     if (!c) throw new Error('loadStaged runs inside a transaction');
+    const stage = quote(`_stage_${spec.name}`);
     const columns = stagedColumns(spec);
     try {
-      const stage = await this.ensureStage(c, spec);
+      if (!this.staged.has(spec.name)) {
+        const cols = columns.map((col) => `${quote(col.name)} ${columnTypeSql('postgres', col.type)}`).join(', ');
+        // ON COMMIT DELETE ROWS: emptied by truncation at each commit (a DELETE would leave dead rows
+        // that autovacuum never visits in a temp table).
+        await c.query(`CREATE TEMP TABLE IF NOT EXISTS ${stage} (_seq BIGINT, ${cols}) ON COMMIT DELETE ROWS`);
+        this.staged.add(spec.name);
+      }
       if (this.loadedInTx.has(spec.name)) await c.query(`TRUNCATE ${stage}`);
       this.loadedInTx.add(spec.name);
       const names = columns.map((col) => quote(col.name)).join(', ');
