@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BLOCK_MS, identifyBlocks, type BlockMessage } from '../../pipelines/usage/blocks.js';
+import { activeBlockRanges, BLOCK_MS, hourBuckets, identifyBlocks, type BlockMessage } from '../../pipelines/usage/blocks.js';
 import { blocksReportDef } from '../../pipelines/usage/blocks-report.js';
 import { createUsageProcessor } from '../../pipelines/usage/index.js';
 import { resolveParams } from '../../src/pipeline/report.js';
@@ -170,4 +170,36 @@ describe('report blocks', () => {
       sb.cleanup();
     }
   }, 60_000);
+});
+
+describe('activeBlockRanges (the active blocks from hour buckets)', () => {
+  // Times on a coarse grid near hour boundaries and 5 h gaps, so the edges (a message exactly
+  // at start + 5 h, exactly 5 h after the previous one, several at one instant) come up often.
+  const times = fc
+    .array(fc.oneof(fc.integer({ min: 0, max: 40 * 60 }).map((m) => m * 60_000), fc.integer({ min: 0, max: 40 }).map((h) => h * H), fc.integer({ min: 0, max: 40 * 3600 }).map((s) => s * 1000 + 1)), { minLength: 0, maxLength: 60 })
+    .map((xs) => xs.map((x) => T0 - (T0 % H) + x).sort((a, b) => a - b));
+  it('finds exactly the message ranges of the blocks identifyBlocks judges active', () => {
+    fc.assert(
+      fc.property(times, fc.integer({ min: -2 * 3600, max: 50 * 3600 }), (ts, nowS) => {
+        const msgs = ts.map((t) => msg(t));
+        const now = T0 - (T0 % H) + nowS * 1000;
+        const blocks = identifyBlocks(msgs, now);
+        const expected: { from: number; to: number | null }[] = [];
+        let i = 0;
+        blocks.forEach((b, k) => {
+          const first = msgs[i].ts;
+          i += b.messages;
+          if (b.active) expected.push({ from: first, to: k + 1 < blocks.length ? msgs[i].ts : null });
+        });
+        const got = activeBlockRanges(hourBuckets(msgs), now);
+        expect(got).toEqual(expected);
+        // The range alone gives the same block: what the report computes from the rows it loads.
+        for (const r of got) {
+          const sub = msgs.filter((m) => m.ts >= r.from && (r.to === null || m.ts < r.to));
+          expect(identifyBlocks(sub, now)).toEqual(blocks.filter((b) => b.active && b.start === Math.floor(r.from / H) * H));
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
 });
