@@ -1,6 +1,6 @@
 /**
- * The model test voids a sequence when DuckDB finds its own file corrupt after a SIGKILL (an
- * engine failure, bounded in rate there). This checks that the check matches what DuckDB really
+ * The model test fails a sequence when DuckDB finds its own file corrupt after a SIGKILL (an
+ * engine failure, not a wrong row of ours). This checks that the check matches what DuckDB really
  * says about a damaged block, and nothing else we raise; and that opening such a file says what
  * to do about it.
  */
