@@ -24,7 +24,7 @@ import { makeRng, newContext, sessionLines } from './lib/corpus.js';
 import { printTable, writeResult, REPO_ROOT, round } from './lib/report.js';
 import { percentile } from './lib/probe.js';
 import { summarizeProfile, newestProfile } from './lib/cpuprofile.js';
-import { childrenCpuMs, loadLine, procCpuMs } from './lib/proc.js';
+import { childrenCpuMs, loadLine, procCpuMs, threadCpuMs } from './lib/proc.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -38,21 +38,6 @@ const HEALTH_MS = Number(flags['health-ms']);
 const CLI = path.join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** CPU ms of the main (JS) thread, and of all other threads (DuckDB's, libuv's, V8's GC helpers, workers). */
-function threadCpuMs(pid: number): { main: number; other: number } {
-  let main = 0;
-  let other = 0;
-  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const ms = procCpuMs(Number(tid), `/proc/${pid}/task/${tid}/stat`);
-      if (Number(tid) === pid) main += ms;
-      else other += ms;
-    } catch {
-      // a thread that ended meanwhile
-    }
-  }
-  return { main, other };
-}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

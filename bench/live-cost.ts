@@ -32,7 +32,7 @@ import { makeRng, newContext, sessionLines } from './lib/corpus.js';
 import { printTable, writeResult, REPO_ROOT, round } from './lib/report.js';
 import { percentile } from './lib/probe.js';
 import { summarizeProfile, newestProfile } from './lib/cpuprofile.js';
-import { childrenCpuMs as childrenCpuMsOrNull, procCpuMs } from './lib/proc.js';
+import { childrenCpuMs as childrenCpuMsOrNull, procCpuMs, threadCpuMs } from './lib/proc.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -54,21 +54,6 @@ const BENCH = path.join(REPO_ROOT, 'dist', 'bench');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const cpuMs = procCpuMs;
-/** CPU ms of the main (JS) thread, and of all other threads (DuckDB's, libuv's, V8's GC helpers). */
-function threadCpuMs(pid: number): { main: number; other: number } {
-  let main = 0;
-  let other = 0;
-  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const ms = cpuMs(Number(tid), `/proc/${pid}/task/${tid}/stat`);
-      if (Number(tid) === pid) main += ms;
-      else other += ms;
-    } catch {
-      // a thread that ended meanwhile
-    }
-  }
-  return { main, other };
-}
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;

@@ -69,3 +69,19 @@ export function pgServerCpuMs(dataDir: string): number | null {
     return null;
   }
 }
+
+/** CPU ms of a process split into its main (JS) thread and every other thread (DuckDB, libuv, GC). */
+export function threadCpuMs(pid: number): { main: number; other: number } {
+  let main = 0;
+  let other = 0;
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const ms = procCpuMs(Number(tid), `/proc/${pid}/task/${tid}/stat`);
+      if (Number(tid) === pid) main += ms;
+      else other += ms;
+    } catch {
+      // a thread that ended meanwhile
+    }
+  }
+  return { main, other };
+}
