@@ -148,6 +148,13 @@ export const SETTINGS = {
     default: () => 4,
     describe: 'PostgreSQL store: connections for reads (reports, sql, export, /metrics) besides the one writer',
   }),
+  dbThreads: setting({
+    flag: '--db-threads <n|auto>',
+    env: 'SESSION_PIPELINE_DB_THREADS',
+    schema: z.union([z.literal('auto'), int(1, 256)]),
+    default: () => 'auto',
+    describe: 'DuckDB store: threads its queries may use (auto = 1 for watch, so a report cannot starve commits; one per core for run --once)',
+  }),
   processors: setting({
     flag: '--processors <list>',
     env: 'SESSION_PIPELINE_PROCESSORS',

@@ -39,6 +39,8 @@ export interface PipelineOptions {
   dbPath: string;
   /** PostgreSQL: the readers' pool size (`--pg-pool-max`). */
   pgPoolMax?: number;
+  /** DuckDB: the instance's threads (unset: one per core). */
+  dbThreads?: number;
   processors: Processor[];
   log: Logger;
   retry: RetryPolicy;
@@ -98,7 +100,7 @@ export class Pipeline {
   static async open(opts: PipelineOptions): Promise<Pipeline> {
     validateProcessors(opts.processors);
     // No external access: a live `sql` query runs on this instance (see src/state/sql.ts).
-    const db = await openStore(opts.dbPath, { externalAccess: false, pgPoolMax: opts.pgPoolMax });
+    const db = await openStore(opts.dbPath, { externalAccess: false, pgPoolMax: opts.pgPoolMax, threads: opts.dbThreads });
     try {
       await migrate(db, CORE_COMPONENT, CORE_MIGRATIONS);
       for (const p of opts.processors) await migrate(db, p.name, migrationsOf(p));

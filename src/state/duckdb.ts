@@ -36,6 +36,8 @@ function isEmptyLeftover(dbPath: string): boolean {
 export interface DuckDbOptions {
   readOnly?: boolean;
   externalAccess?: boolean;
+  /** The instance's worker threads; unset, DuckDB takes one per core. */
+  threads?: number;
   retried?: boolean;
 }
 
@@ -74,6 +76,7 @@ export class DuckDb implements Db {
       const config: Record<string, string> = {};
       if (opts.readOnly) config.access_mode = 'READ_ONLY';
       if (opts.externalAccess === false) config.enable_external_access = 'false';
+      if (opts.threads) config.threads = String(opts.threads);
       instance = await DuckDBInstance.create(dbPath, config);
     } catch (err) {
       const msg = (err as Error).message;

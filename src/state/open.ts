@@ -12,6 +12,8 @@ export interface OpenOptions {
   externalAccess?: boolean;
   /** PostgreSQL: the readers' pool size. */
   pgPoolMax?: number;
+  /** DuckDB: the instance's threads (unset: one per core, DuckDB's default). */
+  threads?: number;
 }
 
 export async function openStore(location: string, opts: OpenOptions = {}): Promise<Db> {
@@ -20,5 +22,5 @@ export async function openStore(location: string, opts: OpenOptions = {}): Promi
     return PgDb.open(location, { readOnly: opts.readOnly, poolMax: opts.pgPoolMax });
   }
   const { DuckDb } = await import('./duckdb.js');
-  return DuckDb.open(location, { readOnly: opts.readOnly, externalAccess: opts.externalAccess });
+  return DuckDb.open(location, { readOnly: opts.readOnly, externalAccess: opts.externalAccess, threads: opts.threads });
 }

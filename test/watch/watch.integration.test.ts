@@ -158,3 +158,22 @@ describe.each(SOURCES)('watch (%s)', (src) => {
     expect(JSON.stringify(d.trace.recent('t/x.jsonl'))).not.toContain('hello');
   });
 });
+
+describe('DuckDB threads (--db-threads)', () => {
+  const threads = async (d: Daemon) =>
+    Number((await d.pipeline.db.all<{ t: bigint }>("SELECT current_setting('threads')::BIGINT AS t"))[0].t);
+
+  it('watch runs DuckDB on one thread by default, and takes a number', async () => {
+    source = 'off';
+    const d = await start({ watcher: 'off' });
+    expect(await threads(d)).toBe(1);
+    await d.stop();
+    daemon = await startDaemon({ config: config({ watcher: 'off', dbThreads: 2 }), processors: [linesProcessor], log: silentLog });
+    expect(await threads(daemon)).toBe(2);
+  });
+
+  it('a bad value names the setting', () => {
+    expect(() => loadConfig({}, { SESSION_ROOT: sb.root, SESSION_PIPELINE_DB_THREADS: '0' })).toThrow(/invalid dbThreads \(--db-threads \/ SESSION_PIPELINE_DB_THREADS\): "0"/);
+    expect(() => loadConfig({ dbThreads: 'many' }, { SESSION_ROOT: sb.root })).toThrow(/invalid dbThreads/);
+  });
+});

@@ -10,7 +10,7 @@ import { runOnce, type RunSummary } from '../../pipeline/once.js';
 import { checkRoot, rootProblem } from '../../discover/root.js';
 
 /** The core settings of `run`; each processor's own settings are added from its definition. */
-export const RUN_SETTINGS = ['root', 'db', 'pgPoolMax', 'processors', 'workers', 'logLevel', 'maxLineBytes', 'maxAttempts', 'retryBaseMs', 'sourceName', 'nodeName', 'leaseTtlMs'] as const;
+export const RUN_SETTINGS = ['root', 'db', 'pgPoolMax', 'dbThreads', 'processors', 'workers', 'logLevel', 'maxLineBytes', 'maxAttempts', 'retryBaseMs', 'sourceName', 'nodeName', 'leaseTtlMs'] as const;
 
 export function runCommand(): Command {
   const cmd = new Command('run')
@@ -32,6 +32,7 @@ export function runCommand(): Command {
         root: config.root,
         dbPath: config.db,
         pgPoolMax: config.pgPoolMax,
+        dbThreads: config.dbThreads === 'auto' ? undefined : config.dbThreads,
         processors,
         log,
         retry: { maxAttempts: config.maxAttempts, baseDelayMs: config.retryBaseMs, maxDelayMs: 15 * 60_000 },
