@@ -287,6 +287,7 @@ export class Committer {
     this.stats.lastDurationMs = ms;
     const units = ps.map((p) => p.unit);
     for (const u of units) this.stats.rows += u.rowCount;
+    for (const u of units) u.committed();
     for (const l of this.listeners) l(units, ms);
     for (const p of ps) p.resolve();
   }

@@ -53,6 +53,12 @@ export interface ProcessorTx {
   setCarry(carry: unknown): void;
   /** Count output items for progress reporting (rows, findings, ...). */
   countItems(n: number): void;
+  /**
+   * Call `fn` once this batch's transaction has committed; never if it fails or rolls back.
+   * For remembering what is stored, to skip restaging it. A worker thread's twin is never
+   * called back, so skip only what is safe to stage again.
+   */
+  afterCommit(fn: () => void): void;
 }
 
 /** What `init` gets: the database (after migrations, before any batch) and the session root. */

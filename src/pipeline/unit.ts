@@ -19,6 +19,7 @@ export class UnitOfWork implements ProcessorTx {
   carry: unknown = undefined;
   carrySet = false;
   items = 0;
+  private readonly onCommitted: (() => void)[] = [];
   /** Set by the runner once the batch is done: the checkpoint this unit commits. */
   checkpoint: Checkpoint | null = null;
   /** Whether this unit retracts the file (must not share a transaction with earlier rows of the file). */
@@ -58,6 +59,15 @@ export class UnitOfWork implements ProcessorTx {
   setCarry(carry: unknown): void {
     this.carry = carry;
     this.carrySet = true;
+  }
+
+  afterCommit(fn: () => void): void {
+    this.onCommitted.push(fn);
+  }
+
+  /** Called by the committer once this unit's transaction has committed. */
+  committed(): void {
+    for (const fn of this.onCommitted.splice(0)) fn();
   }
 
   countItems(n: number): void {

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { DuckDBConnection, DuckDBInstance, DuckDBTimestampValue, StatementType, type DuckDBAppender, type DuckDBValue } from '@duckdb/node-api';
 import { DatabaseLockedError, DatabaseOpenError } from './errors.js';
 import type { Db, Params, StoreHealth } from './db.js';
-import { quoteIdent as quote, stagedColumns, type CellValue, type OutputTable } from './table.js';
+import { quoteIdent as quote, keysAreDistinct, stagedColumns, type CellValue, type OutputTable } from './table.js';
 import { timeLimitError, type ReadOptions, type ReadSnapshot, type RowStream } from './read.js';
 import { SqlRefusedError, firstLine } from './sql.js';
 import { TimeSlicer } from '../loop/yield.js';
@@ -77,6 +77,7 @@ export class DuckDb implements Db {
       if (opts.readOnly) config.access_mode = 'READ_ONLY';
       if (opts.externalAccess === false) config.enable_external_access = 'false';
       if (opts.threads) config.threads = String(opts.threads);
+      if (process.env.XP_CKPT) config.checkpoint_threshold = process.env.XP_CKPT;
       instance = await DuckDBInstance.create(dbPath, config);
     } catch (err) {
       const msg = (err as Error).message;
@@ -178,7 +179,7 @@ export class DuckDb implements Db {
     }
     const cols = columns.map((c) => quote(c.name)).join(', ');
     const key = spec.key.map(quote).join(', ');
-    const qualify = `QUALIFY row_number() OVER (PARTITION BY ${key} ORDER BY ${spec.prefer ?? '_seq DESC'}) = 1`;
+    const qualify = keysAreDistinct(spec, rows) ? '' : `QUALIFY row_number() OVER (PARTITION BY ${key} ORDER BY ${spec.prefer ?? '_seq DESC'}) = 1`;
     const target = quote(spec.name);
     if (spec.replace) {
       const hashCol = spec.replace.hashColumn;

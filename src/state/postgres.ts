@@ -28,7 +28,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { Db, Params, StoreHealth } from './db.js';
 import { displayLocation, columnTypeSql } from './dialect.js';
 import { DatabaseOpenError, StoreUnreachableError, isConnectionError } from './errors.js';
-import { quoteIdent as quote, stagedColumns, type CellValue, type OutputTable } from './table.js';
+import { quoteIdent as quote, keysAreDistinct, stagedColumns, type CellValue, type OutputTable } from './table.js';
 import { copyLines } from './pg-copy.js';
 import { ReadLimitError, timeLimitError, type ReadColumn, type ReadOptions, type ReadSnapshot, type RowStream } from './read.js';
 import { SqlRefusedError, firstLine } from './sql.js';
@@ -392,7 +392,7 @@ export class PgDb implements Db {
         ),
         copy,
       );
-      await c.query(upsertSql(spec, stage));
+      await c.query(upsertSql(spec, stage, keysAreDistinct(spec, rows)));
     } catch (err) {
       this.failed(c, err);
       throw err;
@@ -518,11 +518,12 @@ function classifySqlError(err: unknown, opts: ReadOptions): Error {
  * The set-wise move from a staging table: one row per key (the first by `prefer`, default the
  * last staged), then the table's conflict action. `replace` tables overwrite every column.
  */
-export function upsertSql(spec: OutputTable, stage: string): string {
+export function upsertSql(spec: OutputTable, stage: string, distinct = false): string {
   const columns = stagedColumns(spec);
   const cols = columns.map((c) => quote(c.name)).join(', ');
   const key = spec.key.map(quote).join(', ');
-  const select = `SELECT DISTINCT ON (${key}) ${cols} FROM ${stage} ORDER BY ${key}, ${spec.prefer ?? '_seq DESC'}`;
+  // `distinct`: the staged keys are known distinct (keysAreDistinct), so no row needs picking.
+  const select = distinct ? `SELECT ${cols} FROM ${stage}` : `SELECT DISTINCT ON (${key}) ${cols} FROM ${stage} ORDER BY ${key}, ${spec.prefer ?? '_seq DESC'}`;
   let action = spec.onConflict ?? 'DO NOTHING';
   if (spec.replace) {
     const sets = [

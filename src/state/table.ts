@@ -54,6 +54,35 @@ export type CellValue = string | number | boolean | null;
 
 export const quoteIdent = (id: string): string => `"${id.replace(/"/g, '""')}"`;
 
+/**
+ * Whether no two of `rows` (in `stagedColumns` order) share a key. The loaders then move the
+ * staged rows as they are, without the one-row-per-key step (DuckDB's QUALIFY window,
+ * PostgreSQL's DISTINCT ON), which a live commit almost never needs: on DuckDB that window cost
+ * 7.7 ms of CPU per table for 40 rows (2.2 ms for the plain INSERT), about half of a live
+ * commit's ~95 ms over seven tables. Key columns are never null.
+ */
+export function keysAreDistinct(spec: OutputTable, rows: readonly (readonly CellValue[])[]): boolean {
+  if (rows.length < 2) return true;
+  const columns = stagedColumns(spec);
+  const at = spec.key.map((k) => columns.findIndex((c) => c.name === k));
+  const seen = new Set<unknown>();
+  if (at.length === 1) {
+    const i = at[0];
+    for (const r of rows) {
+      if (seen.has(r[i])) return false;
+      seen.add(r[i]);
+    }
+    return true;
+  }
+  for (const r of rows) {
+    // JSON of the key tuple: exact for strings, numbers and booleans, whatever characters they hold.
+    const k = JSON.stringify(at.map((i) => r[i]));
+    if (seen.has(k)) return false;
+    seen.add(k);
+  }
+  return true;
+}
+
 /** The columns a row carries, in order: every column but the generated ones. */
 export function stagedColumns(t: OutputTable): readonly OutputColumn[] {
   return t.columns.some((c) => c.generated) ? t.columns.filter((c) => !c.generated) : t.columns;

@@ -185,7 +185,7 @@ describe('secrets processor', () => {
       Promise.resolve(
         p.process(
           { file: { sessionFile: 'a/s.jsonl', owner: 'a', sessionId: 's', kind: 'session' }, lines: [], fromOffset: 0, toOffset: 0, carry: undefined },
-          { insert() {}, run() {}, setCarry() {}, countItems() {} },
+          { insert() {}, run() {}, setCarry() {}, countItems() {}, afterCommit() {} },
         ),
       ),
     ).rejects.toThrow(/no fingerprint key/);
