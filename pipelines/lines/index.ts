@@ -22,6 +22,8 @@ export const linesProcessor: Processor<{ lines: number; bytes: number }> = {
       replace: {}, // absolute totals: a row replaces the previous one
     },
   ],
+  // Counts lines and bytes: reads no value (long strings may come elided, see Processor.reads).
+  reads: { keys: [], markers: [] },
   process(batch, tx) {
     if (batch.lines.length === 0) return; // only bad lines: nothing to count
     const carry = batch.carry ?? { lines: 0, bytes: 0 };

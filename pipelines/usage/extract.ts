@@ -128,6 +128,8 @@ export function toolEvent(id: string, tool: string, input: unknown): InvocationE
 }
 
 const COMMAND_OPEN = '<command-name>';
+/** What marks user text naming a slash command: text without it names none (see USAGE_READS). */
+export const COMMAND_MARKER = COMMAND_OPEN;
 const COMMAND_CLOSE = '</command-name>';
 
 /** The slash command named in user text (`<command-name>/name</command-name>`), with its leading `/`. */

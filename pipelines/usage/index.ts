@@ -31,6 +31,7 @@ import {
   type InvocationEvent,
   type MessageUsage,
   type ToolResult,
+  COMMAND_MARKER,
 } from './extract.js';
 import { isLongContext, loadPriceTable, type PriceTable } from './pricing.js';
 import { EVENTS, FILE_TABLES, FILES, MESSAGES, PRICE_MODELS, TABLES, TOOL_RESULTS } from './tables.js';
@@ -49,6 +50,28 @@ import { SECRETS_RULES_SETTING, versionWithRules } from '../shared/credentials/s
  * cwd, git branch) are redacted before they are stored.
  */
 export const USAGE_CODE_VERSION = 3;
+
+/**
+ * The string values usage reads (Processor.reads): the line fields `processBatch` keeps, and
+ * what extract.ts reads of a message (ids, model, speed, block types, tool names and ids, the
+ * Skill/Task input fields that name an event). A slash command is found in user text by its
+ * marker, so text without one may come elided. The tool output that makes up most bytes
+ * (tool_result content, toolUseResult) is never read: a usage-only backfill of 738 MB spent
+ * 7.4 of a worker's 12.7 s decoding and parsing it. Keep this list in step with both files.
+ */
+export const USAGE_READS = {
+  keys: [
+    // line
+    'timestamp', 'cwd', 'gitBranch', 'version', 'sessionId', 'uuid', 'requestId', 'type',
+    // message and usage
+    'id', 'model', 'speed',
+    // content blocks: tool_use, tool_result
+    'name', 'tool_use_id',
+    // tool_use input naming the event (toolEvent)
+    'skill', 'command', 'subagent_type',
+  ],
+  markers: [COMMAND_MARKER],
+};
 
 export interface UsageCarry {
   /** The parent session id read from the lines (2.0 flat `agent-*.jsonl`). */
@@ -111,6 +134,7 @@ export function createUsageProcessor(
     tables: TABLES,
     reports: ALL_USAGE_REPORTS,
     metrics: USAGE_METRICS,
+    reads: USAGE_READS,
     async init({ db }) {
       pricing.version = (await activatePrices(db, pricing.table)).version;
       // activatePrices mapped every stored model under this version.

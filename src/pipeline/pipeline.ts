@@ -24,6 +24,7 @@ import { migrationsOf, validateProcessors } from './registration.js';
 import { runFile, type FileTarget, type ProcessorOutcome, type RunContext } from './file-run.js';
 import { EventPort, type RunTrace } from './events.js';
 import { DEFAULT_READ, type ReadOptions } from '../read/reader.js';
+import { unionLift } from '../read/lift.js';
 import type { RetryPolicy } from './backoff.js';
 import { walkRoot, visitRoot, isConfirmedMissing, type FileVisitor, type WalkResult, type WalkSummary } from '../discover/walk.js';
 import { parseSessionPath } from '../discover/session-path.js';
@@ -86,7 +87,8 @@ export class Pipeline {
     this.ctx = {
       committer,
       checkpoints,
-      readOptions: { ...DEFAULT_READ, ...opts.read, maxLineBytes: opts.maxLineBytes },
+      // One reading for every file: the union of what the processors read (a subset's is a part of it).
+      readOptions: { ...DEFAULT_READ, lift: unionLift(opts.processors.map((p) => p.reads)), ...opts.read, maxLineBytes: opts.maxLineBytes },
       retry: opts.retry,
       log: opts.log,
       // Backoffs are stamped and judged on a clock that a system clock step does not move.

@@ -22,6 +22,7 @@ import type { CellValue, OutputTable } from '../state/table.js';
 import type { SessionLine } from '../read/line.js';
 import type { ReportDefinition } from './report.js';
 import type { BadLine } from '../read/parse.js';
+import type { LiftSpec } from '../read/lift.js';
 
 export type { SessionLine } from '../read/line.js';
 export type { CellValue, ColumnType, OutputColumn, OutputTable } from '../state/table.js';
@@ -105,6 +106,14 @@ export interface Processor<Carry = unknown> {
   readonly reports?: readonly ReportDefinition[];
   /** Metrics computed from this processor's committed rows, on `GET /metrics` (src/pipeline/metric.ts). */
   readonly metrics?: ProcessorMetrics;
+  /**
+   * Which string values of a line this processor reads, so a run whose processors all declare
+   * it parses lines without the rest (src/read/lift.ts): a string value of 64 bytes or more
+   * whose innermost key is not in `keys` and that holds none of `markers` reaches `process` as
+   * `""`. Lines are still validated exactly (a bad line is as bad as before). Absent: every
+   * value, whole (the default; `secrets` needs it). See docs/processors.md.
+   */
+  readonly reads?: LiftSpec;
   /** Optional one-time setup once the processor's migrations ran (e.g. reading its own state). */
   init?(ctx: ProcessorInit): Promise<void>;
   process(batch: Batch<Carry>, tx: ProcessorTx): void | Promise<void>;

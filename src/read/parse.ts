@@ -8,6 +8,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { Frame } from './framing.js';
 import type { SessionLine } from './line.js';
+import { liftText, type CompiledLift } from './lift.js';
 
 export type BadLineKind = 'invalid_json' | 'invalid_utf8' | 'not_object' | 'oversize';
 
@@ -35,8 +36,11 @@ const MAY_START_JSON: boolean[] = (() => {
   return t;
 })();
 
-/** `line`: the frame's 1-based line number in the file. */
-export function parseFrame(frame: Frame, line: number): Parsed {
+/**
+ * `line`: the frame's 1-based line number in the file. `lift`: what the processors read of
+ * string values (lift.ts); long values they do not read come as `""`. Null: the whole line.
+ */
+export function parseFrame(frame: Frame, line: number, lift: CompiledLift | null = null): Parsed {
   if (frame.kind === 'oversize') {
     return {
       ok: false,
@@ -59,10 +63,18 @@ export function parseFrame(frame: Frame, line: number): Parsed {
   let first = start;
   while (first < end && (bytes[first] === 0x20 || bytes[first] === 0x09 || bytes[first] === 0x0d)) first++;
   if (first === end) return { ok: false, bad: { offset, length, line, kind: 'invalid_json', detail: 'blank line' } };
-  const text = bytes.toString('utf8', start, end);
   if (!MAY_START_JSON[bytes[first]]) {
+    const text = bytes.toString('utf8', start, end);
     return { ok: false, bad: { offset, length, line, kind: 'invalid_json', detail: 'not JSON: no JSON value begins with this byte', text } };
   }
+  // Lifted (lift.ts): the reduced text parses iff the line does, so only a good object is taken
+  // from it; anything else is parsed whole below, for the same error and the full text.
+  const reduced = lift === null ? null : liftText(bytes, first, end, lift);
+  if (reduced !== null) {
+    const v = tryParse(reduced);
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) return { ok: true, line: { offset, length, line, value: v as Record<string, unknown> } };
+  }
+  const text = bytes.toString('utf8', start, end);
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -79,6 +91,14 @@ export function parseFrame(frame: Frame, line: number): Parsed {
     };
   }
   return { ok: true, line: { offset, length, line, value: value as Record<string, unknown> } };
+}
+
+function tryParse(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -11,6 +11,7 @@ import { parseFrame, type BadLine } from './parse.js';
 import { probeFingerprintsSync, type Fingerprints } from './fingerprint.js';
 import { TimeSlicer } from '../loop/yield.js';
 import type { SessionLine } from './line.js';
+import { compileLift, type LiftSpec } from './lift.js';
 
 export interface ReadOptions {
   /** Bytes per read() call. */
@@ -18,6 +19,8 @@ export interface ReadOptions {
   /** Yield a batch once this many bytes of complete lines have accumulated. */
   batchBytes: number;
   maxLineBytes: number;
+  /** What the processors read of string values (lift.ts); null or absent: parse lines whole. */
+  lift?: LiftSpec | null;
 }
 
 export const DEFAULT_READ: ReadOptions = {
@@ -67,6 +70,7 @@ export async function* readBatches(
     let bytesRead = 0;
     let pos = from;
     let lineNo = firstLine;
+    const lift = opts.lift ? compileLift(opts.lift) : null;
     // Sized to what is left to read: most session files are small, and a 1 MiB buffer per
     // small file is garbage-collector work for nothing.
     const buf = Buffer.allocUnsafe(Math.max(4096, Math.min(opts.chunkBytes, until - from + 1)));
@@ -85,7 +89,7 @@ export async function* readBatches(
         frames.length = 0;
         framer.push(buf.subarray(0, n), frames);
         for (const f of frames) {
-          const p = parseFrame(f, lineNo++);
+          const p = parseFrame(f, lineNo++, lift);
           if (p.ok) {
             lines.push(p.line);
             batchBytes += p.line.length;
