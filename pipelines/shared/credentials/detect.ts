@@ -6,7 +6,7 @@
  * rule runs only on text holding one of its keywords. A match's `secret` is never logged or stored by callers: only its
  * redacted excerpt and keyed fingerprint (see redact.ts).
  */
-import { compileAllow, type SecretRule } from './rules.js';
+import { compileAllow, isAnchored, type SecretRule } from './rules.js';
 import { KeywordScanner, isAsciiKeyword } from './keywords.js';
 
 export interface CompiledRule {
@@ -15,6 +15,11 @@ export interface CompiledRule {
   keywords: string[] | null;
   /** Indices of `keywords` in the rule set's keyword list. */
   keywordIds: number[] | null;
+  /**
+   * Every match starts where a keyword starts (rules.ts isAnchored): `re` as a sticky regex, tried
+   * only at the keyword positions the scan found. Null: `re` scans the whole text.
+   */
+  sticky: RegExp | null;
   entropy: number;
   minLength: number;
   minCharClasses: number;
@@ -48,14 +53,20 @@ export interface SecretMatch {
 
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-export function compileRules(rules: readonly SecretRule[]): RuleSet {
+/** `anchor: false` scans every rule across the whole text (the reference the anchored rules are tested against). */
+export function compileRules(rules: readonly SecretRule[], { anchor = true }: { anchor?: boolean } = {}): RuleSet {
   const lower = rules.map((r) => (r.keywords && r.keywords.length > 0 ? r.keywords.map((k) => k.toLowerCase()) : null));
   const keywords = [...new Set(lower.flatMap((k) => k ?? []))].sort((a, b) => b.length - a.length);
   const index = new Map(keywords.map((k, i) => [k, i]));
+  const ascii = keywords.every(isAsciiKeyword);
+  // Anchoring needs the scanner's positions (ASCII keywords).
+  const anchored = rules.map((r) => anchor && ascii && isAnchored(r));
+  const flagsOf = (r: SecretRule) => (r.flags ?? '').replace(/[gdy]/g, '');
   const compiled = rules.map(
     (r, i): CompiledRule => ({
       id: r.id,
-      re: new RegExp(r.pattern, `${(r.flags ?? '').replace(/[gdy]/g, '')}gd`),
+      re: new RegExp(r.pattern, `${flagsOf(r)}gd`),
+      sticky: anchored[i] ? new RegExp(r.pattern, `${flagsOf(r)}yd`) : null,
       keywords: lower[i],
       keywordIds: lower[i]?.map((k) => index.get(k)!) ?? null,
       entropy: r.entropy ?? 0,
@@ -64,11 +75,11 @@ export function compileRules(rules: readonly SecretRule[]): RuleSet {
       allow: (r.allow ?? []).map(compileAllow),
     }),
   );
-  const ascii = keywords.every(isAsciiKeyword);
+  const positionsOf = new Set(compiled.flatMap((c) => (c.sticky ? c.keywordIds! : [])));
   return {
     rules: compiled,
     keywords,
-    scanner: keywords.length > 0 && ascii ? new KeywordScanner(keywords) : null,
+    scanner: keywords.length > 0 && ascii ? new KeywordScanner(keywords, positionsOf) : null,
     keywordScan: keywords.length > 0 && !ascii ? new RegExp(`(?=(${keywords.map(escapeRe).join('|')}))`, 'gi') : null,
     alwaysScan: compiled.some((r) => r.keywords === null),
   };
@@ -127,8 +138,7 @@ export function detect(text: string, set: RuleSet): SecretMatch[] {
     if (rule.keywordIds !== null) {
       if (hits === null || !rule.keywordIds.some((k) => hits[k] === 1)) continue;
     }
-    rule.re.lastIndex = 0;
-    for (const m of text.matchAll(rule.re)) {
+    for (const m of rule.sticky ? anchoredMatches(text, rule, set.scanner!) : matchAll(text, rule.re)) {
       const span = m.indices?.groups?.secret ?? (m.groups && 'secret' in m.groups ? undefined : m.indices?.[0]);
       if (!span) continue;
       const [start, end] = span;
@@ -140,6 +150,35 @@ export function detect(text: string, set: RuleSet): SecretMatch[] {
     }
   }
   return out;
+}
+
+function matchAll(text: string, re: RegExp): IterableIterator<RegExpMatchArray> {
+  re.lastIndex = 0;
+  return text.matchAll(re);
+}
+
+/**
+ * What `text.matchAll(rule.re)` gives, for a rule whose matches start where its keywords start:
+ * the sticky regex tried at each keyword position left to right, skipping those inside the
+ * previous match (matchAll's next search starts at a match's end; after an empty match, one on).
+ */
+function* anchoredMatches(text: string, rule: CompiledRule, scanner: KeywordScanner): Generator<RegExpExecArray> {
+  const ids = rule.keywordIds!;
+  let at: number[] = scanner.at[ids[0]];
+  if (ids.length > 1) {
+    at = ids.flatMap((k) => scanner.at[k]);
+    at.sort((a, b) => a - b);
+  }
+  const re = rule.sticky!;
+  let from = 0;
+  for (const p of at) {
+    if (p < from) continue;
+    re.lastIndex = p;
+    const m = re.exec(text);
+    if (m === null) continue;
+    from = m[0].length === 0 ? p + 1 : p + m[0].length;
+    yield m;
+  }
 }
 
 /**

@@ -31,8 +31,28 @@ export class KeywordScanner {
   private readonly single: number[] = [];
   private readonly codes: Uint8Array[];
 
-  /** @param keywords lowercase ASCII keywords (see isAsciiKeyword) */
-  constructor(readonly keywords: readonly string[]) {
+  /**
+   * For the keywords in `positionsOf`, every position where one starts, from the last scan
+   * (ascending); empty for the others.
+   */
+  readonly at: number[][];
+  private readonly wantAt: Uint8Array;
+
+  /**
+   * @param keywords lowercase ASCII keywords (see isAsciiKeyword)
+   * @param positionsOf indices of keywords whose every start position `scan` records in `at`
+   *   (they must be two characters or more); for the others it stops at the first.
+   */
+  constructor(
+    readonly keywords: readonly string[],
+    positionsOf: Iterable<number> = [],
+  ) {
+    this.at = keywords.map(() => []);
+    this.wantAt = new Uint8Array(keywords.length);
+    for (const k of positionsOf) {
+      if (keywords[k].length < 2) throw new Error(`keyword scanner: positions of a one-character keyword: ${JSON.stringify(keywords[k])}`);
+      this.wantAt[k] = 1;
+    }
     this.codes = keywords.map((k) => Uint8Array.from(k, (ch) => FOLD[ch.charCodeAt(0)]));
     keywords.forEach((k, i) => {
       if (!isAsciiKeyword(k)) throw new Error(`keyword scanner: not an ASCII keyword: ${JSON.stringify(k)}`);
@@ -52,6 +72,10 @@ export class KeywordScanner {
     const n = text.length;
     if (n === 0) return null;
     let found: Uint8Array | null = null;
+    const wantAt = this.wantAt;
+    const at = this.at;
+    // Most texts hold none of them: truncating only what holds positions keeps this off the profile.
+    for (let k = 0; k < wantAt.length; k++) if (wantAt[k] === 1 && at[k].length !== 0) at[k].length = 0;
     for (const k of this.single) if (this.indexOf(text, k)) (found ??= new Uint8Array(this.keywords.length))[k] = 1;
     const head = this.head;
     let prev = FOLD[text.charCodeAt(0)];
@@ -63,8 +87,11 @@ export class KeywordScanner {
         const list = this.lists[h - 1];
         for (let j = 0; j < list.length; j++) {
           const k = list[j];
-          if (found !== null && found[k] === 1) continue;
-          if (this.matchesAt(text, i - 1, k)) (found ??= new Uint8Array(this.keywords.length))[k] = 1;
+          if (found !== null && found[k] === 1 && wantAt[k] === 0) continue;
+          if (this.matchesAt(text, i - 1, k)) {
+            (found ??= new Uint8Array(this.keywords.length))[k] = 1;
+            if (wantAt[k] === 1) at[k].push(i - 1);
+          }
         }
       }
       prev = cur;
