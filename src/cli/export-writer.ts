@@ -5,7 +5,8 @@
  * Parquet or CSV; the path is always the CLI user's `--out`.
  */
 import path from 'node:path';
-import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBAppender, DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { duckdb } from '../state/duckdb-api.js';
 import { isNested, type ExportColumn, type ExportEvent } from '../state/export-rows.js';
 
 export type ExportFormat = 'parquet' | 'csv';
@@ -32,7 +33,7 @@ export class ExportWriter {
 
   static async open(dir: string, format: ExportFormat): Promise<ExportWriter> {
     // One thread: rows and row groups land in the file in the order they came, so the same rows make the same bytes.
-    const instance = await DuckDBInstance.create(':memory:', { threads: '1' });
+    const instance = await duckdb.DuckDBInstance.create(':memory:', { threads: '1' });
     return new ExportWriter(instance, await instance.connect(), dir, format);
   }
 

@@ -10,7 +10,8 @@
 import fs from 'node:fs';
 import { SerialWriter } from './serial.js';
 import path from 'node:path';
-import { DuckDBConnection, DuckDBInstance, DuckDBTimestampValue, StatementType, type DuckDBAppender, type DuckDBValue } from '@duckdb/node-api';
+import type { DuckDBAppender, DuckDBConnection, DuckDBInstance, DuckDBValue } from '@duckdb/node-api';
+import { duckdb } from './duckdb-api.js';
 import { DatabaseLockedError, DatabaseOpenError } from './errors.js';
 import type { Db, Params, StoreHealth } from './db.js';
 import { quoteIdent as quote, keysAreDistinct, stagedColumns, type CellValue, type OutputTable } from './table.js';
@@ -78,7 +79,7 @@ export class DuckDb implements Db {
       if (opts.externalAccess === false) config.enable_external_access = 'false';
       if (opts.threads) config.threads = String(opts.threads);
       if (process.env.XP_CKPT) config.checkpoint_threshold = process.env.XP_CKPT;
-      instance = await DuckDBInstance.create(dbPath, config);
+      instance = await duckdb.DuckDBInstance.create(dbPath, config);
     } catch (err) {
       const msg = (err as Error).message;
       // DuckDB: 'Could not set lock on file ... Conflicting lock is held in ...'. Not /lock/: 'block' matches.
@@ -327,9 +328,9 @@ async function prepareReading(conn: DuckDBConnection, text: string) {
     throw refusal(err);
   }
   const type = prepared.statementType;
-  if (type !== StatementType.SELECT) {
+  if (type !== duckdb.StatementType.SELECT) {
     prepared.destroySync();
-    throw new SqlRefusedError(`refused: only reading statements (SELECT, WITH, DESCRIBE, SHOW) may run; this is ${StatementType[type] ?? type}`);
+    throw new SqlRefusedError(`refused: only reading statements (SELECT, WITH, DESCRIBE, SHOW) may run; this is ${duckdb.StatementType[type] ?? type}`);
   }
   return prepared;
 }
@@ -365,7 +366,7 @@ function appendRows(appender: DuckDBAppender, columns: OutputTable['columns'], r
           appender.appendBoolean(Boolean(v));
           break;
         case 'TIMESTAMP':
-          appender.appendTimestamp(new DuckDBTimestampValue(BigInt(Math.round(Number(v) * 1000))));
+          appender.appendTimestamp(new duckdb.DuckDBTimestampValue(BigInt(Math.round(Number(v) * 1000))));
           break;
       }
     }
