@@ -6,11 +6,12 @@
  * over --files small files leaves it, then commits --commits groups shaped like
  * the live ones: --files-per-group files, each with a `lines` unit and a `usage`
  * unit (one message, one tool call and its result, the file row; a model's
- * price mapping is staged only until it commits) and both checkpoints, through the real Committer, with DuckDB on one
- * thread as `watch` runs it. Printed: CPU ms per commit (this process, all
- * threads) and per statement kind, next to two references measured in the same
- * run on the same file: a write transaction of one row into one table, and a
- * the same number of rows appended straight into a table without a key.
+ * price mapping is staged only until it commits) and both checkpoints, through
+ * the real Committer, with DuckDB on one thread as `watch` runs it. Printed:
+ * CPU ms per commit (this process, all threads) and per statement kind, next
+ * to two references measured in the same run on the same file: a write
+ * transaction of one row into one table, and the same number of rows appended
+ * straight into a table without a key.
  *
  *   npm run bench:commit-cost -- [--files 20000] [--commits 60] [--files-per-group 40]
  */
