@@ -34,7 +34,8 @@ import {
   COMMAND_MARKER,
 } from './extract.js';
 import { isLongContext, loadPriceTable, type PriceTable } from './pricing.js';
-import { EVENTS, FILE_TABLES, FILES, MESSAGES, PRICE_MODELS, TABLES, TOOL_RESULTS } from './tables.js';
+import { DIRTY, EVENTS, FILE_TABLES, FILES, MESSAGES, PRICE_MODELS, TABLES, TOOL_RESULTS } from './tables.js';
+import { fold, FOLD_EVERY_MS, NOTE_FILE_KEYS } from './picks.js';
 import { USAGE_MIGRATIONS } from './migrations.js';
 import { ALL_USAGE_REPORTS } from './view-reports.js';
 import { USAGE_METRICS } from './metrics.js';
@@ -146,8 +147,12 @@ export function createUsageProcessor(
       if (batch.lines.length > 0) processBatch(pricing, redact, batch.file, batch.lines, batch.carry, tx);
     },
     retract(sessionFile, tx) {
+      // Before the delete: the picks of the file's keys are stale until the next fold (picks.ts).
+      tx.run(NOTE_FILE_KEYS, [sessionFile]);
       for (const t of FILE_TABLES) tx.run(`DELETE FROM ${t.name} WHERE session_file = $1`, [sessionFile]);
     },
+    // The cross-file picks of the keys commits noted, recomputed off the commit path (picks.ts).
+    upkeep: { everyMs: FOLD_EVERY_MS, run: (db) => fold(db).then(() => undefined) },
     // The price version init() activated travels with the recipe (the twin has no database).
     remote: () => ({ module: import.meta.url, factory: 'usageFromRecipe', options: { opts, version: pricing.version } satisfies UsageRecipe }),
   };
@@ -233,12 +238,17 @@ function processBatch(
       for (const e of events) {
         // Skill, subagent, command and MCP names come from what the user or the model typed.
         tx.insert(EVENTS.name, [sf, e.id, owner, at, e.kind, redact.text(e.name), redact.nullable(e.tool), redact.nullable(e.mcpServer), redact.nullable(e.mcpTool), line.offset]);
+        tx.insert(DIRTY.name, [e.id]);
       }
       items += events.length;
       events.length = 0;
     }
     if (results.length > 0) {
-      for (const r of results) tx.insert(TOOL_RESULTS.name, [sf, r.toolUseId, r.isError]);
+      for (const r of results) {
+        tx.insert(TOOL_RESULTS.name, [sf, r.toolUseId, r.isError]);
+        // An event's is_error comes from the results of its id in any file.
+        tx.insert(DIRTY.name, [r.toolUseId]);
+      }
       results.length = 0;
     }
   }
@@ -270,6 +280,7 @@ function processBatch(
       b.offset,
       isLongContext(u),
     ]);
+    tx.insert(DIRTY.name, [b.key]);
   }
   items += best.size;
   for (const m of models) {
@@ -288,6 +299,9 @@ function processBatch(
   carry.lines += lines.length;
   tx.setCarry(carry);
   const sessionId = file.parentSessionId ?? (flatAgent ? carry.sid : undefined) ?? file.sessionId;
+  const before = prev && (file.parentSessionId ?? (flatAgent ? prev.sid : undefined) ?? file.sessionId);
+  // The picks of the file's earlier rows carry its session id (picks.ts): note their keys.
+  if (before !== undefined && before !== sessionId) tx.run(NOTE_FILE_KEYS, [sf]);
   tx.insert(FILES.name, [
     sf,
     owner,

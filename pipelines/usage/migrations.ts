@@ -13,16 +13,27 @@ import { createTableSql } from '../../src/pipeline/processor.js';
 import { TABLES } from './tables.js';
 import { LONG_CONTEXT_SQL, VIEW_DDL, viewDdl } from './views.js';
 import { PRICE_VERSIONS_DDL } from './price-versions.js';
+import { foldSql, picksDdl } from './picks.js';
+import { DIRTY } from './tables.js';
 
 /** The views of VIEW_DDL (a superset of version 1's), dependents first. */
 const VIEWS = VIEW_DDL.map((sql) => /VIEW (\w+) AS/.exec(sql)![1]).reverse();
+
+/** What version 7 replaces: every view, and the reverted versions 5-6's tables and index. */
+const dropOld = [
+  ...VIEWS.map((v) => `DROP VIEW IF EXISTS ${v}`),
+  'DROP INDEX IF EXISTS usage_messages_by_key',
+  'DROP TABLE IF EXISTS usage_message_touched',
+  'DROP TABLE IF EXISTS usage_message_picks',
+  'DROP TABLE IF EXISTS usage_event_picks',
+];
 
 export const USAGE_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     description: 'usage tables and views',
-    up: [...TABLES.map((t) => createTableSql(t)), ...PRICE_VERSIONS_DDL, ...VIEW_DDL],
-    postgres: [...TABLES.map((t) => createTableSql(t, 'postgres')), ...PRICE_VERSIONS_DDL, ...viewDdl('postgres')],
+    up: [...TABLES.map((t) => createTableSql(t)), ...PRICE_VERSIONS_DDL, ...picksDdl('duckdb'), ...VIEW_DDL],
+    postgres: [...TABLES.map((t) => createTableSql(t, 'postgres')), ...PRICE_VERSIONS_DDL, ...picksDdl('postgres'), ...viewDdl('postgres')],
   },
   {
     // Version 1 stored cost_usd and pricing_model per row, computed when the file was read.
@@ -45,6 +56,7 @@ export const USAGE_MIGRATIONS: readonly Migration[] = [
       `UPDATE usage_messages SET long_context = ${LONG_CONTEXT_SQL} WHERE long_context IS NULL`,
       ...TABLES.map((t) => createTableSql(t)),
       ...PRICE_VERSIONS_DDL,
+      ...picksDdl('duckdb'),
       ...VIEW_DDL,
     ],
     postgres: [],
@@ -56,5 +68,17 @@ export const USAGE_MIGRATIONS: readonly Migration[] = [
     description: 'views written once for DuckDB and PostgreSQL',
     up: VIEW_DDL,
     postgres: [],
+  },
+  {
+    // The cross-file dedup was a window over every row per query (4.4-5.1 s at 1M messages): now
+    // picks kept as data and folded off the commit path (picks.ts), backfilled here. Versions 5
+    // and 6 were an earlier picks table recomputed in every commit, reverted (git fe89f9d): a
+    // database that ran them has that table, its touched-keys table and its index, dropped here.
+    // The views are dropped first, dependents first: PostgreSQL replaces a view only when its
+    // columns keep their types exactly, and refuses to drop a table a view reads.
+    version: 7,
+    description: 'cross-file dedup kept as picks folded off the commit path (usage_message_picks, usage_event_picks, usage_dirty_keys), backfilled',
+    up: [...dropOld, createTableSql(DIRTY), ...picksDdl('duckdb'), ...foldSql('duckdb', true), ...VIEW_DDL],
+    postgres: [...dropOld, createTableSql(DIRTY, 'postgres'), ...picksDdl('postgres'), ...foldSql('postgres', true), ...viewDdl('postgres')],
   },
 ];

@@ -118,6 +118,18 @@ export const PRICE_MODELS: OutputTable = {
   onConflict: 'DO NOTHING',
 };
 
+/**
+ * The message keys, event ids and tool-use ids whose cross-file picks may be stale (picks.ts):
+ * each commit stages one row per message, event and tool result it stages; a fold forgets them.
+ */
+export const DIRTY: OutputTable = {
+  name: 'usage_dirty_keys',
+  columns: [{ name: 'key', type: 'VARCHAR' }],
+  key: ['key'],
+  prefer: '_seq ASC',
+  onConflict: 'DO NOTHING',
+};
+
 /** The tables that hold rows of one session file: what a retraction deletes. */
 export const FILE_TABLES: readonly OutputTable[] = [MESSAGES, EVENTS, TOOL_RESULTS, FILES];
-export const TABLES: readonly OutputTable[] = [...FILE_TABLES, PRICE_MODELS];
+export const TABLES: readonly OutputTable[] = [...FILE_TABLES, PRICE_MODELS, DIRTY];

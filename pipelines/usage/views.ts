@@ -22,7 +22,8 @@
 import { ACTIVE_VERSION_VIEW } from './price-versions.js';
 import { LONG_CONTEXT_THRESHOLD } from './pricing.js';
 import { whenRange } from '../../src/pipeline/report-time.js';
-import { argMaxSql, firstRowsSql, tsFromEpochMs, tsText, type StoreKind } from '../../src/state/dialect.js';
+import { argMaxSql, tsFromEpochMs, tsText, type StoreKind } from '../../src/state/dialect.js';
+import { cleanPicks, dirtyEvents, dirtyMessages, EVENT_PICKS, EVENT_VIEW_COLUMNS, MESSAGE_PICKS } from './picks.js';
 
 /** A session's key: the parent session's file, which subagent files join. */
 export const SESSION_KEY = `owner || '/' || session_id || '.jsonl'`;
@@ -83,44 +84,39 @@ LEFT JOIN usage_price_active a ON true
 LEFT JOIN usage_price_models pm ON pm.price_version = a.price_version AND pm.model = m.model
 LEFT JOIN usage_prices p ON p.price_version = a.price_version AND p.entry = pm.entry`;
 
+const PRICE_JOINS = `LEFT JOIN usage_price_active a ON true
+LEFT JOIN usage_price_models pm ON pm.price_version = a.price_version AND pm.model = m.model
+LEFT JOIN usage_prices p ON p.price_version = a.price_version AND p.entry = pm.entry`;
+
+/**
+ * One row per message across files (picks.ts has the rule and why it is kept as data): the
+ * folded picks of the keys no commit has touched since the last fold, priced as
+ * usage_messages_priced prices, and the rule over the touched keys' rows only. At 1,000,000
+ * messages the window over every row cost 4.4-5.1 s a query (docs/dashboard.md).
+ */
 const dedupMessages = (kind: StoreKind) => `CREATE OR REPLACE VIEW usage_messages_dedup AS
-${firstRowsSql(kind, {
-  columns: [
-    'message_key', 'session_file', 'owner', 'session_id', 'ts', 'message_id', 'request_id', 'model', 'speed',
-    'input_tokens', 'output_tokens', 'cache_creation_tokens', 'cache_creation_5m_tokens', 'cache_creation_1h_tokens',
-    'cache_read_tokens', 'total_tokens', 'cost_usd', 'pricing_model', 'price_version', 'synthetic', 'long_context', 'copies',
-  ],
-  select: `
-  m.message_key,
-  first_value(m.session_file) OVER first_seen AS session_file,
-  first_value(m.owner) OVER first_seen AS owner,
-  first_value(f.session_id) OVER first_seen AS session_id,
-  first_value(m.ts) OVER first_seen AS ts,
+SELECT m.message_key,
+  m.first_file AS session_file,
+  m.first_owner AS owner,
+  m.first_session_id AS session_id,
+  m.first_ts AS ts,
   m.message_id, m.request_id, m.model, m.speed,
   m.input_tokens, m.output_tokens, m.cache_creation_tokens, m.cache_creation_5m_tokens,
   m.cache_creation_1h_tokens, m.cache_read_tokens, m.total_tokens,
-  m.cost_usd, m.pricing_model, m.price_version, m.synthetic, m.long_context,
-  count(*) OVER (PARTITION BY m.message_key) AS copies`,
-  from: `FROM usage_messages_priced m
-LEFT JOIN usage_files f ON f.session_file = m.session_file
-WINDOW first_seen AS (
-  PARTITION BY m.message_key ORDER BY m.ts ASC NULLS LAST, m.session_file
-  ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)`,
-  rowNumber: `row_number() OVER (
-  PARTITION BY m.message_key ORDER BY m.total_tokens DESC, m.ts ASC NULLS LAST, m.session_file)`,
-})}`;
+  ${MESSAGE_COST} AS cost_usd,
+  CASE WHEN m.synthetic THEN NULL ELSE p.entry END AS pricing_model,
+  a.price_version, m.synthetic, m.long_context,
+  m.copies
+FROM (SELECT * FROM ${cleanPicks(MESSAGE_PICKS, 'c')}) m
+${PRICE_JOINS}
+UNION ALL
+SELECT * FROM (${dirtyMessages(kind)}) d`;
 
+/** One row per invocation event across files: the folded picks of untouched ids, and the rule over the touched ids' events. */
 const dedupEvents = (kind: StoreKind) => `CREATE OR REPLACE VIEW usage_events_dedup AS
-${firstRowsSql(kind, {
-  columns: ['event_id', 'session_file', 'owner', 'session_id', 'ts', 'kind', 'name', 'tool', 'mcp_server', 'mcp_tool', 'is_error'],
-  select: `e.event_id, e.session_file, e.owner, f.session_id, e.ts, e.kind, e.name, e.tool, e.mcp_server, e.mcp_tool,
-  CASE WHEN e.kind = 'command' THEN NULL ELSE r.is_error END AS is_error`,
-  from: `FROM usage_events e
-LEFT JOIN usage_files f ON f.session_file = e.session_file
-LEFT JOIN (SELECT tool_use_id, bool_or(is_error) AS is_error FROM usage_tool_results GROUP BY tool_use_id) r
-  ON r.tool_use_id = e.event_id`,
-  rowNumber: 'row_number() OVER (PARTITION BY e.event_id ORDER BY e.ts ASC NULLS LAST, e.session_file)',
-})}`;
+SELECT ${EVENT_VIEW_COLUMNS.join(', ')} FROM ${cleanPicks(EVENT_PICKS, 'c')}
+UNION ALL
+SELECT * FROM (${dirtyEvents(kind)}) d`;
 
 /** GROUP BY the first `n` select items, by position (both stores; GROUP BY ALL is DuckDB's). */
 export const groupByFirst = (n: number) => `GROUP BY ${Array.from({ length: n }, (_, i) => i + 1).join(', ')}`;

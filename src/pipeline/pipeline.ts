@@ -73,6 +73,8 @@ export class Pipeline {
   private badLogged = new Map<string, number>();
   private badLoggedSince = Date.now();
   readonly counters = { badLines: 0, ioErrors: 0, dbErrors: 0, symlinksSkipped: 0, nonUtf8Names: 0 };
+  private readonly upkeepTimers: NodeJS.Timeout[] = [];
+  private upkeepRunning: Promise<void> | null = null;
 
   private constructor(
     readonly opts: PipelineOptions,
@@ -301,7 +303,38 @@ export class Pipeline {
     }
   }
 
+  /**
+   * Run each processor's `upkeep` every `everyMs` (watch mode), one at a time, on the writer
+   * (its transaction queues with the commits'). Timers are unref'd; `close` stops them and waits for a
+   * running one.
+   */
+  startUpkeep(): void {
+    for (const p of this.opts.processors) {
+      const u = p.upkeep;
+      if (!u) continue;
+      const t = setInterval(() => {
+        if (this.upkeepRunning) return;
+        const started = Date.now();
+        this.upkeepRunning = u
+          .run(this.db)
+          .then(
+            () => this.opts.log.debug({ processor: p.name, ms: Date.now() - started }, 'upkeep'),
+            (err: Error) => {
+              if (this.ioLog.shouldLog(`upkeep:${p.name}:${err.message}`)) this.opts.log.warn({ processor: p.name, err: err.message }, 'upkeep failed; tried again later');
+            },
+          )
+          .finally(() => {
+            this.upkeepRunning = null;
+          });
+      }, u.everyMs);
+      t.unref();
+      this.upkeepTimers.push(t);
+    }
+  }
+
   async close(): Promise<void> {
+    for (const t of this.upkeepTimers) clearInterval(t);
+    await this.upkeepRunning;
     // A store that went away must not hold the exit: after CLOSE_RETRY_MS the waiting group gives up
     // (its files keep their committed checkpoints and are read again at the next start).
     const giveUp = setTimeout(() => this.committer.stop(), CLOSE_RETRY_MS);

@@ -170,6 +170,7 @@ export class Daemon {
     });
     const daemon = new Daemon(pipeline, opts);
     daemon.wire();
+    pipeline.startUpkeep();
     return daemon;
   }
 
