@@ -1,7 +1,8 @@
 /**
  * Seeds a database for the dashboard benchmark straight into the processors'
  * tables, set-wise from `range()` (a million rows through transcripts would
- * take minutes; the dashboard reads only the tables). The schema is the
+ * take minutes; the dashboard reads only the tables), then the usage
+ * processor's cross-file picks of every key (its own fold statements, picks.ts). The schema is the
  * processors' own migrations, so the seeded file is what `watch` opens.
  *
  * Shape: `sessions` sessions of `messagesPerSession` messages each, over
@@ -17,6 +18,7 @@ import { USAGE_MIGRATIONS } from '../../pipelines/usage/migrations.js';
 import { SECRETS_MIGRATIONS } from '../../pipelines/secrets/migrations.js';
 import { activatePrices } from '../../pipelines/usage/price-versions.js';
 import { loadPriceTable } from '../../pipelines/usage/pricing.js';
+import { foldSql } from '../../pipelines/usage/picks.js';
 
 export interface SeedShape {
   sessions: number;
@@ -79,6 +81,10 @@ export async function seedDashboardDb(dbPath: string, shape: SeedShape = BENCH_S
         0, 'tool_result', CASE s % 3 WHEN 0 THEN 'ghp_…3f' WHEN 1 THEN 'AKIA…QA' ELSE 'sk-a…9x' END,
         left(md5(s::VARCHAR), 32), t0 + to_minutes(1), t0 + to_minutes(30)
       FROM seed_s WHERE s % ${Math.max(1, Math.floor(S / shape.findings))} = 0`);
+    // The cross-file picks of every key, as the daemon's fold (or migration 7's backfill) leaves them: picks.ts.
+    await db.transaction(async () => {
+      for (const sql of foldSql('duckdb', true)) await db.run(sql);
+    });
     await db.run('DROP TABLE seed_s');
     await db.run('CHECKPOINT');
   } finally {

@@ -185,7 +185,8 @@ export function foldSql(kind: StoreKind, all = false): string[] {
   const msgWhere = all ? '' : ` WHERE ${dirtyOnly('message_key')}`;
   const evWhere = all ? '' : ` WHERE ${dirtyOnly('event_id')}`;
   return [
-    ...(kind === 'postgres' ? [`LOCK TABLE ${DIRTY.name} IN SHARE ROW EXCLUSIVE MODE`] : []),
+    // (Not in the backfill: a migration runs alone, under the migrations' advisory lock.)
+    ...(kind === 'postgres' && !all ? [`LOCK TABLE ${DIRTY.name} IN SHARE ROW EXCLUSIVE MODE`] : []),
     `DELETE FROM ${MESSAGE_PICKS}${msgWhere}`,
     `INSERT INTO ${MESSAGE_PICKS} (${MESSAGE_PICK_COLUMNS.map(([c]) => c).join(', ')})\n${messageRuleSql(kind, all ? '' : dirtyOnly('message_key'), false)}`,
     `DELETE FROM ${EVENT_PICKS}${evWhere}`,
