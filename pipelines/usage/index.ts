@@ -35,7 +35,7 @@ import {
 } from './extract.js';
 import { isLongContext, loadPriceTable, type PriceTable } from './pricing.js';
 import { DIRTY, EVENTS, FILE_TABLES, FILES, MESSAGES, PRICE_MODELS, TABLES, TOOL_RESULTS } from './tables.js';
-import { fold, FOLD_EVERY_MS, NOTE_FILE_KEYS } from './picks.js';
+import { fold, FOLD_IDLE_MS, FOLD_MAX_WAIT_MS, NOTE_FILE_KEYS } from './picks.js';
 import { USAGE_MIGRATIONS } from './migrations.js';
 import { ALL_USAGE_REPORTS } from './view-reports.js';
 import { USAGE_METRICS } from './metrics.js';
@@ -152,7 +152,7 @@ export function createUsageProcessor(
       for (const t of FILE_TABLES) tx.run(`DELETE FROM ${t.name} WHERE session_file = $1`, [sessionFile]);
     },
     // The cross-file picks of the keys commits noted, recomputed off the commit path (picks.ts).
-    upkeep: { everyMs: FOLD_EVERY_MS, run: (db) => fold(db).then(() => undefined) },
+    upkeep: { idleMs: FOLD_IDLE_MS, maxWaitMs: FOLD_MAX_WAIT_MS, run: (db) => fold(db).then(() => undefined) },
     // The price version init() activated travels with the recipe (the twin has no database).
     remote: () => ({ module: import.meta.url, factory: 'usageFromRecipe', options: { opts, version: pricing.version } satisfies UsageRecipe }),
   };

@@ -8,11 +8,12 @@
  * src/state/dialect.ts by the store's kind. Same names, columns and rows in
  * both (test/usage/pg-reports.test.ts).
  *
- * Cross-file dedup lives here, not in the tables: `usage_messages` keeps one
- * row per (file, message), and `usage_messages_dedup` picks one row per
- * message across files (the largest token total; attributed to the file where
- * the message appeared first, by timestamp, ties by file name). Retracting a
- * file deletes only its rows, so the other file's copy takes over.
+ * Cross-file dedup: `usage_messages` keeps one row per (file, message), and
+ * `usage_messages_dedup` shows one row per message across files (the largest
+ * token total; attributed to the file where the message appeared first, by
+ * timestamp, ties by file name). Retracting a file deletes only its rows, so
+ * the other file's copy takes over. The rule is kept as data, folded off the
+ * commit path (picks.ts); the views stay exact at every commit.
  *
  * Cost is computed here, at read time: `usage_messages_priced` joins each
  * message to the active price version (price-versions.ts), so every view and

@@ -261,6 +261,9 @@ async function stageAll(
   // The database stopped taking writes: what was committed stands, the rest is for the next run.
   const broken = pipeline.committer.failure;
   if (broken) throw new DatabaseWriteError(pipeline.db.location, broken.message.split('\n')[0]);
+  // Derived tables brought up to date once, so reads after the run pay nothing for it (the usage
+  // processor's cross-file picks: one scan, where the daemon's first fold would otherwise do it).
+  await pipeline.upkeep();
   summary.files = walk.files.length;
   summary.duration_ms = Date.now() - started;
   return summary;

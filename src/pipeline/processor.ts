@@ -115,12 +115,13 @@ export interface Processor<Carry = unknown> {
    */
   readonly reads?: LiftSpec;
   /**
-   * Work on the processor's own derived tables off the commit path: a long-running mode
-   * (`watch`) calls `run` every `everyMs`, on the writer, serialised with commits (the usage
-   * processor folds its cross-file picks this way: pipelines/usage/picks.ts). A failure is
-   * logged and tried again at the next tick; it must leave the tables correct without it.
+   * Work on the processor's own derived tables off the commit path. `watch` calls `run` once
+   * commits have paused for `idleMs`, or after `maxWaitMs` of commits without a pause, and
+   * `run --once` once at its end; on the writer, serialised with commits (the usage processor
+   * folds its cross-file picks this way: pipelines/usage/picks.ts). A failure is logged and
+   * tried again later; the tables must be correct without it.
    */
-  readonly upkeep?: { readonly everyMs: number; run(db: Db): Promise<void> };
+  readonly upkeep?: { readonly idleMs: number; readonly maxWaitMs: number; run(db: Db): Promise<void> };
   /** Optional one-time setup once the processor's migrations ran (e.g. reading its own state). */
   init?(ctx: ProcessorInit): Promise<void>;
   process(batch: Batch<Carry>, tx: ProcessorTx): void | Promise<void>;

@@ -9,11 +9,12 @@
 import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { copyCorpus, query, runOnceIn, sandboxOn, STORES, type Sandbox } from '../helpers.js';
+import { copyCorpus, openPipeline, query, runOnceIn, sandboxOn, STORES, waitFor, type Sandbox } from '../helpers.js';
 import { createUsageProcessor } from '../../pipelines/usage/index.js';
 import { USAGE_MIGRATIONS } from '../../pipelines/usage/migrations.js';
 import { fold } from '../../pipelines/usage/picks.js';
 import { migrate } from '../../src/state/migrations.js';
+import { runOnce } from '../../src/pipeline/once.js';
 import { openStore } from '../../src/state/open.js';
 import type { StoreKind } from '../../src/state/dialect.js';
 
@@ -128,6 +129,8 @@ describe.each(STORES)('cross-file picks on %s', (store) => {
       await db.close();
     }
   };
+  // Commits without the fold run --once ends with: the views between folds.
+  const usageUnfolded = () => ({ ...createUsageProcessor(), upkeep: undefined });
   const count = async (table: string) => (await query<{ n: number }>(sb.db, `SELECT count(*) AS n FROM ${table}`))[0].n;
 
   it('equal the window over every row after random commits, retractions and folds across files', async () => {
@@ -136,7 +139,7 @@ describe.each(STORES)('cross-file picks on %s', (store) => {
       fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 6 }), async (steps) => {
         // Each property run starts from an empty root, on the same store: retractions clear it.
         for (const f of FILES) fs.rmSync(sb.file(f), { force: true });
-        await runOnceIn(sb, [createUsageProcessor()]);
+        await runOnceIn(sb, [usageUnfolded()]);
         round++;
         for (const s of steps) {
           if (s.op === 'fold') {
@@ -146,7 +149,7 @@ describe.each(STORES)('cross-file picks on %s', (store) => {
             if (s.op === 'delete') fs.rmSync(sb.file(s.file), { force: true });
             else if (s.op === 'write') sb.write(s.file, s.messages.map(lineOf).join('') + `{"type":"user","round":${round}}\n`);
             else sb.append(s.file, s.messages.map(lineOf).join(''));
-            await runOnceIn(sb, [createUsageProcessor()]);
+            await runOnceIn(sb, [usageUnfolded()]);
           }
           expect(await views()).toEqual(await windows());
         }
@@ -183,11 +186,36 @@ describe.each(STORES)('cross-file picks on %s', (store) => {
     );
   }, 400_000);
 
+  it('the daemon folds the keys commits noted once commits pause', async () => {
+    sb.write('alice/a.jsonl', lineOf({ key: 'm0', output: 2, ts: TIMES[1], sid: false, use: 'toolu_0', result: { id: 'toolu_0', error: true } }));
+    // Idle after 1 s instead of 2 s.
+    const usage = { ...createUsageProcessor(), upkeep: { idleMs: 1000, maxWaitMs: 60_000, run: (db: Parameters<typeof fold>[0]) => fold(db).then(() => undefined) } };
+    const p = await openPipeline(sb, [usage]);
+    try {
+      const dirty = async () => Number((await p.db.all<{ n: bigint | number }>('SELECT count(*) AS n FROM usage_dirty_keys'))[0].n);
+      p.startUpkeep(50);
+      // Commits as the daemon makes them (run --once's closing fold left out).
+      const once = p.upkeep.bind(p);
+      p.upkeep = async () => undefined;
+      await runOnce(p);
+      p.upkeep = once;
+      expect(await dirty()).toBeGreaterThan(0);
+      await waitFor(async () => (await dirty()) === 0, 10_000);
+      const picks = await p.db.all<{ n: bigint | number }>('SELECT count(*) AS n FROM usage_message_picks');
+      expect(Number(picks[0].n)).toBe(1);
+    } finally {
+      await p.close();
+    }
+    expect(await views()).toEqual(await windows());
+  }, 60_000);
+
   it('an existing database upgrades in place: the dedup views show the same rows after migration 7', async () => {
     copyCorpus(sb);
     // A copy of a session under another owner: every one of its messages and events is in two files.
     fs.cpSync(sb.file('sniffly'), sb.file('sniffly-copy'), { recursive: true });
     await runOnceIn(sb, [createUsageProcessor()]);
+    // run --once ends with a fold: nothing is left noted.
+    expect(await count('usage_dirty_keys')).toBe(0);
     // Back to version 6 (the reverted picks' versions included): the window views, no new tables.
     const db = await openStore(sb.db);
     try {
