@@ -17,8 +17,11 @@
  *    on the database of the last cold run) and ccusage on the same files, alternating,
  *    best of `--repeat` (each round appends again).
  *
- * Peak RSS comes from GNU time (`/usr/bin/time -f %M`, the max over the process tree),
- * so the whole process tree is counted; without it RSS is "-".
+ * Peak RSS and CPU time come from GNU time (`/usr/bin/time -f '%M %U %S'`: the max RSS over
+ * the process tree, and user + system seconds of the command and its threads), so the whole
+ * process tree is counted; without it both are "-". CPU time is printed next to wall time: on
+ * a shared machine wall time mostly measures the others' load (ccusage took 2.3-8.0 s in one
+ * run at load 6-8), CPU time much less.
  * Results: stdout and `.bench/vs-ccusage.json`.
  */
 import fs from 'node:fs';
@@ -85,23 +88,28 @@ const childEnv = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
 interface Run {
   ms: number;
   rssMb: number | null;
+  /** User + system CPU of the command (all its threads), ms; null without GNU time. */
+  cpuMs: number | null;
   stdout: string;
 }
 
 /** Run a command to completion: wall time, and peak RSS of its process tree when GNU time is there. */
 function measure(cmd: string[], env: NodeJS.ProcessEnv): Run {
   const rssFile = path.join(os.tmpdir(), `sp-vs-ccusage-rss-${process.pid}`);
-  const argv = TIME ? [TIME, '-q', '-f', '%M', '-o', rssFile, ...cmd] : cmd;
+  const argv = TIME ? [TIME, '-q', '-f', '%M %U %S', '-o', rssFile, ...cmd] : cmd;
   const t = performance.now();
   const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', env, maxBuffer: 256 * MB });
   const ms = performance.now() - t;
   if (r.status !== 0) throw new Error(`${cmd.join(' ')} exited ${r.status}:\n${r.stderr}`);
   let rssMb: number | null = null;
+  let cpuMs: number | null = null;
   if (TIME) {
-    rssMb = Number(fs.readFileSync(rssFile, 'utf8').trim().split('\n').pop()) / 1024;
+    const [kb, user, sys] = (fs.readFileSync(rssFile, 'utf8').trim().split('\n').pop() ?? '').split(' ').map(Number);
+    rssMb = kb / 1024;
+    cpuMs = (user + sys) * 1000;
     fs.rmSync(rssFile, { force: true });
   }
-  return { ms, rssMb, stdout: r.stdout };
+  return { ms, rssMb, cpuMs, stdout: r.stdout };
 }
 
 interface Summary {
@@ -147,6 +155,7 @@ const maxOf = (xs: (number | null)[]) => (xs.some((x) => x === null) ? null : Ma
 const s = (ms: number) => round(ms / 1000, 2);
 const ratio = (a: number, b: number) => round(a / b, 2);
 const verdict = (ok: boolean) => (ok ? 'met' : 'not met');
+const nullS = (ms: number | null) => (ms === null ? null : s(ms));
 
 async function main(): Promise<void> {
   const cc = findCcusage();
@@ -207,8 +216,9 @@ async function main(): Promise<void> {
         for (const x of [dbU, path.join(tmp, `all-${r}.duckdb`)]) fs.rmSync(x, { force: true });
       } else fs.rmSync(dbU, { force: true });
       console.log(
-        `round ${r + 1}: ccusage ${s(c.ms)} s, usage ${s(rounds.usage[r].ms)} s, default ${s(rounds.all[r].ms)} s, ` +
-          `floor ${s(f.ms)} s, empty ${s(rounds.empty[r].ms)} s`,
+        `round ${r + 1}: ccusage ${s(c.ms)} s (CPU ${nullS(c.cpuMs)} s), usage ${s(rounds.usage[r].ms)} s (CPU ${nullS(rounds.usage[r].cpuMs)} s), ` +
+          `default ${s(rounds.all[r].ms)} s (CPU ${nullS(rounds.all[r].cpuMs)} s), floor ${s(f.ms)} s, empty ${s(rounds.empty[r].ms)} s; ` +
+          `load ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
       );
     }
 
@@ -240,25 +250,36 @@ async function main(): Promise<void> {
     };
     const incOurs = best(incr.ours.map((x) => x.ms));
     const incCc = best(incr.ccusage.map((x) => x.ms));
-    const row = (name: string, ms: number, rssMb: number | null, goal: string, met: string) => ({
+    const cpu = (xs: Run[]) => (xs.some((x) => x.cpuMs === null) ? null : best(xs.map((x) => x.cpuMs!)));
+    const cc1Cpu = cpu(rounds.ccusage);
+    const row = (name: string, ms: number, rssMb: number | null, goal: string, met: string, cpuMs: number | null = null) => ({
       command: name,
       's (best)': s(ms),
       'vs ccusage': ratio(ms, cc1),
+      'CPU s (best)': cpuMs === null ? null : s(cpuMs),
+      'CPU vs ccusage': cpuMs === null || cc1Cpu === null ? null : ratio(cpuMs, cc1Cpu),
       'peak RSS MB': rssMb === null ? null : round(rssMb, 0),
       goal,
       met,
     });
     const rssOk = (x: number | null) => x !== null && x <= GOALS.rssMb;
     printTable(`cold backfill, best of ${REPEAT} (alternating, same files)`, [
-      row(`ccusage ${cc.version} daily --json --offline`, cc1, rss.ccusage, '', ''),
-      row('run --once --processors usage', u, rss.usage, `<= ${GOALS.usage}x, <= ${GOALS.rssMb} MB`, `${verdict(u <= GOALS.usage * cc1)} / ${verdict(rssOk(rss.usage))}`),
-      row('run --once (default processors)', a, rss.all, `<= ${GOALS.all}x, <= ${GOALS.rssMb} MB`, `${verdict(a <= GOALS.all * cc1)} / ${verdict(rssOk(rss.all))}`),
+      row(`ccusage ${cc.version} daily --json --offline`, cc1, rss.ccusage, '', '', cc1Cpu),
+      row('run --once --processors usage', u, rss.usage, `<= ${GOALS.usage}x, <= ${GOALS.rssMb} MB`, `${verdict(u <= GOALS.usage * cc1)} / ${verdict(rssOk(rss.usage))}`, cpu(rounds.usage)),
+      row('run --once (default processors)', a, rss.all, `<= ${GOALS.all}x, <= ${GOALS.rssMb} MB`, `${verdict(a <= GOALS.all * cc1)} / ${verdict(rssOk(rss.all))}`, cpu(rounds.all)),
       row('JSON.parse floor, one core (reference)', best(rounds.floor), null, '', ''),
-      row('empty run --once (reference)', best(rounds.empty.map((x) => x.ms)), maxOf(rounds.empty.map((x) => x.rssMb)), '', ''),
+      row('empty run --once (reference)', best(rounds.empty.map((x) => x.ms)), maxOf(rounds.empty.map((x) => x.rssMb)), '', '', cpu(rounds.empty)),
     ]);
     printTable(`incremental re-run after appending to ${nAppend} files (${round(Number(flags['append-fraction']) * 100, 1)} %), best of ${REPEAT}`, [
-      { command: `ccusage ${cc.version} (re-reads everything)`, 's (best)': s(incCc), ratio: 1, goal: '', met: '' },
-      { command: 'run --once (default processors)', 's (best)': s(incOurs), ratio: ratio(incOurs, incCc), goal: `<= ${GOALS.incremental}x`, met: verdict(incOurs <= GOALS.incremental * incCc) },
+      { command: `ccusage ${cc.version} (re-reads everything)`, 's (best)': s(incCc), ratio: 1, 'CPU s (best)': nullS(cpu(incr.ccusage)), goal: '', met: '' },
+      {
+        command: 'run --once (default processors)',
+        's (best)': s(incOurs),
+        ratio: ratio(incOurs, incCc),
+        'CPU s (best)': nullS(cpu(incr.ours)),
+        goal: `<= ${GOALS.incremental}x`,
+        met: verdict(incOurs <= GOALS.incremental * incCc),
+      },
     ]);
     console.log(`bytes read by the incremental runs: ${incr.read.join(', ')} (appended: ${incr.appended.join(', ')})`);
     if (ccTotals) {
@@ -278,6 +299,14 @@ async function main(): Promise<void> {
         empty: rounds.empty.map((x) => Math.round(x.ms)),
       },
       rss_mb: rss,
+      cpu_ms: {
+        ccusage: rounds.ccusage.map((x) => x.cpuMs),
+        usage: rounds.usage.map((x) => x.cpuMs),
+        all: rounds.all.map((x) => x.cpuMs),
+        empty: rounds.empty.map((x) => x.cpuMs),
+        incremental_ours: incr.ours.map((x) => x.cpuMs),
+        incremental_ccusage: incr.ccusage.map((x) => x.cpuMs),
+      },
       ratios: { usage: ratio(u, cc1), all: ratio(a, cc1), incremental: ratio(incOurs, incCc) },
       incremental: { files: nAppend, ours_ms: incr.ours.map((x) => Math.round(x.ms)), ccusage_ms: incr.ccusage.map((x) => Math.round(x.ms)), appended: incr.appended, read: incr.read },
       ccusage_totals: ccTotals,
