@@ -83,7 +83,7 @@ export async function seedDashboardDb(dbPath: string, shape: SeedShape = BENCH_S
       FROM seed_s WHERE s % ${Math.max(1, Math.floor(S / shape.findings))} = 0`);
     // The cross-file picks of every key, as the daemon's fold (or migration 7's backfill) leaves them: picks.ts.
     await db.transaction(async () => {
-      for (const sql of foldSql('duckdb', true)) await db.run(sql);
+      for (const sql of foldSql('duckdb', { all: true })) await db.run(sql);
     });
     await db.run('DROP TABLE seed_s');
     await db.run('CHECKPOINT');

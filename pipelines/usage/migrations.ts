@@ -78,7 +78,7 @@ export const USAGE_MIGRATIONS: readonly Migration[] = [
     // columns keep their types exactly, and refuses to drop a table a view reads.
     version: 7,
     description: 'cross-file dedup kept as picks folded off the commit path (usage_message_picks, usage_event_picks, usage_dirty_keys), backfilled',
-    up: [...dropOld, createTableSql(DIRTY), ...picksDdl('duckdb'), ...foldSql('duckdb', true), ...VIEW_DDL],
-    postgres: [...dropOld, createTableSql(DIRTY, 'postgres'), ...picksDdl('postgres'), ...foldSql('postgres', true), ...viewDdl('postgres')],
+    up: [...dropOld, createTableSql(DIRTY), ...picksDdl('duckdb'), ...foldSql('duckdb', { all: true, migration: true }), ...VIEW_DDL],
+    postgres: [...dropOld, createTableSql(DIRTY, 'postgres'), ...picksDdl('postgres'), ...foldSql('postgres', { all: true, migration: true }), ...viewDdl('postgres')],
   },
 ];

@@ -128,6 +128,8 @@ export const DIRTY: OutputTable = {
   key: ['key'],
   prefer: '_seq ASC',
   onConflict: 'DO NOTHING',
+  // A daemon stopped between folds leaves keys here that a run --once (which folds) does not.
+  pending: true,
 };
 
 /** The tables that hold rows of one session file: what a retraction deletes. */

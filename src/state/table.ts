@@ -47,6 +47,11 @@ export interface OutputTable {
    * adds it; it is not one of `columns`).
    */
   replace?: { hashColumn?: string };
+  /**
+   * Bookkeeping of work still pending, not an output (the usage processor's noted keys): two
+   * runs that end in the same outputs may differ here, so comparisons of stores skip it.
+   */
+  pending?: boolean;
 }
 
 /** A value for one column: numbers for BIGINT/INTEGER/DOUBLE, epoch ms for TIMESTAMP. */
