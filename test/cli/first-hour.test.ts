@@ -83,6 +83,9 @@ describe('npm start under a supervisor', () => {
       children.push(npm);
       let err = '';
       npm.stderr!.on('data', (d) => (err += d));
+      // EOF once npm and the daemon (which writes to the same pipe) have both closed it: the
+      // daemon's last lines may still be in the pipe when its pid is already gone.
+      const errEnded = new Promise<void>((res) => npm.stderr!.on('end', () => res()));
       npm.stdout!.resume();
       const daemonPid = await waitFor(() => records(err).find((r) => r.msg === 'watching')?.pid ?? null, 60_000);
       expect(daemonPid).not.toBe(npm.pid);
@@ -93,7 +96,9 @@ describe('npm start under a supervisor', () => {
         process.kill(daemonPid, 'SIGKILL');
         throw new Error(`the daemon (pid ${daemonPid}) outlived npm after ${signal}`);
       });
-      expect(records(err).some((r) => r.msg === 'stopped' && r.pid === daemonPid)).toBe(true);
+      await Promise.race([errEnded, new Promise((r) => setTimeout(r, 10_000))]);
+      // On failure, the daemon's last log lines say why (once seen under a loaded full suite).
+      expect(records(err).some((r) => r.msg === 'stopped' && r.pid === daemonPid), err.slice(-3000)).toBe(true);
       // The lock is released: a run on the same database goes through.
       const after = await runCli(['run', '--once', '--json', '--root', sb.root, '--db', sb.db], cleanEnv());
       expect(after.code).toBe(0);
