@@ -78,7 +78,6 @@ export class DuckDb implements Db {
       if (opts.readOnly) config.access_mode = 'READ_ONLY';
       if (opts.externalAccess === false) config.enable_external_access = 'false';
       if (opts.threads) config.threads = String(opts.threads);
-      if (process.env.XP_CKPT) config.checkpoint_threshold = process.env.XP_CKPT;
       instance = await duckdb.DuckDBInstance.create(dbPath, config);
     } catch (err) {
       const msg = (err as Error).message;
