@@ -95,7 +95,7 @@ try {
   const committer = new Committer(db, tables, { maxRows: 1e7, maxUnits: 1e7, maxDelayMs: 1e9 });
   let seq = 0;
   const checkpoint = (processor: string, file: string, owner: string): Checkpoint => ({
-      processorName: processor,
+    processorName: processor,
       sessionFile: file,
       owner,
       offset: 1000 + seq,
@@ -131,8 +131,9 @@ try {
       usage.insert(EVENTS.name, [file, `toolu_${seq}`, owner, Date.now(), 'tool', 'Bash', 'Bash', null, null, 1000 + seq]);
       usage.insert(TOOL_RESULTS.name, [file, `toolu_${seq}`, false]);
       usage.insert(FILES.name, [file, owner, `s-${i}`, false, Date.now(), Date.now(), '/x', 'main', '2.0.0', 3 + seq]);
-      // The keys the cross-file picks must fold (pipelines/usage/picks.ts): the message, the event, the result.
-      for (const k of [`live-${seq}`, `toolu_${seq}`, `toolu_${seq}`]) usage.insert(DIRTY.name, [k]);
+      // The keys the cross-file picks must fold (pipelines/usage/picks.ts): the message, and the
+      // tool id its event and result share (noted once per batch).
+      for (const k of [`live-${seq}`, `toolu_${seq}`]) usage.insert(DIRTY.name, [k]);
       usage.checkpoint = checkpoint('usage', file, owner);
       await committer.enqueue(lines);
       await committer.enqueue(usage);

@@ -11,8 +11,10 @@
  *   that comes later is joined in the views, never written onto the event.
  * - `usage_files`: the file's session and header facts, from carry state.
  *
- * - `usage_price_models`: the models of each batch, mapped to their price
- *   entry under the active price version.
+ * - `usage_price_models`: each model, mapped to its price entry under the
+ *   active price version, staged until a batch meeting it commits.
+ * - `usage_dirty_keys`: the keys a batch touched, whose cross-file picks the
+ *   next fold recomputes (picks.ts, `upkeep`).
  *
  * No cost is stored: rows hold raw tokens, and the views price them at read
  * time from the active price version, which `init` stores and activates
@@ -114,8 +116,8 @@ interface Pricing {
   /**
    * Models whose price mapping under `version` is committed: the rest are staged with each
    * batch that meets them until one of those commits. Staging every batch's models cost a
-   * live commit a table more (4-6 ms of its ~70 ms CPU at 80 units, bench/xp measurements in
-   * the closing note of 2026-12-01); a worker twin, never called back, stages them every batch.
+   * live commit a table more (3.2 ms of CPU per commit of 80 units, bench:commit-cost); a worker
+   * twin, never called back, stages them every batch.
    */
   committed: Set<string>;
 }
@@ -202,6 +204,9 @@ function processBatch(
   const best = new Map<string, Best>();
   const events: InvocationEvent[] = [];
   const results: ToolResult[] = [];
+  // Each key once per batch: a tool_use and its result name the same id, and a repeated key
+  // makes the load pick one row per key (a window) where distinct keys move as they are.
+  const dirty = new Set<string>();
   let firstTs: string | null = null;
   let lastTs: string | null = null;
   let items = 0;
@@ -238,7 +243,7 @@ function processBatch(
       for (const e of events) {
         // Skill, subagent, command and MCP names come from what the user or the model typed.
         tx.insert(EVENTS.name, [sf, e.id, owner, at, e.kind, redact.text(e.name), redact.nullable(e.tool), redact.nullable(e.mcpServer), redact.nullable(e.mcpTool), line.offset]);
-        tx.insert(DIRTY.name, [e.id]);
+        dirty.add(e.id);
       }
       items += events.length;
       events.length = 0;
@@ -247,7 +252,7 @@ function processBatch(
       for (const r of results) {
         tx.insert(TOOL_RESULTS.name, [sf, r.toolUseId, r.isError]);
         // An event's is_error comes from the results of its id in any file.
-        tx.insert(DIRTY.name, [r.toolUseId]);
+        dirty.add(r.toolUseId);
       }
       results.length = 0;
     }
@@ -280,9 +285,10 @@ function processBatch(
       b.offset,
       isLongContext(u),
     ]);
-    tx.insert(DIRTY.name, [b.key]);
+    dirty.add(b.key);
   }
   items += best.size;
+  for (const k of dirty) tx.insert(DIRTY.name, [k]);
   for (const m of models) {
     if (pricing.committed.has(m)) continue;
     tx.insert(PRICE_MODELS.name, [pricing.version, m, pricing.table.lookup(m)?.entry ?? null]);
