@@ -8,6 +8,7 @@
  * deleted.
  */
 import fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { TimeSlicer } from '../loop/yield.js';
 import path from 'node:path';
 import { isSessionFileIn, mayContainSessions, parseSessionPath, type SessionFileRef } from './session-path.js';
@@ -35,6 +36,8 @@ export interface WalkSummary {
   /** Names that are not valid UTF-8, walked under an escaped key (discover/names.ts). */
   nonUtf8Names: number;
   durationMs: number;
+  /** Wall time the walk held the event loop (its slices, without the yields between them). */
+  busyMs: number;
 }
 
 export interface WalkResult extends WalkSummary {
@@ -72,17 +75,24 @@ export async function visitRoot(root: string, visit: FileVisitor, opts: WalkOpti
     rootNotDir: false,
     nonUtf8Names: 0,
     durationMs: 0,
+    busyMs: 0,
   };
   const stack: string[] = [''];
   // Synchronous calls, sliced: a threadpool round trip per lstat costs far more than the
   // lstat itself, and 50k of them must neither take long nor hold the event loop.
   const slicer = new TimeSlicer(opts.sliceMs ?? 8);
+  let sliceStart = performance.now();
+  const pause = async (): Promise<void> => {
+    result.busyMs += performance.now() - sliceStart;
+    await slicer.yield();
+    sliceStart = performance.now();
+  };
   while (stack.length > 0) {
     const rel = stack.pop()!;
     const abs = pathOfKey(root, rel);
     let entries: fs.Dirent[];
     try {
-      if (slicer.due()) await slicer.yield();
+      if (slicer.due()) await pause();
       entries = fs.readdirSync(abs, { withFileTypes: true });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
@@ -125,7 +135,7 @@ export async function visitRoot(root: string, visit: FileVisitor, opts: WalkOpti
         lossy = true; // its bytes are read below
         continue;
       }
-      if (slicer.due()) await slicer.yield();
+      if (slicer.due()) await pause();
       // A name with `%` is escaped in its key (names.ts); its path is the name as it is.
       take(e, segmentOfName(name), joinPath(abs, name));
     }
@@ -147,6 +157,7 @@ export async function visitRoot(root: string, visit: FileVisitor, opts: WalkOpti
     }
     opts.onProgress?.(result.fileCount);
   }
+  result.busyMs += performance.now() - sliceStart;
   result.durationMs = Date.now() - started;
   return result;
 }

@@ -211,6 +211,8 @@ const healthRoutes =
         rescanning: s.rescanning,
         catchUp: s.catchUp,
         lastRescan: s.lastRescan ? { ...s.lastRescan, at: new Date(s.lastRescan.at).toISOString() } : null,
+        // The backstop's current period (watch/backstop.ts): the configured one, or longer for a costly rescan.
+        rescanPeriodMs: s.rescanPeriodMs,
         watcher: s.watcher,
         committer: { ...c.stats, intervalMs: Math.round(c.intervalMs), lastCommitAt: c.stats.lastCommitAt === null ? null : new Date(c.stats.lastCommitAt).toISOString() },
         counters: d.pipeline.counters,

@@ -42,7 +42,10 @@ export interface HealthInput {
   lastRescan: { at: number; durationMs: number; files: number; hinted: number; root?: 'dir' | 'missing' | 'not-dir' } | null;
   /** The session root (its state is the last rescan's). */
   root?: string;
+  /** The configured period (`--rescan-interval-ms`): the backstop's floor. */
   rescanIntervalMs: number;
+  /** The backstop's current period (watch/backstop.ts), at least the configured one; it is what "overdue" judges. */
+  rescanPeriodMs?: number;
   rescanRunning: boolean;
   lastCommitAt: number | null;
   consecutiveFailures: number;
@@ -100,6 +103,8 @@ export interface Health {
     files: number | null;
     hinted: number | null;
     intervalMs: number;
+    /** The current period: intervalMs, or longer when a rescan costs more than 0.5 % of a core at it (watch/backstop.ts). */
+    periodMs: number;
     running: boolean;
     /** The session root as the last rescan found it. */
     root: 'dir' | 'missing' | 'not-dir' | null;
@@ -181,9 +186,10 @@ export function computeHealth(input: HealthInput): Health {
   const where = input.root ?? 'the session root';
   if (last?.root === 'missing') raise('warning', `session root ${where} does not exist (yet): waiting for it to be created`);
   if (last?.root === 'not-dir') raise('error', `session root ${where} is not a directory: nothing can be processed`);
-  const overdueAfter = 3 * input.rescanIntervalMs + 10_000;
+  const periodMs = Math.max(input.rescanIntervalMs, input.rescanPeriodMs ?? 0);
+  const overdueAfter = 3 * periodMs + 10_000;
   if (last && !input.rescanRunning && now - last.at > overdueAfter) {
-    raise('warning', `last rescan was ${formatMs(now - last.at)} ago (interval ${formatMs(input.rescanIntervalMs)})`);
+    raise('warning', `last rescan was ${formatMs(now - last.at)} ago (period ${formatMs(periodMs)})`);
   }
 
   const l = input.leases;
@@ -207,6 +213,7 @@ export function computeHealth(input: HealthInput): Health {
       files: last?.files ?? null,
       hinted: last?.hinted ?? null,
       intervalMs: input.rescanIntervalMs,
+      periodMs,
       running: input.rescanRunning,
       root: last?.root ?? null,
     },

@@ -345,6 +345,14 @@ export function createMetrics(daemon: Daemon, monitor: OpsMonitor): Metrics {
   };
   off.push(daemon.events.listen(events));
   new Gauge({
+    name: `${P}rescan_period_seconds`,
+    help: 'The periodic rescan period now: --rescan-interval-ms, longer when a rescan costs more than 0.5 % of a core at it',
+    registers: [registry],
+    collect() {
+      this.set(daemon.rescanPeriodMs / 1000);
+    },
+  });
+  new Gauge({
     name: `${P}last_rescan_timestamp_seconds`,
     help: 'When the last rescan started (0 = none yet)',
     registers: [registry],

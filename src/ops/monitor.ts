@@ -122,6 +122,7 @@ export class OpsMonitor implements DaemonEvents {
       lastRescan: s.lastRescan,
       root: d.opts.config.root,
       rescanIntervalMs: d.opts.config.rescanIntervalMs,
+      rescanPeriodMs: s.rescanPeriodMs,
       rescanRunning: s.rescanning,
       lastCommitAt: d.pipeline.committer.stats.lastCommitAt,
       store: d.pipeline.db.health(),

@@ -50,6 +50,8 @@ export interface RescanResult {
   files: number;
   hinted: number;
   durationMs: number;
+  /** What it cost, in ms of CPU (watch/backstop.ts rescanCostMs): the backstop's period grows with it. */
+  cpuMs?: number;
   /** What the walk found at the root: `watch` waits for a missing root, and /health says so. */
   root?: 'dir' | 'missing' | 'not-dir';
 }

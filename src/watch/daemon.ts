@@ -46,6 +46,7 @@ import type { FsPath } from '../discover/names.js';
 import { monoNow, steadyNow } from '../loop/clock.js';
 import { quietForMs, settleWaitMs } from './settle.js';
 import { CatchUp, type CatchUpStatus } from './catch-up.js';
+import { backstopPeriodMs } from './backstop.js';
 
 /** After a lease could not be taken (store down) or a commit was fenced off: look at the file again this much later. */
 const LEASE_RETRY_MS = 1000;
@@ -69,6 +70,8 @@ export interface DaemonStatus {
   startedAt: number;
   watcher: WatcherStatus;
   lastRescan: (RescanResult & { at: number }) | null;
+  /** The periodic rescan's current period: the configured one, or longer for a costly rescan (backstop.ts). */
+  rescanPeriodMs: number;
   queues: Record<string, SingleFlightStats>;
   hintsPending: number;
   /** Whether a rescan (or the initial scan) is under way. */
@@ -110,6 +113,9 @@ export class Daemon {
   private rescanning: Promise<RescanResult> | null = null;
   private hintsInDebounce = 0;
   lastRescan: (RescanResult & { at: number }) | null = null;
+  /** The periodic rescan's period now: `--rescan-interval-ms`, stretched by the last rescan's cost (backstop.ts). */
+  rescanPeriodMs: number;
+  private backstopTimer: NodeJS.Timeout | null = null;
   readonly startedAt = Date.now();
   /** Last stat seen per session file (rescans, state checks, runs), for lag metrics; changes are told as `fileStat`. */
   readonly fileStats = new SeenFiles();
@@ -121,6 +127,7 @@ export class Daemon {
     readonly opts: DaemonOptions,
   ) {
     this.events = pipeline.events;
+    this.rescanPeriodMs = opts.config.rescanIntervalMs;
     this.trace = new TraceLog(opts.log);
     this.events.listen(this.trace);
     // Which processors may share a read, from each one's measured pace.
@@ -240,8 +247,7 @@ export class Daemon {
     void this.runRescan('initial-scan').then(() => this.catchUp.run());
     // A shared store: renew this node's leases, and take over the files of a node that stopped renewing.
     this.pipeline.leases?.start((f) => this.emitHint(hint(f, 'lease')));
-    const t = setInterval(() => void this.runRescan('rescan'), config.rescanIntervalMs);
-    this.timers.add(t);
+    this.armBackstop(config.rescanIntervalMs);
     this.watchDatabaseFile();
   }
 
@@ -511,6 +517,22 @@ export class Daemon {
     if (!this.stopping) this.hints$.next(h);
   }
 
+  /** The next periodic rescan, `delayMs` from now (one timer: re-armed after each rescan). */
+  private armBackstop(delayMs: number): void {
+    if (this.backstopTimer) {
+      clearTimeout(this.backstopTimer);
+      this.timers.delete(this.backstopTimer);
+    }
+    if (this.stopping) return;
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      this.backstopTimer = null;
+      void this.runRescan('rescan');
+    }, delayMs);
+    this.backstopTimer = t;
+    this.timers.add(t);
+  }
+
   /** A full stat-only rescan now; concurrent requests share one scan. */
   runRescan(reason: FileHint['reason'] = 'rescan'): Promise<RescanResult> {
     if (this.rescanning) return this.rescanning;
@@ -520,8 +542,11 @@ export class Daemon {
       .run(reason)
       .then((r) => {
         this.lastRescan = { ...r, at: started };
+        // Any rescan but the initial scan (which also judges every file once) measures the steady
+        // cost; the next periodic one is due a period after this one started.
+        if (reason !== 'initial-scan') this.rescanPeriodMs = backstopPeriodMs(this.opts.config.rescanIntervalMs, r.cpuMs ?? null);
         this.events.emit('rescanned', r);
-        this.log.debug({ ...r, reason }, 'rescan done');
+        this.log.debug({ ...r, reason, periodMs: this.rescanPeriodMs }, 'rescan done');
         return r;
       })
       .catch((err) => {
@@ -530,6 +555,7 @@ export class Daemon {
       })
       .finally(() => {
         this.rescanning = null;
+        this.armBackstop(Math.max(0, started + this.rescanPeriodMs - Date.now()));
       });
     return this.rescanning;
   }
@@ -539,6 +565,7 @@ export class Daemon {
       startedAt: this.startedAt,
       watcher: { ...this.watcher },
       lastRescan: this.lastRescan,
+      rescanPeriodMs: this.rescanPeriodMs,
       queues: Object.fromEntries(Object.entries(this.lanes.lanes).map(([k, v]) => [k, { ...v }])),
       hintsPending: Math.max(0, this.hintsInDebounce),
       rescanning: this.rescanning !== null,

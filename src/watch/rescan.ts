@@ -25,6 +25,8 @@ import { hint, type FileHint } from './hint.js';
 import { judgeFile, slotsOf } from './state-check.js';
 import { CHANGED, SAME_CAUGHT_UP, type SeenDir, type SeenFiles } from './seen-files.js';
 import type { CheckpointDir } from '../state/checkpoints.js';
+import { performance } from 'node:perf_hooks';
+import { rescanCostMs } from './backstop.js';
 
 import type { RescanResult } from '../pipeline/events.js';
 
@@ -63,6 +65,7 @@ export class Rescanner {
 
   async run(reason: FileHint['reason']): Promise<RescanResult> {
     const started = Date.now();
+    const cpu0 = process.cpuUsage();
     const { seen, emit, onStat } = this;
     const scan = seen.beginScan();
     const now = steadyNow(); // backoffs are judged on the monotonic clock (loop/clock)
@@ -94,6 +97,7 @@ export class Rescanner {
       }
     });
 
+    const tail0 = performance.now();
     // Known files the walk did not meet: seen before but not during this scan, or checkpointed
     // and not seen (gone while the daemon was down, or since).
     const candidates = new Set(seen.unmet > 0 ? seen.notSeenIn(scan) : []);
@@ -122,6 +126,8 @@ export class Rescanner {
       else this.unseen.add(file);
     }
     const root = walk.rootMissing ? 'missing' : walk.rootNotDir ? 'not-dir' : 'dir';
-    return { files: walk.fileCount, hinted, durationMs: Date.now() - started, root };
+    const cpu = process.cpuUsage(cpu0);
+    const cpuMs = rescanCostMs((cpu.user + cpu.system) / 1000, walk.busyMs + performance.now() - tail0);
+    return { files: walk.fileCount, hinted, durationMs: Date.now() - started, cpuMs: Math.round(cpuMs * 10) / 10, root };
   }
 }
