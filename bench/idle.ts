@@ -1,13 +1,17 @@
 /**
  * bench/idle: 50,000 session files under 500 owners, none changing, for 60 s.
  * Reports the daemon's CPU (% of one core), peak RSS, and the duration of a
- * full stat-only rescan. Goals: <= 1 % of a core, <= 300 MB RSS, rescan <= 2 s.
- * Reference measured in the same run: a bare walk (readdir + lstat of the same
- * tree) in this process, the floor any rescan pays.
+ * full stat-only rescan. Goals: <= 1 % of a core, <= 300 MB RSS at 50k files
+ * (350 MB at 100k, issue 15), rescan <= 2 s. Reference measured in the same
+ * run: a bare walk (readdir + lstat of the same tree) in this process, the
+ * floor any rescan pays.
  *
- * The daemon runs at its defaults (rescan every 60 s). The window starts once
- * the initial scan is done and start-up has settled (--settle, 60 s: V8 shrinks
- * the heap after start-up), and lasts --seconds (120: two periodic rescans).
+ * The daemon runs at its defaults (rescan period 60 s, stretched by a costly
+ * rescan: src/watch/backstop.ts). The window starts once the initial scan is
+ * done and start-up has settled (--settle, 60 s: V8 shrinks the heap after
+ * start-up), and lasts --seconds (120: two periodic rescans at 60 s). A window
+ * shorter than the period in force misses rescans or catches one: the table
+ * says how many fell in it, and the period.
  *
  *   npm run bench:idle -- [--files 50000] [--owners 500] [--seconds 120] [--settle 60] [--rescan-interval-ms N]
  */
@@ -88,7 +92,7 @@ try {
     env,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  const rescans: { ms: number; files: number; hinted: number }[] = [];
+  const rescans: { ms: number; files: number; hinted: number; cpuMs: number; periodMs: number; at: number }[] = [];
   let buf = '';
   daemon.stderr!.on('data', (d) => {
     buf += d;
@@ -98,7 +102,7 @@ try {
       buf = buf.slice(nl + 1);
       if (!line.includes('rescan done')) continue;
       const r = JSON.parse(line);
-      rescans.push({ ms: r.durationMs, files: r.files, hinted: r.hinted });
+      rescans.push({ ms: r.durationMs, files: r.files, hinted: r.hinted, cpuMs: r.cpuMs, periodMs: r.periodMs, at: Date.now() });
     }
   });
   // Wait for the initial scan, then measure a quiet window.
@@ -112,7 +116,9 @@ try {
     peakRss = Math.max(peakRss, rssMb(daemon.pid!));
     await new Promise((r) => setTimeout(r, 1000));
   }
-  const cpuPct = ((cpuTicks(daemon.pid!) - c0) / TICKS / ((Date.now() - w0) / 1000)) * 100;
+  const w1 = Date.now();
+  const cpuPct = ((cpuTicks(daemon.pid!) - c0) / TICKS / ((w1 - w0) / 1000)) * 100;
+  const inWindow = rescans.filter((r) => r.at >= w0 && r.at <= w1);
   daemon.kill('SIGINT');
   await new Promise((r) => daemon.on('exit', r));
 
@@ -125,16 +131,23 @@ try {
     peak_rss_mb: Math.round(peakRss),
     initial_scan_ms: rescans[0]?.ms,
     rescan_ms: periodic.map((r) => r.ms),
+    rescan_cpu_ms: periodic.map((r) => r.cpuMs),
+    rescan_period_ms: periodic.map((r) => r.periodMs),
+    rescans_in_window: inWindow.length,
     rescans_hinted: rescans.map((r) => r.hinted),
     ref_bare_walk_ms: Math.round(floorMs),
     backfill_s: backfillS,
-    goals: { cpu_pct: 1, rss_mb: 300, rescan_ms: 2000 },
+    goals: { cpu_pct: 1, rss_mb: FILES >= 100_000 ? 350 : 300, rescan_ms: 2000 },
   };
-  printTable('idle daemon (50k files, none changing)', [
+  const last = periodic[periodic.length - 1];
+  printTable(`idle daemon (${FILES} files, none changing)`, [
     { measure: 'CPU % of one core', value: result.cpu_pct_of_core, goal: '<= 1' },
-    { measure: 'peak RSS MB', value: result.peak_rss_mb, goal: '<= 300' },
+    { measure: 'peak RSS MB', value: result.peak_rss_mb, goal: `<= ${result.goals.rss_mb}` },
     { measure: 'initial scan ms', value: result.initial_scan_ms, goal: '' },
     { measure: 'periodic rescan ms', value: periodic.length ? Math.max(...periodic.map((r) => r.ms)) : null, goal: '<= 2000' },
+    { measure: 'periodic rescan CPU ms (last)', value: last?.cpuMs ?? null, goal: '' },
+    { measure: 'rescan period ms (last)', value: last?.periodMs ?? null, goal: '' },
+    { measure: `rescans in the ${SECONDS} s window`, value: inWindow.length, goal: '' },
     { measure: 'ref: bare readdir+lstat walk ms', value: result.ref_bare_walk_ms, goal: '' },
   ]);
   process.stdout.write(`backfill of the idle tree: ${backfillS.toFixed(1)} s; files hinted per rescan: ${result.rescans_hinted.join(', ')}\n`);
