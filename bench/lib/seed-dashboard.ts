@@ -18,7 +18,7 @@ import { USAGE_MIGRATIONS } from '../../pipelines/usage/migrations.js';
 import { SECRETS_MIGRATIONS } from '../../pipelines/secrets/migrations.js';
 import { activatePrices } from '../../pipelines/usage/price-versions.js';
 import { loadPriceTable } from '../../pipelines/usage/pricing.js';
-import { foldSql } from '../../pipelines/usage/picks.js';
+import { usageFoldSql } from '../../pipelines/usage/fold.js';
 
 export interface SeedShape {
   sessions: number;
@@ -81,10 +81,12 @@ export async function seedDashboardDb(dbPath: string, shape: SeedShape = BENCH_S
         0, 'tool_result', CASE s % 3 WHEN 0 THEN 'ghp_…3f' WHEN 1 THEN 'AKIA…QA' ELSE 'sk-a…9x' END,
         left(md5(s::VARCHAR), 32), t0 + to_minutes(1), t0 + to_minutes(30)
       FROM seed_s WHERE s % ${Math.max(1, Math.floor(S / shape.findings))} = 0`);
-    // The cross-file picks of every key, as the daemon's fold (or migration 7's backfill) leaves them: picks.ts.
+    // The cross-file picks of every key and their rollup, as the daemon's fold leaves them (fold.ts).
     await db.transaction(async () => {
-      for (const sql of foldSql('duckdb', { all: true })) await db.run(sql);
+      for (const sql of usageFoldSql('duckdb', true)) await db.run(sql);
     });
+    // The seeded models mapped to their prices, and the rollup priced, as the daemon's start does.
+    await activatePrices(db, loadPriceTable(''));
     await db.run('DROP TABLE seed_s');
     await db.run('CHECKPOINT');
   } finally {

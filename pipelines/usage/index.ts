@@ -37,7 +37,8 @@ import {
 } from './extract.js';
 import { isLongContext, loadPriceTable, type PriceTable } from './pricing.js';
 import { DIRTY, EVENTS, FILE_TABLES, FILES, MESSAGES, PRICE_MODELS, TABLES, TOOL_RESULTS } from './tables.js';
-import { fold, FOLD_IDLE_MS, FOLD_MAX_WAIT_MS, NOTE_FILE_KEYS } from './picks.js';
+import { NOTE_FILE_KEYS } from './picks.js';
+import { fold, FOLD_IDLE_MS, FOLD_MAX_WAIT_MS } from './fold.js';
 import { USAGE_MIGRATIONS } from './migrations.js';
 import { ALL_USAGE_REPORTS } from './view-reports.js';
 import { USAGE_METRICS } from './metrics.js';

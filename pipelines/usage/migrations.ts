@@ -14,6 +14,7 @@ import { TABLES } from './tables.js';
 import { LONG_CONTEXT_SQL, VIEW_DDL, viewDdl } from './views.js';
 import { PRICE_VERSIONS_DDL } from './price-versions.js';
 import { foldSql, picksDdl } from './picks.js';
+import { rollupDdl, rollupRebuildSql } from './rollup.js';
 import { DIRTY } from './tables.js';
 
 /** The views of VIEW_DDL (a superset of version 1's), dependents first. */
@@ -32,8 +33,14 @@ export const USAGE_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     description: 'usage tables and views',
-    up: [...TABLES.map((t) => createTableSql(t)), ...PRICE_VERSIONS_DDL, ...picksDdl('duckdb'), ...VIEW_DDL],
-    postgres: [...TABLES.map((t) => createTableSql(t, 'postgres')), ...PRICE_VERSIONS_DDL, ...picksDdl('postgres'), ...viewDdl('postgres')],
+    up: [...TABLES.map((t) => createTableSql(t)), ...PRICE_VERSIONS_DDL, ...picksDdl('duckdb'), ...rollupDdl('duckdb'), ...VIEW_DDL],
+    postgres: [
+      ...TABLES.map((t) => createTableSql(t, 'postgres')),
+      ...PRICE_VERSIONS_DDL,
+      ...picksDdl('postgres'),
+      ...rollupDdl('postgres'),
+      ...viewDdl('postgres'),
+    ],
   },
   {
     // Version 1 stored cost_usd and pricing_model per row, computed when the file was read.
@@ -57,6 +64,7 @@ export const USAGE_MIGRATIONS: readonly Migration[] = [
       ...TABLES.map((t) => createTableSql(t)),
       ...PRICE_VERSIONS_DDL,
       ...picksDdl('duckdb'),
+      ...rollupDdl('duckdb'),
       ...VIEW_DDL,
     ],
     postgres: [],
@@ -66,7 +74,8 @@ export const USAGE_MIGRATIONS: readonly Migration[] = [
     // position), and usage_sessions picking a session's latest cwd/branch/version deterministically on ties.
     version: 4,
     description: 'views written once for DuckDB and PostgreSQL',
-    up: VIEW_DDL,
+    // (The rollup's tables: today's views read them; version 8 fills them.)
+    up: [...rollupDdl('duckdb'), ...VIEW_DDL],
     postgres: [],
   },
   {
@@ -78,7 +87,23 @@ export const USAGE_MIGRATIONS: readonly Migration[] = [
     // columns keep their types exactly, and refuses to drop a table a view reads.
     version: 7,
     description: 'cross-file dedup kept as picks folded off the commit path (usage_message_picks, usage_event_picks, usage_dirty_keys), backfilled',
-    up: [...dropOld, createTableSql(DIRTY), ...picksDdl('duckdb'), ...foldSql('duckdb', { all: true, migration: true }), ...VIEW_DDL],
-    postgres: [...dropOld, createTableSql(DIRTY, 'postgres'), ...picksDdl('postgres'), ...foldSql('postgres', { all: true, migration: true }), ...viewDdl('postgres')],
+    up: [...dropOld, createTableSql(DIRTY), ...picksDdl('duckdb'), ...foldSql('duckdb', { all: true, migration: true }), ...rollupDdl('duckdb'), ...VIEW_DDL],
+    postgres: [
+      ...dropOld,
+      createTableSql(DIRTY, 'postgres'),
+      ...picksDdl('postgres'),
+      ...foldSql('postgres', { all: true, migration: true }),
+      ...rollupDdl('postgres'),
+      ...viewDdl('postgres'),
+    ],
+  },
+  {
+    // The grouped reports and usage_sessions summed every message per query (the per-day
+    // breakdown 1.7-1.9 s at 1,000,000 messages, one thread): now sums kept as data per group,
+    // folded with the picks (rollup.ts), built here from the picks. Views dropped first, as above.
+    version: 8,
+    description: 'message sums kept as data per 15-minute bucket, owner, session and model (usage_rollup), built from the picks',
+    up: [...VIEWS.map((v) => `DROP VIEW IF EXISTS ${v}`), ...rollupDdl('duckdb'), ...VIEW_DDL, ...rollupRebuildSql('duckdb')],
+    postgres: [...VIEWS.map((v) => `DROP VIEW IF EXISTS ${v}`), ...rollupDdl('postgres'), ...viewDdl('postgres'), ...rollupRebuildSql('postgres')],
   },
 ];

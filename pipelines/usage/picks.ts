@@ -29,10 +29,10 @@
  * new price table reprices every message still.
  */
 import type { OutputTable } from '../../src/pipeline/processor.js';
-import type { Db } from '../../src/state/db.js';
 import { columnTypeSql, firstRowsSql, type StoreKind } from '../../src/state/dialect.js';
 import { createTableSql, quoteIdent } from '../../src/state/table.js';
 import { DIRTY, EVENTS, FILES, MESSAGES, TOOL_RESULTS } from './tables.js';
+import { MESSAGE_COST, PRICE_JOINS } from './cost-sql.js';
 
 export const MESSAGE_PICKS = 'usage_message_picks';
 export const EVENT_PICKS = 'usage_event_picks';
@@ -138,6 +138,25 @@ export const MESSAGE_VIEW_COLUMNS = [
   'cache_read_tokens', 'total_tokens', 'cost_usd', 'pricing_model', 'price_version', 'synthetic', 'long_context', 'copies',
 ] as const;
 
+/**
+ * Message picks as usage_messages_dedup's rows, priced at the active version, as
+ * usage_messages_priced prices: `from` names the picks (a pick table, maybe with an alias and a WHERE).
+ */
+export const pricedPicks = (from: string) => `SELECT m.message_key,
+  m.first_file AS session_file,
+  m.first_owner AS owner,
+  m.first_session_id AS session_id,
+  m.first_ts AS ts,
+  m.message_id, m.request_id, m.model, m.speed,
+  m.input_tokens, m.output_tokens, m.cache_creation_tokens, m.cache_creation_5m_tokens,
+  m.cache_creation_1h_tokens, m.cache_read_tokens, m.total_tokens,
+  ${MESSAGE_COST} AS cost_usd,
+  CASE WHEN m.synthetic THEN NULL ELSE p.entry END AS pricing_model,
+  a.price_version, m.synthetic, m.long_context,
+  m.copies
+FROM (SELECT * FROM ${from}) m
+${PRICE_JOINS}`;
+
 /** usage_events_dedup's columns, in order (the event pick table's too). */
 export const EVENT_VIEW_COLUMNS = EVENT_PICK_COLUMNS.map(([c]) => c);
 
@@ -168,6 +187,9 @@ const notDirty = (col: string) => `NOT EXISTS (SELECT 1 FROM ${DIRTY.name} d WHE
 export const cleanPicks = (table: typeof MESSAGE_PICKS | typeof EVENT_PICKS, alias: string) =>
   `${table} ${alias} WHERE ${notDirty(`${alias}.${table === MESSAGE_PICKS ? 'message_key' : 'event_id'}`)}`;
 
+/** The picks of the noted keys (their state at the last fold), for the rollup (`p`: the pick table's alias). */
+export const notedPicks = (alias: string) => `${MESSAGE_PICKS} ${alias} WHERE ${dirtyOnly(`${alias}.message_key`)}`;
+
 /** The rule over the noted keys' rows only, for the views. */
 export const dirtyMessages = (kind: StoreKind) => messageRuleSql(kind, dirtyOnly('message_key'), true);
 export const dirtyEvents = (kind: StoreKind) => eventRuleSql(kind, dirtyOnly('event_id'));
@@ -181,15 +203,20 @@ export const dirtyEvents = (kind: StoreKind) => eventRuleSql(kind, dirtyOnly('ev
  * the recompute's read and the final DELETE and lost by it; commits touch no pick table, so
  * the lock order cannot deadlock.
  */
-export function foldSql(kind: StoreKind, opts: { all?: boolean; migration?: boolean } = {}): string[] {
+export function foldSql(
+  kind: StoreKind,
+  opts: { all?: boolean; migration?: boolean; aroundMessages?: { before: string[]; after: string[] } } = {},
+): string[] {
   const all = opts.all ?? false;
   const msgWhere = all ? '' : ` WHERE ${dirtyOnly('message_key')}`;
   const evWhere = all ? '' : ` WHERE ${dirtyOnly('event_id')}`;
   return [
     // (Not in a migration: it runs alone, under the migrations' advisory lock, maybe outside a transaction.)
     ...(kind === 'postgres' && !opts.migration ? [`LOCK TABLE ${DIRTY.name} IN SHARE ROW EXCLUSIVE MODE`] : []),
+    ...(opts.aroundMessages?.before ?? []),
     `DELETE FROM ${MESSAGE_PICKS}${msgWhere}`,
     `INSERT INTO ${MESSAGE_PICKS} (${MESSAGE_PICK_COLUMNS.map(([c]) => c).join(', ')})\n${messageRuleSql(kind, all ? '' : dirtyOnly('message_key'), false)}`,
+    ...(opts.aroundMessages?.after ?? []),
     `DELETE FROM ${EVENT_PICKS}${evWhere}`,
     `INSERT INTO ${EVENT_PICKS} (${EVENT_VIEW_COLUMNS.join(', ')})\n${eventRuleSql(kind, all ? '' : dirtyOnly('event_id'))}`,
     // DuckDB: dropped and created again. A DELETE of its 1,500,000 rows (after a backfill) took
@@ -197,42 +224,6 @@ export function foldSql(kind: StoreKind, opts: { all?: boolean; migration?: bool
     // query time; PostgreSQL's depend on the table, and its DELETE is cheap.)
     ...(kind === 'duckdb' ? [`DROP TABLE ${DIRTY.name}`, createTableSql(DIRTY)] : [`DELETE FROM ${DIRTY.name}`]),
   ];
-}
-
-/**
- * When the daemon folds: once commits pause for FOLD_IDLE_MS, or after FOLD_MAX_WAIT_MS of
- * commits without a pause. A fold holds the writer for its scan (bench:live-reads, 20,000 files,
- * load 6-8: 0.5-0.7 s; 1,000,000 messages: 0.7-2.1 s), and every line appended meanwhile waits:
- * for the append -> commit p99 not to move, a fold under sustained appends must hold the writer
- * under 1 % of the time, so at most one per 5 minutes. The views are exact either way; the
- * noted keys only make a read's window larger.
- */
-export const FOLD_IDLE_MS = 2_000;
-export const FOLD_MAX_WAIT_MS = 5 * 60_000;
-
-/**
- * Recompute everything instead once the noted keys are more than this share of the picks: at
- * 1,000,000 messages (two threads, load 4) the keyed fold of all 1,500,000 keys (after a
- * backfill) took 181 s, a full recompute 11.5 s; the keyed fold of 60,000 keys 2.1 s.
- */
-export const REBUILD_ABOVE = 1 / 8;
-
-/**
- * Fold the noted keys into the picks, in one transaction on the writer (serialised with
- * commits). `rebuildAbove`: the share of noted keys to picks above which every pick is
- * recomputed (the same result, cheaper for many keys).
- */
-export async function fold(db: Db, rebuildAbove = REBUILD_ABOVE): Promise<{ keys: number; rebuilt: boolean }> {
-  return db.transaction(async () => {
-    const [c] = await db.all<{ keys: bigint | number; picks: bigint | number }>(
-      `SELECT (SELECT count(*) FROM ${DIRTY.name}) AS keys, (SELECT count(*) FROM ${MESSAGE_PICKS}) + (SELECT count(*) FROM ${EVENT_PICKS}) AS picks`,
-    );
-    const keys = Number(c.keys);
-    if (keys === 0) return { keys, rebuilt: false };
-    const rebuilt = keys > Number(c.picks) * rebuildAbove;
-    for (const sql of foldSql(db.kind, { all: rebuilt })) await db.run(sql);
-    return { keys, rebuilt };
-  });
 }
 
 /**

@@ -17,7 +17,8 @@
  */
 import type { Db } from '../../src/state/db.js';
 import type { PriceTable } from './pricing.js';
-import { PRICE_MODELS } from './tables.js';
+import { DIRTY, PRICE_MODELS } from './tables.js';
+import { ROLLUP, rollupRebuildSql } from './rollup.js';
 
 /** Written once: both stores run these as they are. */
 export const PRICE_VERSIONS_DDL: readonly string[] = [
@@ -51,6 +52,8 @@ export interface PriceVersion {
   created: boolean;
   /** Model names mapped to an entry (or to none) for this version by this activation. */
   mapped: number;
+  /** Whether the rollup's costs were summed again at this version. */
+  repriced: boolean;
 }
 
 /**
@@ -62,7 +65,12 @@ export async function activatePrices(db: Db, table: PriceTable, now = Date.now()
   return db.transaction(async () => {
     // Several nodes starting on one PostgreSQL store activate at once: one at a time, or both
     // took the same next version number (duplicate key, seen starting two `run --once`s).
-    if (db.kind === 'postgres') await db.run("SELECT pg_advisory_xact_lock(hashtext('session-pipeline price versions'))");
+    if (db.kind === 'postgres') {
+      await db.run("SELECT pg_advisory_xact_lock(hashtext('session-pipeline price versions'))");
+      // The rollup may be rebuilt below: no fold (which takes this lock too) and no commit
+      // (which notes keys) meanwhile. Taken first, so a commit never holds a row this waits for.
+      await db.run(`LOCK TABLE ${DIRTY.name} IN SHARE ROW EXCLUSIVE MODE`);
+    }
     const [known] = await db.all<{ price_version: number }>(
       'SELECT price_version FROM usage_price_versions WHERE fingerprint = $1',
       [table.fingerprint],
@@ -115,6 +123,11 @@ export async function activatePrices(db: Db, table: PriceTable, now = Date.now()
       // A node's committer may have mapped it meanwhile (the same entry: one table, one lookup).
       await db.run(`INSERT INTO ${PRICE_MODELS.name} VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [version, model, table.lookup(model)?.entry ?? null]);
     }
-    return { version, created: !known, mapped: unmapped.length };
+    // The rollup holds costs (rollup.ts): priced at another version, or with models unmapped
+    // until now, it is summed again (1,000,000 messages: ~1-2 s, once per price change).
+    const [stale] = await db.all(`SELECT 1 AS stale FROM ${ROLLUP} WHERE price_version IS DISTINCT FROM $1 LIMIT 1`, [version]);
+    const repriced = stale !== undefined || unmapped.length > 0;
+    if (repriced) for (const sql of rollupRebuildSql(db.kind)) await db.run(sql);
+    return { version, created: !known, mapped: unmapped.length, repriced };
   });
 }

@@ -21,10 +21,14 @@
  * the last run.
  */
 import { ACTIVE_VERSION_VIEW } from './price-versions.js';
+import { costFixed, costSum, MESSAGE_COST, PRICE_JOINS } from './cost-sql.js';
+
+export { costSum, MESSAGE_COST };
 import { LONG_CONTEXT_THRESHOLD } from './pricing.js';
 import { whenRange } from '../../src/pipeline/report-time.js';
 import { argMaxSql, quarterHourOf, tsFromEpochMs, tsText, type StoreKind } from '../../src/state/dialect.js';
-import { cleanPicks, dirtyEvents, dirtyMessages, EVENT_PICKS, EVENT_VIEW_COLUMNS, MESSAGE_PICKS } from './picks.js';
+import { ROLLUP_CURRENT, rollupCurrentView, TOKEN_COLUMNS } from './rollup.js';
+import { cleanPicks, dirtyEvents, dirtyMessages, EVENT_PICKS, EVENT_VIEW_COLUMNS, MESSAGE_PICKS, pricedPicks } from './picks.js';
 
 /** A session's key: the parent session's file, which subagent files join. */
 export const SESSION_KEY = `owner || '/' || session_id || '.jsonl'`;
@@ -33,21 +37,6 @@ const unknownModel = `coalesce(model, '(unknown)')`;
 
 /** An empty text list, the same value in both stores. */
 export const NO_STRINGS = 'CAST(ARRAY[] AS VARCHAR[])';
-
-/**
- * A sum of USD doubles, exact: each term as a 12-decimal fixed-point number, the sum back to a
- * double, so the order rows come in cannot move the result. PostgreSQL's float8 -> numeric keeps
- * only 15 significant digits, so there the double goes through its text (shortest round-trip,
- * 17 digits) as DuckDB's cast does from the double itself.
- */
-export function costSum(kind: StoreKind, expr = 'cost_usd'): string {
-  return `CAST(sum(${costFixed(kind, expr)}) AS DOUBLE PRECISION)`;
-}
-
-/** A USD double as the 12-decimal fixed-point number `costSum` adds (sums of them are exact, in any grouping). */
-function costFixed(kind: StoreKind, expr: string): string {
-  return kind === 'postgres' ? `CAST(CAST(${expr} AS TEXT) AS NUMERIC(38, 12))` : `CAST(${expr} AS DECIMAL(38, 12))`;
-}
 
 /** The usage aggregates every grouped view and report shares. Unpriced rows have a NULL cost. */
 export function usageAggregates(kind: StoreKind): string {
@@ -63,19 +52,6 @@ export function usageAggregates(kind: StoreKind): string {
   coalesce(array_agg(DISTINCT ${unknownModel} ORDER BY ${unknownModel}) FILTER (WHERE cost_usd IS NULL), ${NO_STRINGS}) AS unpriced_models`;
 }
 
-/** A rate of price row `p` for message `m`: its above-200k rate when the prompt was long and the model has that tier. */
-const rate = (col: string) => `CASE WHEN m.long_context AND p.input_above_200k IS NOT NULL THEN p.${col}_above_200k ELSE p.${col} END`;
-
-/**
- * The USD cost of message `m` at price row `p`: pricing.ts `costUsd` in SQL, term by
- * term in the same order so the doubles agree. <synthetic> costs 0; no price is NULL.
- */
-export const MESSAGE_COST = `CASE WHEN m.synthetic THEN CAST(0 AS DOUBLE PRECISION) WHEN p.entry IS NULL THEN NULL ELSE
-  (m.input_tokens * ${rate('input')} + m.output_tokens * ${rate('output')}
-   + m.cache_creation_5m_tokens * ${rate('cache_write_5m')} + m.cache_creation_1h_tokens * ${rate('cache_write_1h')}
-   + m.cache_read_tokens * ${rate('cache_read')})
-  * CASE WHEN m.speed = 'fast' THEN coalesce(p.fast, 1) ELSE 1 END END`;
-
 /** `long_context` of a row written before migration 2 stored it (the rule of pricing.ts `isLongContext`). */
 export const LONG_CONTEXT_SQL = `input_tokens + cache_creation_tokens + cache_read_tokens > ${LONG_CONTEXT_THRESHOLD}`;
 
@@ -85,13 +61,7 @@ SELECT m.*,
   CASE WHEN m.synthetic THEN NULL ELSE p.entry END AS pricing_model,
   ${MESSAGE_COST} AS cost_usd
 FROM usage_messages m
-LEFT JOIN usage_price_active a ON true
-LEFT JOIN usage_price_models pm ON pm.price_version = a.price_version AND pm.model = m.model
-LEFT JOIN usage_prices p ON p.price_version = a.price_version AND p.entry = pm.entry`;
-
-const PRICE_JOINS = `LEFT JOIN usage_price_active a ON true
-LEFT JOIN usage_price_models pm ON pm.price_version = a.price_version AND pm.model = m.model
-LEFT JOIN usage_prices p ON p.price_version = a.price_version AND p.entry = pm.entry`;
+${PRICE_JOINS}`;
 
 /**
  * One row per message across files (picks.ts has the rule and why it is kept as data): the
@@ -100,20 +70,7 @@ LEFT JOIN usage_prices p ON p.price_version = a.price_version AND p.entry = pm.e
  * messages the window over every row cost 4.4-5.1 s a query (docs/dashboard.md).
  */
 const dedupMessages = (kind: StoreKind) => `CREATE OR REPLACE VIEW usage_messages_dedup AS
-SELECT m.message_key,
-  m.first_file AS session_file,
-  m.first_owner AS owner,
-  m.first_session_id AS session_id,
-  m.first_ts AS ts,
-  m.message_id, m.request_id, m.model, m.speed,
-  m.input_tokens, m.output_tokens, m.cache_creation_tokens, m.cache_creation_5m_tokens,
-  m.cache_creation_1h_tokens, m.cache_read_tokens, m.total_tokens,
-  ${MESSAGE_COST} AS cost_usd,
-  CASE WHEN m.synthetic THEN NULL ELSE p.entry END AS pricing_model,
-  a.price_version, m.synthetic, m.long_context,
-  m.copies
-FROM (SELECT * FROM ${cleanPicks(MESSAGE_PICKS, 'c')}) m
-${PRICE_JOINS}
+${pricedPicks(cleanPicks(MESSAGE_PICKS, 'c'))}
 UNION ALL
 SELECT * FROM (${dirtyMessages(kind)}) d`;
 
@@ -132,15 +89,41 @@ SELECT ${keys.join(', ')}, ${usageAggregates(kind)}
 FROM ${from}${where ? ` WHERE ${where}` : ''}
 ${groupByFirst(keys.length)}`;
 
-/** The models of a group, as ccusage lists them (no <synthetic>). */
-const MODELS = `coalesce(array_agg(DISTINCT model ORDER BY model) FILTER (WHERE NOT synthetic AND model IS NOT NULL), ${NO_STRINGS}) AS models`;
+
+/** Per session, its message sums from usage_rollup_current (rollup.ts): sums add, so straight per session. */
+const SESSION_SUMS = `SELECT owner, session_id, sum(n) AS messages,
+    ${TOKEN_COLUMNS.map((c) => `sum(${c}) AS ${c}`).join(', ')},
+    CASE WHEN sum(n_priced) > 0 THEN sum(cost_fixed) END AS cost_fixed
+  FROM ${ROLLUP_CURRENT} GROUP BY owner, session_id`;
+
+/**
+ * Per session, its models (ccusage's: no <synthetic>) and unpriced models, as `usageAggregates`
+ * and the per-message path list them: per model first, netted (a model is listed while a message
+ * of it remains). `where`: which rollup rows (e.g. a page's sessions; '' for all). The lists are
+ * the costly part of usage_sessions (1,000,000 messages, one thread: 0.6 s of its 1.5 s), so the
+ * session list builds them for its page only (sessions.ts).
+ */
+export const sessionListsSql = (where: string) => `SELECT owner, session_id,
+  coalesce(array_agg(DISTINCT ${unknownModel} ORDER BY ${unknownModel}) FILTER (WHERE n > n_priced), ${NO_STRINGS}) AS unpriced_models,
+  coalesce(array_agg(DISTINCT model ORDER BY model) FILTER (WHERE any_real AND model IS NOT NULL), ${NO_STRINGS}) AS models
+FROM (SELECT owner, session_id, model, sum(n) AS n, sum(n_priced) AS n_priced, sum(CASE WHEN synthetic THEN 0 ELSE n END) > 0 AS any_real
+  FROM ${ROLLUP_CURRENT} r${where ? ` WHERE ${where}` : ''} GROUP BY owner, session_id, model
+  HAVING sum(n) > 0) pm
+GROUP BY owner, session_id`;
+
+/** The sessions whose messages include `model` (a parameter), as `model = ANY(models)` of usage_sessions picks them. */
+export const sessionsWithModelSql = (model: string) => `SELECT ${SESSION_KEY} FROM ${ROLLUP_CURRENT}
+  WHERE model = ${model} AND NOT synthetic GROUP BY owner, session_id HAVING sum(n) > 0`;
 
 /** A session's latest header fact: from its main file, else from its latest subagent file. */
 const latestFact = (kind: StoreKind, col: string) =>
   `coalesce(${argMaxSql(kind, col, ['last_ts', 'session_file'], 'NOT subagent')}, ${argMaxSql(kind, col, ['last_ts', 'session_file'])}) AS ${col}`;
 
-const sessions = (kind: StoreKind) => `CREATE OR REPLACE VIEW usage_sessions AS
-WITH files AS (
+/**
+ * usage_sessions' rows, with its model lists (`lists`) or without them (the session list adds
+ * them for its page: sessionListsSql). One definition for the view and the dashboard's list.
+ */
+export const sessionsSql = (kind: StoreKind, lists: boolean) => `WITH files AS (
   SELECT owner, session_id,
     min(first_ts) AS first_ts, max(last_ts) AS last_ts,
     count(*)::BIGINT AS files,
@@ -148,33 +131,26 @@ WITH files AS (
     ${latestFact(kind, 'git_branch')},
     ${latestFact(kind, 'cc_version')}
   FROM usage_files GROUP BY owner, session_id
-), msgs AS (
-  SELECT owner, session_id, ${usageAggregates(kind)}, ${MODELS}
-  FROM usage_messages_dedup GROUP BY owner, session_id
-), ev AS (
+), msgs AS (${SESSION_SUMS}), ev AS (
   SELECT owner, session_id,
     count(*) FILTER (WHERE kind <> 'command')::BIGINT AS tool_calls,
     count(*) FILTER (WHERE kind <> 'command' AND is_error)::BIGINT AS tool_errors,
     count(*) FILTER (WHERE kind = 'command')::BIGINT AS commands
   FROM usage_events_dedup GROUP BY owner, session_id
-)
+)${lists ? `, lists AS (${sessionListsSql('')})` : ''}
 SELECT ${SESSION_KEY} AS session, owner, session_id, f.first_ts, f.last_ts,
-  coalesce(m.models, ${NO_STRINGS}) AS models,
-  coalesce(m.messages, 0) AS messages,
+  ${lists ? `coalesce(l.models, ${NO_STRINGS}) AS models,\n  ` : ''}coalesce(m.messages, 0)::BIGINT AS messages,
   coalesce(ev.tool_calls, 0) AS tool_calls,
   coalesce(ev.tool_errors, 0) AS tool_errors,
   coalesce(ev.commands, 0) AS commands,
-  coalesce(m.input_tokens, 0) AS input_tokens,
-  coalesce(m.output_tokens, 0) AS output_tokens,
-  coalesce(m.cache_creation_tokens, 0) AS cache_creation_tokens,
-  coalesce(m.cache_read_tokens, 0) AS cache_read_tokens,
-  coalesce(m.total_tokens, 0) AS total_tokens,
-  CASE WHEN m.messages IS NULL THEN 0 ELSE m.cost_usd END AS cost_usd,
-  coalesce(m.unpriced_models, ${NO_STRINGS}) AS unpriced_models,
-  f.cwd, f.git_branch, f.cc_version, f.files
+  ${['input_tokens', 'output_tokens', 'cache_creation_tokens', 'cache_read_tokens', 'total_tokens'].map((c) => `coalesce(m.${c}, 0)::BIGINT AS ${c}`).join(',\n  ')},
+  CASE WHEN coalesce(m.messages, 0) = 0 THEN 0 ELSE CAST(m.cost_fixed AS DOUBLE PRECISION) END AS cost_usd,
+  ${lists ? `coalesce(l.unpriced_models, ${NO_STRINGS}) AS unpriced_models,\n  ` : ''}f.cwd, f.git_branch, f.cc_version, f.files
 FROM files f
 LEFT JOIN msgs m USING (owner, session_id)
-LEFT JOIN ev USING (owner, session_id)`;
+LEFT JOIN ev USING (owner, session_id)${lists ? '\nLEFT JOIN lists l USING (owner, session_id)' : ''}`;
+
+const sessions = (kind: StoreKind) => `CREATE OR REPLACE VIEW usage_sessions AS\n${sessionsSql(kind, true)}`;
 
 /** The views in a store's dialect, in dependency order; the same names and columns in both. */
 export function viewDdl(kind: StoreKind): string[] {
@@ -183,6 +159,7 @@ export function viewDdl(kind: StoreKind): string[] {
     pricedMessages,
     dedupMessages(kind),
     dedupEvents(kind),
+    rollupCurrentView(kind),
     // Within-file dedup only: the per-file figures (a message shared by two files shows in both).
     grouped(kind, 'usage_by_file', ['session_file', 'owner'], 'usage_messages_priced'),
     grouped(kind, 'usage_daily', ['CAST(ts AS DATE) AS day']),
@@ -268,12 +245,15 @@ class Params {
   }
 }
 
-/** Row filters on `ts` and `owner`: the report's bounds as instants (a day bound is its local midnight in `tz`). */
-function filters(f: ReportFilter, p: Params): string[] {
+/**
+ * Row filters on `ts` (or another column) and `owner`: the report's bounds as instants (a day
+ * bound is its local midnight in `tz`).
+ */
+function filters(f: ReportFilter, p: Params, ts = 'ts'): string[] {
   const where: string[] = [];
   const r = whenRange(f.since, f.until, f.tz);
-  if (r.since !== undefined) where.push(`ts >= ${tsFromEpochMs(p.kind, `CAST(${p.add(r.since)} AS BIGINT)`)}`);
-  if (r.until !== undefined) where.push(`ts < ${tsFromEpochMs(p.kind, `CAST(${p.add(r.until)} AS BIGINT)`)}`);
+  if (r.since !== undefined) where.push(`${ts} >= ${tsFromEpochMs(p.kind, `CAST(${p.add(r.since)} AS BIGINT)`)}`);
+  if (r.until !== undefined) where.push(`${ts} < ${tsFromEpochMs(p.kind, `CAST(${p.add(r.until)} AS BIGINT)`)}`);
   if (f.owner) where.push(`owner = ${p.add(f.owner)}`);
   return where;
 }
@@ -284,14 +264,28 @@ function filters(f: ReportFilter, p: Params): string[] {
  * multiple of 15 minutes, so a bucket never straddles a local midnight, and the time-zone
  * conversion and the date text run once per bucket instead of once per row.
  */
-const USAGE_KEYS: Record<UsageGroup, { partial: (kind: StoreKind) => readonly string[]; key: (p: Params) => string }> = {
-  day: { partial: (kind) => [`${quarterHourOf(kind, 'ts')} AS b`], key: (p) => tsText(p.kind, p.localTs('b'), 'day') },
-  week: { partial: (kind) => [`${quarterHourOf(kind, 'ts')} AS b`], key: (p) => tsText(p.kind, `date_trunc('week', ${p.localTs('b')})`, 'day') },
-  month: { partial: (kind) => [`${quarterHourOf(kind, 'ts')} AS b`], key: (p) => tsText(p.kind, p.localTs('b'), 'month') },
-  session: { partial: () => ['owner', 'session_id'], key: () => SESSION_KEY },
-  owner: { partial: () => ['owner'], key: () => 'owner' },
-  model: { partial: () => [], key: () => unknownModel },
+const USAGE_KEYS: Record<UsageGroup, { partial: readonly string[]; key: (p: Params) => string }> = {
+  day: { partial: ['b'], key: (p) => tsText(p.kind, p.localTs('b'), 'day') },
+  week: { partial: ['b'], key: (p) => tsText(p.kind, `date_trunc('week', ${p.localTs('b')})`, 'day') },
+  month: { partial: ['b'], key: (p) => tsText(p.kind, p.localTs('b'), 'month') },
+  session: { partial: ['owner', 'session_id'], key: () => SESSION_KEY },
+  owner: { partial: ['owner'], key: () => 'owner' },
+  model: { partial: [], key: () => unknownModel },
 };
+
+/** 15 minutes, in ms: the rollup's buckets (rollup.ts). */
+const BUCKET_MS = 15 * 60_000;
+
+/**
+ * Whether a report's rows can come from the rollup: its bounds (if any) fall on bucket edges, so
+ * `ts >= since` holds exactly when the bucket's start does. Day bounds always do (a local
+ * midnight, as above); an instant such as `--since 2025-10-01T10:07:00Z` reads every message.
+ */
+export function rollupServes(f: ReportFilter): boolean {
+  const r = whenRange(f.since, f.until, f.tz);
+  const onEdge = (ms: number | undefined) => ms === undefined || ms % BUCKET_MS === 0;
+  return onEdge(r.since) && onEdge(r.until);
+}
 
 /**
  * A group's rows summed first per partial key and model, with the group's key: the relation
@@ -302,24 +296,31 @@ const USAGE_KEYS: Record<UsageGroup, { partial: (kind: StoreKind) => readonly st
  * 3.2-5.2 s to 0.2-0.4 s (two threads), its rows byte for byte the same. Exact: counts and
  * token sums are integers, costs the 12-decimal fixed-point terms of `costSum`, and whether a
  * model is present (or unpriced) is kept per model.
+ *
+ * `rollup`: the sums come from usage_rollup_current's groups instead of one row per message
+ * (the same partial rows: test/usage/rollup.test.ts).
  */
-function partials(by: UsageGroup, kind: StoreKind, p: Params, where: readonly string[]): string {
-  const cols = USAGE_KEYS[by].partial(kind);
+function partials(by: UsageGroup, kind: StoreKind, p: Params, where: readonly string[], rollup: boolean): string {
+  const cols = USAGE_KEYS[by].partial;
   const sum = (c: string) => `sum(${c}) AS ${c}`;
-  return `(SELECT ${USAGE_KEYS[by].key(p)} AS key, ${unknownModel} AS model_key, q.* FROM (
-  SELECT ${[...cols, 'model'].join(', ')}, count(*) AS n,
+  const figures = rollup
+    ? `sum(n) AS n,
+    ${TOKEN_COLUMNS.map(sum).join(', ')},
+    CASE WHEN sum(n_priced) > 0 THEN sum(cost_fixed) END AS cost_fixed,
+    sum(n) > sum(n_priced) AS any_unpriced,
+    sum(CASE WHEN synthetic THEN 0 ELSE n END) > 0 AS any_real
+  FROM ${ROLLUP_CURRENT}`
+    : `count(*) AS n,
     ${TOKEN_COLUMNS.map(sum).join(', ')},
     sum(${costFixed(kind, 'cost_usd')}) AS cost_fixed,
     bool_or(cost_usd IS NULL) AS any_unpriced,
     bool_or(NOT synthetic) AS any_real
-  FROM usage_messages_dedup${whereOf(where)}
-  ${groupByFirst(cols.length + 1)}) q)`;
+  FROM (SELECT ${quarterHourOf(kind, 'ts')} AS b, * FROM usage_messages_dedup) m`;
+  // (The rollup's rows of a group repeat, signed, while keys are noted: a group of no message is none.)
+  return `(SELECT ${USAGE_KEYS[by].key(p)} AS key, ${unknownModel} AS model_key, q.* FROM (
+  SELECT ${[...cols, 'model'].join(', ')}, ${figures}${whereOf(where)}
+  ${groupByFirst(cols.length + 1)}${rollup ? '\n  HAVING sum(n) > 0' : ''}) q)`;
 }
-
-const TOKEN_COLUMNS = [
-  'input_tokens', 'output_tokens', 'cache_creation_tokens', 'cache_creation_5m_tokens', 'cache_creation_1h_tokens',
-  'cache_read_tokens', 'total_tokens',
-] as const;
 
 /** `usageAggregates` and MODELS over `partials` rows: the same values, column for column. */
 function partialAggregates(): string {
@@ -341,14 +342,14 @@ const whereOf = (where: readonly string[]) => (where.length ? ` WHERE ${where.jo
  * Grouped usage over deduplicated messages: rows ordered by key, and a final
  * row with a NULL key and `is_total` for the whole selection.
  */
-export function usageQuery(by: UsageGroup, f: ReportFilter, kind: StoreKind = 'duckdb'): Query {
+export function usageQuery(by: UsageGroup, f: ReportFilter, kind: StoreKind = 'duckdb', rollup = rollupServes(f)): Query {
   const p = new Params(kind, f.tz);
-  const where = filters(f, p);
+  const where = filters(f, p, rollup ? 'b' : 'ts');
   if (f.model) where.push(`${unknownModel} = ${p.add(f.model)}`);
   if (by === 'model') where.push('NOT synthetic');
   return {
     sql: `SELECT key, grouping(key) = 1 AS is_total, ${partialAggregates()}, ${PARTIAL_MODELS}
-FROM ${partials(by, kind, p, where)} s
+FROM ${partials(by, kind, p, where, rollup)} s
 GROUP BY GROUPING SETS ((key), ())
 ORDER BY is_total, key ${f.order === 'desc' ? 'DESC NULLS LAST' : 'NULLS FIRST'}`,
     params: p.values,
@@ -356,13 +357,13 @@ ORDER BY is_total, key ${f.order === 'desc' ? 'DESC NULLS LAST' : 'NULLS FIRST'}
 }
 
 /** `--breakdown`: the same groups split per model (`<synthetic>` left out, as in the model grouping). */
-export function usageBreakdownQuery(by: UsageGroup, f: ReportFilter, kind: StoreKind = 'duckdb'): Query {
+export function usageBreakdownQuery(by: UsageGroup, f: ReportFilter, kind: StoreKind = 'duckdb', rollup = rollupServes(f)): Query {
   const p = new Params(kind, f.tz);
-  const where = [...filters(f, p), 'NOT synthetic'];
+  const where = [...filters(f, p, rollup ? 'b' : 'ts'), 'NOT synthetic'];
   if (f.model) where.push(`${unknownModel} = ${p.add(f.model)}`);
   return {
     sql: `SELECT key, grouping(key) = 1 AS is_total, model_key AS model, ${partialAggregates()}
-FROM ${partials(by, kind, p, where)} s
+FROM ${partials(by, kind, p, where, rollup)} s
 GROUP BY GROUPING SETS ((key, model_key), (model_key))
 ORDER BY is_total, key, cost_usd DESC NULLS LAST, model_key`,
     params: p.values,

@@ -1,10 +1,14 @@
 /**
- * The cross-file dedup kept as picks, folded off the commit path (pipelines/usage/picks.ts).
+ * The cross-file dedup kept as picks, folded off the commit path (pipelines/usage/picks.ts), and
+ * the rollup of their sums (pipelines/usage/rollup.ts).
  * After any sequence of writes, appends, rewrites (retractions), deletions and folds, committed
  * by real runs on either store over files that share message keys and tool-use ids,
  * `usage_messages_dedup` and `usage_events_dedup` must show exactly the rows of the definition
  * they replaced: a window over every row (git 1bcfe82, written out here as it was, so the
- * test does not check the new code against itself).
+ * test does not check the new code against itself). And after each step, every grouped usage
+ * report read from the rollup must equal the same report summed per message, and usage_sessions
+ * (and the dashboard's session list) must equal the sessions summed here, in JS, from
+ * usage_messages_dedup's rows.
  */
 import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -12,11 +16,15 @@ import fc from 'fast-check';
 import { copyCorpus, openPipeline, query, runOnceIn, sandboxOn, STORES, waitFor, type Sandbox } from '../helpers.js';
 import { createUsageProcessor } from '../../pipelines/usage/index.js';
 import { USAGE_MIGRATIONS } from '../../pipelines/usage/migrations.js';
-import { fold } from '../../pipelines/usage/picks.js';
+import { fold } from '../../pipelines/usage/fold.js';
 import { migrate } from '../../src/state/migrations.js';
 import { runOnce } from '../../src/pipeline/once.js';
 import { openStore } from '../../src/state/open.js';
 import type { StoreKind } from '../../src/state/dialect.js';
+import { USAGE_GROUPS, usageBreakdownQuery, usageQuery, type ReportFilter } from '../../pipelines/usage/views.js';
+import { sessionList } from '../../pipelines/usage/sessions.js';
+import { SYNTHETIC_MODEL } from '../../pipelines/usage/extract.js';
+import { micro } from '../../src/state/row-values.js';
 
 /** usage_messages_dedup as versions 1-6 defined it: a window over every message. */
 const windowMessages = (kind: StoreKind) => {
@@ -63,10 +71,14 @@ LEFT JOIN (SELECT tool_use_id, bool_or(is_error) AS is_error FROM usage_tool_res
 const FILES = ['alice/a.jsonl', 'bob/b.jsonl', 'alice/agent-x.jsonl'] as const;
 const KEYS = ['m0', 'm1', 'm2', 'm3'] as const;
 const TOOLS = ['toolu_0', 'toolu_1', 'toolu_2'] as const;
-const TIMES = [null, '2025-07-01T10:00:00.000Z', '2025-07-01T11:00:00.000Z'] as const;
+// Two in one 15-minute bucket; one past midnight in Asia/Kolkata (+05:30).
+const TIMES = [null, '2025-07-01T10:00:00.000Z', '2025-07-01T10:07:00.000Z', '2025-07-01T11:00:00.000Z', '2025-07-01T19:20:00.000Z'] as const;
+// Priced, priced, unpriced, synthetic (costs 0, listed nowhere).
+const MODELS = ['claude-sonnet-4-20250514', 'claude-opus-4-1-20250805', 'not-a-model-x', SYNTHETIC_MODEL] as const;
 
 const message = fc.record({
   key: fc.constantFrom(...KEYS),
+  model: fc.constantFrom(...MODELS),
   output: fc.integer({ min: 1, max: 3 }),
   ts: fc.constantFrom(...TIMES),
   sid: fc.boolean(),
@@ -95,7 +107,7 @@ const lineOf = (m: Message) => {
       message: {
         id: m.key,
         role: 'assistant',
-        model: 'claude-sonnet-4-20250514',
+        model: m.model,
         content: m.use ? [{ type: 'tool_use', id: m.use, name: 'Bash', input: {} }] : [],
         usage: { input_tokens: 10, output_tokens: m.output },
       },
@@ -130,6 +142,61 @@ describe.each(STORES)('cross-file picks on %s', (store) => {
       await db.close();
     }
   };
+  const FILTERS: ReportFilter[] = [{ tz: 'UTC' }, { tz: 'Asia/Kolkata', since: '2025-07-01', owner: 'alice', model: MODELS[0] }];
+  /**
+   * The rollup's reports equal the per-message ones; usage_sessions and the session list equal
+   * the sessions summed in JS. `step`: after a step, two groups under one filter (each query
+   * plans in 20-50 ms on DuckDB; every group and filter cost the property 3x its time); without,
+   * every group under every filter.
+   */
+  const rollupAgrees = async (step?: number) => {
+    const db = await openStore(sb.db, { readOnly: true });
+    try {
+      const groups = step === undefined ? USAGE_GROUPS : [USAGE_GROUPS[step % 6], USAGE_GROUPS[(step + 3) % 6]];
+      for (const f of step === undefined ? FILTERS : [FILTERS[step % FILTERS.length]]) {
+        for (const by of groups) {
+          for (const q of [usageQuery, usageBreakdownQuery]) {
+            const [a, b] = [q(by, f, kind, true), q(by, f, kind, false)];
+            expect(await db.all(a.sql, a.params), `${q.name} --by ${by} ${JSON.stringify(f)}`).toEqual(await db.all(b.sql, b.params));
+          }
+        }
+      }
+      // Sessions from the dedup view's rows, in JS.
+      const want = new Map<string, { messages: number; output: number; cost: number | null; models: Set<string>; unpriced: Set<string> }>();
+      for (const m of await db.all<Record<string, unknown>>('SELECT owner, session_id, model, synthetic, output_tokens, cost_usd FROM usage_messages_dedup')) {
+        const key = `${m.owner}/${m.session_id}.jsonl`;
+        const s = want.get(key) ?? { messages: 0, output: 0, cost: null, models: new Set(), unpriced: new Set() };
+        want.set(key, s);
+        s.messages++;
+        s.output += Number(m.output_tokens);
+        if (m.cost_usd !== null) s.cost = (s.cost ?? 0) + Number(m.cost_usd);
+        else s.unpriced.add(String(m.model ?? '(unknown)'));
+        if (!m.synthetic && m.model !== null) s.models.add(String(m.model));
+      }
+      const got = await db.all<Record<string, unknown>>('SELECT * FROM usage_sessions ORDER BY session');
+      for (const r of got) {
+        const w = want.get(String(r.session)) ?? { messages: 0, output: 0, cost: 0, models: new Set(), unpriced: new Set() };
+        expect({ messages: Number(r.messages), output: Number(r.output_tokens), cost: micro(r.cost_usd), models: r.models, unpriced: r.unpriced_models }, String(r.session)).toEqual({
+          messages: w.messages,
+          output: w.output,
+          cost: w.messages === 0 ? 0 : micro(w.cost),
+          models: [...w.models].sort(),
+          unpriced: [...w.unpriced].sort(),
+        });
+      }
+      const sessionsWithMessages = got.filter((r) => Number(r.messages) > 0).length;
+      expect(sessionsWithMessages).toBe([...want.keys()].filter((k) => got.some((r) => r.session === k)).length);
+      // The dashboard's list: the view's rows, its lists built for the page alone.
+      const list = await sessionList(db, { tz: 'UTC', sort: 'cost_usd', desc: true, limit: 1000, offset: 0 });
+      const view = await db.all<Record<string, unknown>>('SELECT session, models, messages, cost_usd FROM usage_sessions ORDER BY cost_usd DESC NULLS LAST, session');
+      expect(list.rows.map((r) => [r.session, r.models, r.messages, r.cost_usd])).toEqual(view.map((r) => [r.session, r.models, Number(r.messages), micro(r.cost_usd)]));
+      const withModel = await sessionList(db, { tz: 'UTC', model: MODELS[1], sort: 'session', desc: false, limit: 1000, offset: 0 });
+      expect(withModel.rows.map((r) => r.session)).toEqual(view.filter((r) => (r.models as string[]).includes(MODELS[1])).map((r) => r.session).sort());
+    } finally {
+      await db.close();
+    }
+  };
+
   // Commits without the fold run --once ends with: the views between folds.
   const usageUnfolded = () => ({ ...createUsageProcessor(), upkeep: undefined });
   const count = async (table: string) => (await query<{ n: number }>(sb.db, `SELECT count(*) AS n FROM ${table}`))[0].n;
@@ -142,7 +209,7 @@ describe.each(STORES)('cross-file picks on %s', (store) => {
         for (const f of FILES) fs.rmSync(sb.file(f), { force: true });
         await runOnceIn(sb, [usageUnfolded()]);
         round++;
-        for (const s of steps) {
+        for (const [i, s] of steps.entries()) {
           if (s.op === 'fold') {
             await folded(s.rebuild);
             expect(await count('usage_dirty_keys')).toBe(0);
@@ -153,11 +220,13 @@ describe.each(STORES)('cross-file picks on %s', (store) => {
             await runOnceIn(sb, [usageUnfolded()]);
           }
           expect(await views()).toEqual(await windows());
+          await rollupAgrees(round + i);
         }
         // Folded, the views read the picks alone: one per message and per event.
         await folded();
         const v = await views();
         expect(v).toEqual(await windows());
+        await rollupAgrees();
         expect(await count('usage_message_picks')).toBe(v.messages.length);
         expect(await count('usage_event_picks')).toBe(v.events.length);
       }),
@@ -167,17 +236,17 @@ describe.each(STORES)('cross-file picks on %s', (store) => {
           // Folded, then the flat subagent file learns its parent session: its folded pick names the old one.
           [
             [
-              { op: 'write', file: 'alice/agent-x.jsonl', messages: [{ key: 'm0', output: 1, ts: TIMES[1], sid: false, use: 'toolu_0', result: undefined }] },
+              { op: 'write', file: 'alice/agent-x.jsonl', messages: [{ key: 'm0', model: MODELS[0], output: 1, ts: TIMES[1], sid: false, use: 'toolu_0', result: undefined }] },
               { op: 'fold', rebuild: false },
-              { op: 'append', file: 'alice/agent-x.jsonl', messages: [{ key: 'm1', output: 1, ts: TIMES[2], sid: true, use: undefined, result: undefined }] },
+              { op: 'append', file: 'alice/agent-x.jsonl', messages: [{ key: 'm1', model: MODELS[2], output: 1, ts: TIMES[3], sid: true, use: undefined, result: undefined }] },
             ],
           ],
           // A folded event's error arrives later, in another file; then that file goes.
           [
             [
-              { op: 'write', file: 'alice/a.jsonl', messages: [{ key: 'm0', output: 1, ts: TIMES[1], sid: false, use: 'toolu_1', result: undefined }] },
+              { op: 'write', file: 'alice/a.jsonl', messages: [{ key: 'm0', model: MODELS[0], output: 1, ts: TIMES[1], sid: false, use: 'toolu_1', result: undefined }] },
               { op: 'fold', rebuild: false },
-              { op: 'write', file: 'bob/b.jsonl', messages: [{ key: 'm2', output: 1, ts: TIMES[2], sid: false, use: undefined, result: { id: 'toolu_1', error: true } }] },
+              { op: 'write', file: 'bob/b.jsonl', messages: [{ key: 'm2', model: MODELS[3], output: 1, ts: TIMES[4], sid: false, use: undefined, result: { id: 'toolu_1', error: true } }] },
               { op: 'fold', rebuild: false },
               { op: 'delete', file: 'bob/b.jsonl' },
             ],
@@ -188,7 +257,7 @@ describe.each(STORES)('cross-file picks on %s', (store) => {
   }, 400_000);
 
   it('the daemon folds the keys commits noted once commits pause', async () => {
-    sb.write('alice/a.jsonl', lineOf({ key: 'm0', output: 2, ts: TIMES[1], sid: false, use: 'toolu_0', result: { id: 'toolu_0', error: true } }));
+    sb.write('alice/a.jsonl', lineOf({ key: 'm0', model: MODELS[0], output: 2, ts: TIMES[1], sid: false, use: 'toolu_0', result: { id: 'toolu_0', error: true } }));
     // Idle after 1 s instead of 2 s.
     const usage = { ...createUsageProcessor(), upkeep: { idleMs: 1000, maxWaitMs: 60_000, run: (db: Parameters<typeof fold>[0]) => fold(db).then(() => undefined) } };
     const p = await openPipeline(sb, [usage]);
@@ -210,7 +279,7 @@ describe.each(STORES)('cross-file picks on %s', (store) => {
     expect(await views()).toEqual(await windows());
   }, 60_000);
 
-  it('an existing database upgrades in place: the dedup views show the same rows after migration 7', async () => {
+  it('an existing database upgrades in place: the dedup views show the same rows after migrations 7 and 8', async () => {
     copyCorpus(sb);
     // A copy of a session under another owner: every one of its messages and events is in two files.
     fs.cpSync(sb.file('sniffly'), sb.file('sniffly-copy'), { recursive: true });
@@ -221,13 +290,13 @@ describe.each(STORES)('cross-file picks on %s', (store) => {
     const db = await openStore(sb.db);
     try {
       await db.transaction(async () => {
-        for (const v of ['usage_sessions', 'usage_by_session', 'usage_by_model', 'usage_by_owner', 'usage_monthly', 'usage_weekly', 'usage_daily']) await db.run(`DROP VIEW ${v}`);
+        for (const v of ['usage_sessions', 'usage_by_session', 'usage_by_model', 'usage_by_owner', 'usage_monthly', 'usage_weekly', 'usage_daily', 'usage_rollup_current']) await db.run(`DROP VIEW ${v}`);
         await db.run('DROP VIEW usage_events_dedup');
         await db.run('DROP VIEW usage_messages_dedup');
         await db.run(`CREATE VIEW usage_messages_dedup AS ${windowMessages(kind)}`);
         await db.run(`CREATE VIEW usage_events_dedup AS ${windowEvents(kind)}`);
-        for (const t of ['usage_message_picks', 'usage_event_picks', 'usage_dirty_keys']) await db.run(`DROP TABLE ${t}`);
-        await db.run(`DELETE FROM schema_version WHERE component = 'usage' AND version = 7`);
+        for (const t of ['usage_message_picks', 'usage_event_picks', 'usage_dirty_keys', 'usage_rollup', 'usage_rollup_delta']) await db.run(`DROP TABLE ${t}`);
+        await db.run(`DELETE FROM schema_version WHERE component = 'usage' AND version >= 7`);
       });
     } finally {
       await db.close();
@@ -238,12 +307,20 @@ describe.each(STORES)('cross-file picks on %s', (store) => {
     expect(before.events.length).toBeGreaterThan(50);
     const again = await openStore(sb.db);
     try {
-      expect(await migrate(again, 'usage', USAGE_MIGRATIONS)).toEqual([7]);
+      expect(await migrate(again, 'usage', USAGE_MIGRATIONS)).toEqual([7, 8]);
     } finally {
       await again.close();
     }
     expect(await count('usage_dirty_keys')).toBe(0);
     expect(await count('usage_message_picks')).toBe(before.messages.length);
     expect(await views()).toEqual(before);
+    // Migration 8 summed the picks into the rollup.
+    const again2 = await openStore(sb.db);
+    try {
+      const [r] = await again2.all<{ n: bigint | number }>('SELECT sum(n) AS n FROM usage_rollup');
+      expect(Number(r.n)).toBe(before.messages.length);
+    } finally {
+      await again2.close();
+    }
   }, 120_000);
 });
