@@ -70,13 +70,13 @@ ${PRICE_JOINS}`;
  * messages the window over every row cost 4.4-5.1 s a query (docs/dashboard.md).
  */
 const dedupMessages = (kind: StoreKind) => `CREATE OR REPLACE VIEW usage_messages_dedup AS
-${pricedPicks(cleanPicks(MESSAGE_PICKS, 'c'))}
+${pricedPicks(cleanPicks(kind, MESSAGE_PICKS, 'c'))}
 UNION ALL
 SELECT * FROM (${dirtyMessages(kind)}) d`;
 
 /** One row per invocation event across files: the folded picks of untouched ids, and the rule over the touched ids' events. */
 const dedupEvents = (kind: StoreKind) => `CREATE OR REPLACE VIEW usage_events_dedup AS
-SELECT ${EVENT_VIEW_COLUMNS.join(', ')} FROM ${cleanPicks(EVENT_PICKS, 'c')}
+SELECT ${EVENT_VIEW_COLUMNS.join(', ')} FROM ${cleanPicks(kind, EVENT_PICKS, 'c')}
 UNION ALL
 SELECT * FROM (${dirtyEvents(kind)}) d`;
 
