@@ -13,12 +13,13 @@
  *
  * Starting the processor activates its table: an existing version with the same
  * fingerprint, or a new one. A run with `--pricing other.json` then one without
- * flips the active version back and forth; nothing is re-read either way.
+ * flips the active version back and forth; nothing is re-read either way (the
+ * rollups, which hold costs, are summed again from the picks: rollup.ts).
  */
 import type { Db } from '../../src/state/db.js';
 import type { PriceTable } from './pricing.js';
 import { DIRTY, PRICE_MODELS } from './tables.js';
-import { ROLLUP, rollupRebuildSql } from './rollup.js';
+import { ROLLUPS, rollupRebuildSql } from './rollup.js';
 
 /** Written once: both stores run these as they are. */
 export const PRICE_VERSIONS_DDL: readonly string[] = [
@@ -125,7 +126,7 @@ export async function activatePrices(db: Db, table: PriceTable, now = Date.now()
     }
     // The rollup holds costs (rollup.ts): priced at another version, or with models unmapped
     // until now, it is summed again (1,000,000 messages: ~1-2 s, once per price change).
-    const [stale] = await db.all(`SELECT 1 AS stale FROM ${ROLLUP} WHERE price_version IS DISTINCT FROM $1 LIMIT 1`, [version]);
+    const stale = (await db.all(ROLLUPS.map((r) => `SELECT 1 AS stale FROM ${r.table} WHERE price_version IS DISTINCT FROM $1`).join(' UNION ALL ') + ' LIMIT 1', [version]))[0];
     const repriced = stale !== undefined || unmapped.length > 0;
     if (repriced) for (const sql of rollupRebuildSql(db.kind)) await db.run(sql);
     return { version, created: !known, mapped: unmapped.length, repriced };

@@ -1,9 +1,17 @@
 /**
- * Message sums kept as data: `usage_rollup`, the folded message picks (picks.ts) summed per
- * group of a UTC 15-minute bucket, owner, session, model and synthetic flag, priced at the
- * active price version. The grouped usage reports and `usage_sessions` read it instead of one
- * row per message: at 1,000,000 messages (one DuckDB thread) pricing every row cost ~200 ms and
- * the per-day breakdown 1.7-1.9 s a load, which the dashboard pays on every commit.
+ * Message sums kept as data: the folded message picks (picks.ts) summed per group, priced at the
+ * active price version, in two grains:
+ * - `usage_rollup`: per UTC 15-minute bucket, owner, session, model and synthetic flag. The
+ *   grouped usage reports and `usage_sessions` read it instead of one row per message: at
+ *   1,000,000 messages (one DuckDB thread) pricing every row cost ~200 ms and the per-day
+ *   breakdown 1.7-1.9 s a load, which the dashboard pays on every commit.
+ * - `usage_rollup_time`: per bucket, model and synthetic flag only, for the time and model
+ *   reports of the whole root (the dashboard's default). The benchmark's 50 owners made the
+ *   first 413,280 rows, where this one has 34,568: its per-day breakdown 205-225 ms -> ~25 ms.
+ * - `usage_rollup_owner`: per owner, model and synthetic flag, for owner and model reports over
+ *   all time (200 rows).
+ * - `usage_rollup_session`: per owner, session, model and synthetic flag: `usage_sessions` and
+ *   `--by session` over all time (200,000 rows; summing the first per session cost 150 ms).
  *
  * Exact, at every commit, as the dedup views are. The rollup is the sum of the picks as of the
  * last fold; a commit since then only noted keys (usage_dirty_keys). So `usage_rollup_current`
@@ -14,7 +22,7 @@
  * that sums per group sees the groups the per-message path sees.
  *
  * Kept by the fold, in the same transaction as the picks (fold.ts): the noted keys' old picks
- * go into `usage_rollup_delta` negated before the picks are recomputed and their new picks
+ * go into the rollup's delta table negated before the picks are recomputed and their new picks
  * after, then the groups they touch are summed again. A fold that recomputes every pick
  * rebuilds the rollup. Prices: every row is priced at `price_version`, the active version; an
  * activation that changes what the active version prices (price-versions.ts) rebuilds it.
@@ -25,107 +33,163 @@ import { quoteIdent } from '../../src/state/table.js';
 import { costFixed, costFixedType } from './cost-sql.js';
 import { dirtyMessages, MESSAGE_PICKS, notedPicks, pricedPicks } from './picks.js';
 
-export const ROLLUP = 'usage_rollup';
-export const ROLLUP_DELTA = 'usage_rollup_delta';
-export const ROLLUP_CURRENT = 'usage_rollup_current';
+/** A rollup: its table, its fold's scratch table, the view of it now, and its grain. */
+export interface Rollup {
+  readonly table: string;
+  readonly delta: string;
+  readonly current: string;
+  /** The group's columns, of the dedup view's rows (`b`: the UTC 15-minute bucket of `ts`). */
+  readonly group: readonly (readonly [string, string])[];
+}
 
-/** A group: the UTC 15-minute bucket of the message's first sighting (`ts` of the dedup view), owner, session, model, synthetic. */
-const GROUP: readonly (readonly [string, string])[] = [
-  ['b', 'TIMESTAMP'],
-  ['owner', 'VARCHAR'],
-  ['session_id', 'VARCHAR'],
-  ['model', 'VARCHAR'],
-  ['synthetic', 'BOOLEAN'],
-];
+const B = ['b', 'TIMESTAMP'] as const;
+const MODEL = ['model', 'VARCHAR'] as const;
+const SYNTHETIC = ['synthetic', 'BOOLEAN'] as const;
+
+export const ROLLUP: Rollup = {
+  table: 'usage_rollup',
+  delta: 'usage_rollup_delta',
+  current: 'usage_rollup_current',
+  group: [B, ['owner', 'VARCHAR'], ['session_id', 'VARCHAR'], MODEL, SYNTHETIC],
+};
+export const TIME_ROLLUP: Rollup = {
+  table: 'usage_rollup_time',
+  delta: 'usage_rollup_time_delta',
+  current: 'usage_rollup_time_current',
+  group: [B, MODEL, SYNTHETIC],
+};
+export const OWNER_ROLLUP: Rollup = {
+  table: 'usage_rollup_owner',
+  delta: 'usage_rollup_owner_delta',
+  current: 'usage_rollup_owner_current',
+  group: [['owner', 'VARCHAR'], MODEL, SYNTHETIC],
+};
+export const SESSION_ROLLUP: Rollup = {
+  table: 'usage_rollup_session',
+  delta: 'usage_rollup_session_delta',
+  current: 'usage_rollup_session_current',
+  group: [['owner', 'VARCHAR'], ['session_id', 'VARCHAR'], MODEL, SYNTHETIC],
+};
+/**
+ * Smallest first (1,000,000 benchmark messages: 200, 34,568, 200,000 and 413,280 rows): a report
+ * reads the first that has its grain. Each grain is a subset of the first rollup's (ROLLUP), so
+ * the others are summed from it and from its fold's delta.
+ */
+export const ROLLUPS: readonly Rollup[] = [OWNER_ROLLUP, TIME_ROLLUP, SESSION_ROLLUP, ROLLUP];
+const COARSE = ROLLUPS.filter((r) => r !== ROLLUP);
+
+/** The smallest rollup whose groups carry every column of `needs`. */
+export const rollupWith = (needs: readonly string[]): Rollup => ROLLUPS.find((r) => needs.every((c) => r.group.some(([g]) => g === c))) ?? ROLLUP;
+
 export const TOKEN_COLUMNS = [
   'input_tokens', 'output_tokens', 'cache_creation_tokens', 'cache_creation_5m_tokens', 'cache_creation_1h_tokens',
   'cache_read_tokens', 'total_tokens',
 ] as const;
 /** The additive figures of a group: messages, priced messages, token sums and the fixed-point cost sum. */
 const COUNTS = ['n', 'n_priced', ...TOKEN_COLUMNS] as const;
-const GROUP_NAMES = GROUP.map(([c]) => c);
 const FIGURES = [...COUNTS, 'cost_fixed'];
+const names = (r: Rollup) => r.group.map(([c]) => c);
+const cols = (r: Rollup) => ['gk', ...names(r), ...FIGURES];
 
-function tableSql(kind: StoreKind, name: string, withVersion: boolean): string {
+function tableSql(kind: StoreKind, r: Rollup, name: string, withVersion: boolean): string {
   const text = (c: string) => `${quoteIdent(c)} VARCHAR${kind === 'postgres' ? ' COLLATE "C"' : ''}`;
-  const cols = [
+  const columns = [
     `${text('gk')} NOT NULL`,
-    ...GROUP.map(([c, t]) => (t === 'VARCHAR' ? text(c) : `${quoteIdent(c)} ${t}`)),
+    ...r.group.map(([c, t]) => (t === 'VARCHAR' ? text(c) : `${quoteIdent(c)} ${t}`)),
     ...COUNTS.map((c) => `${quoteIdent(c)} BIGINT NOT NULL`),
     `cost_fixed ${costFixedType(kind)}`,
     ...(withVersion ? ['price_version INTEGER'] : []),
   ];
-  return `CREATE TABLE IF NOT EXISTS ${name} (${cols.join(', ')})`;
+  return `CREATE TABLE IF NOT EXISTS ${name} (${columns.join(', ')})`;
 }
 
 /**
- * The rollup and its fold's scratch table. No primary key: a fold deletes and inserts the groups
- * it touches set-wise, and reads join on `gk` with a hash join (an index would only cost inserts).
+ * The rollups' tables and their folds' scratch tables. No primary key: a fold deletes and
+ * inserts the groups it touches set-wise, joining on `gk` with a hash join (an index would only
+ * cost inserts).
  */
-export const rollupDdl = (kind: StoreKind): string[] => [tableSql(kind, ROLLUP, true), tableSql(kind, ROLLUP_DELTA, false)];
+export const rollupDdl = (kind: StoreKind): string[] => ROLLUPS.flatMap((r) => [tableSql(kind, r, r.table, true), tableSql(kind, r, r.delta, false)]);
 
 /**
  * A group as one text, NULL-safe and unambiguous (each part length-prefixed): an equality join
  * on it hashes in both stores, where IS NOT DISTINCT FROM over five columns does not in PostgreSQL.
  */
-function groupKey(kind: StoreKind): string {
+function groupKey(kind: StoreKind, r: Rollup): string {
   const len = kind === 'postgres' ? 'octet_length' : 'strlen';
   const part = (e: string) => `coalesce(CAST(${len}(${e}) AS VARCHAR) || ':' || ${e}, '-')`;
-  return GROUP_NAMES.map((c) => part(`CAST(${c} AS VARCHAR)`)).join(` || '/' || `);
+  return names(r).map((c) => part(`CAST(${c} AS VARCHAR)`)).join(` || '/' || `);
 }
 
-/** Rows of usage_messages_dedup's shape (`rows`, a query) summed per group, times `sign`. */
-function grouped(kind: StoreKind, rows: string, sign: 1 | -1): string {
+/** Rows of usage_messages_dedup's shape (`rows`, a query) summed per group of `r`, times `sign`. */
+function grouped(kind: StoreKind, r: Rollup, rows: string, sign: 1 | -1): string {
   const s = sign === 1 ? '' : '-';
-  return `SELECT ${groupKey(kind)} AS gk, ${GROUP_NAMES.join(', ')},
+  return `SELECT ${groupKey(kind, r)} AS gk, ${names(r).join(', ')},
   ${s}count(*) AS n, ${s}count(cost_usd) AS n_priced,
   ${TOKEN_COLUMNS.map((c) => `${s}coalesce(sum(${c}), 0) AS ${c}`).join(', ')},
   ${s}sum(${costFixed(kind, 'cost_usd')}) AS cost_fixed
 FROM (SELECT ${quarterHourOf(kind, 'ts')} AS b, owner, session_id, model, synthetic, ${TOKEN_COLUMNS.join(', ')}, cost_usd
   FROM (${rows}) r) g
-GROUP BY ${GROUP_NAMES.join(', ')}`;
+GROUP BY ${names(r).join(', ')}`;
 }
 
 const ACTIVE = '(SELECT price_version FROM usage_price_active)';
-const cols = ['gk', ...GROUP_NAMES, ...FIGURES];
 
 /** Sums of groups' rows (`from`, of the rollup's columns) per group; groups netted to no message dropped. */
-const netted = (from: string) => `SELECT gk, ${GROUP_NAMES.join(', ')}, ${COUNTS.map((c) => `sum(${c}) AS ${c}`).join(', ')}, sum(cost_fixed) AS cost_fixed
+const netted = (r: Rollup, from: string) => `SELECT gk, ${names(r).join(', ')}, ${COUNTS.map((c) => `sum(${c}) AS ${c}`).join(', ')}, sum(cost_fixed) AS cost_fixed
 FROM (${from}) x
-GROUP BY gk, ${GROUP_NAMES.join(', ')}
+GROUP BY gk, ${names(r).join(', ')}
 HAVING sum(n) <> 0`;
 
-/** Every pick summed again: a migration's backfill, a fold of every key, an activation that reprices. */
+/** `from` (rows of ROLLUP's columns, signed or not) summed per group of the coarser rollup `r`. */
+const regrouped = (kind: StoreKind, r: Rollup, from: string) =>
+  `SELECT ${groupKey(kind, r)} AS gk, ${names(r).join(', ')}, ${COUNTS.map((c) => `sum(${c}) AS ${c}`).join(', ')}, sum(cost_fixed) AS cost_fixed
+FROM ${from} GROUP BY ${names(r).join(', ')}`;
+
+/**
+ * Every pick summed again into every rollup: a migration's backfill, a fold of every key, an
+ * activation that reprices. The picks once, into ROLLUP; the coarser grains from it.
+ */
 export function rollupRebuildSql(kind: StoreKind): string[] {
   return [
-    `DELETE FROM ${ROLLUP}`,
-    `INSERT INTO ${ROLLUP} (${cols.join(', ')}, price_version)
-SELECT ${cols.join(', ')}, ${ACTIVE} FROM (${grouped(kind, pricedPicks(`${MESSAGE_PICKS} c`), 1)}) s`,
+    ...ROLLUPS.map((r) => `DELETE FROM ${r.table}`),
+    `INSERT INTO ${ROLLUP.table} (${cols(ROLLUP).join(', ')}, price_version)
+SELECT ${cols(ROLLUP).join(', ')}, ${ACTIVE} FROM (${grouped(kind, ROLLUP, pricedPicks(`${MESSAGE_PICKS} c`), 1)}) s`,
+    ...COARSE.map(
+      (r) => `INSERT INTO ${r.table} (${cols(r).join(', ')}, price_version)
+SELECT ${cols(r).join(', ')}, ${ACTIVE} FROM (${regrouped(kind, r, ROLLUP.table)}) s`,
+    ),
   ];
 }
 
 /**
  * The fold's statements around the message picks' recompute (fold.ts): `before` subtracts the
- * noted keys' old picks, `after` adds their new ones and sums the touched groups again.
+ * noted keys' old picks, `after` adds their new ones, sums ROLLUP's delta into the coarser
+ * rollups' deltas, and sums each rollup's touched groups again.
  */
 export function rollupFoldSql(kind: StoreKind, all: boolean): { before: string[]; after: string[] } {
   if (all) return { before: [], after: rollupRebuildSql(kind) };
-  const delta = (sign: 1 | -1) => `INSERT INTO ${ROLLUP_DELTA} (${cols.join(', ')})\n${grouped(kind, pricedPicks(notedPicks('c')), sign)}`;
-  const touched = `gk IN (SELECT gk FROM ${ROLLUP_DELTA})`;
+  const delta = (sign: 1 | -1) => `INSERT INTO ${ROLLUP.delta} (${cols(ROLLUP).join(', ')})\n${grouped(kind, ROLLUP, pricedPicks(notedPicks('c')), sign)}`;
   return {
     before: [delta(-1)],
     after: [
       delta(1),
-      `INSERT INTO ${ROLLUP_DELTA} (${cols.join(', ')}) SELECT ${cols.join(', ')} FROM ${ROLLUP} WHERE ${touched}`,
-      `DELETE FROM ${ROLLUP} WHERE ${touched}`,
-      `INSERT INTO ${ROLLUP} (${cols.join(', ')}, price_version) SELECT ${cols.join(', ')}, ${ACTIVE} FROM (${netted(`SELECT * FROM ${ROLLUP_DELTA}`)}) s`,
-      `DELETE FROM ${ROLLUP_DELTA}`,
+      ...COARSE.map((r) => `INSERT INTO ${r.delta} (${cols(r).join(', ')})\n${regrouped(kind, r, ROLLUP.delta)}`),
+      ...ROLLUPS.flatMap((r) => {
+        const touched = `gk IN (SELECT gk FROM ${r.delta})`;
+        const c = cols(r).join(', ');
+        return [
+          `INSERT INTO ${r.delta} (${c}) SELECT ${c} FROM ${r.table} WHERE ${touched}`,
+          `DELETE FROM ${r.table} WHERE ${touched}`,
+          `INSERT INTO ${r.table} (${c}, price_version) SELECT ${c}, ${ACTIVE} FROM (${netted(r, `SELECT * FROM ${r.delta}`)}) s`,
+        ];
+      }),
+      ...ROLLUPS.map((r) => `DELETE FROM ${r.delta}`),
     ],
   };
 }
 
 /**
- * The rollup now: its rows, and the noted keys' change since the fold as rows of the same
+ * A rollup now: its rows, and the noted keys' change since the fold as rows of the same
  * columns, signed (their picks' sums negated, the sums of the rule over their rows). A group may
  * so appear more than once, with negative figures: readers sum rows per group before they look
  * at one (a group whose `n` sums to 0 holds no message; one whose `n` sums above `n_priced` holds
@@ -133,12 +197,15 @@ export function rollupFoldSql(kind: StoreKind, all: boolean): { before: string[]
  * 1,000,000 messages the anti-join alone cost 0.15-0.2 s with no key noted).
  * Columns: the group's, `n`, `n_priced`, the token sums and `cost_fixed`.
  */
-export function rollupCurrentView(kind: StoreKind): string {
-  const out = [...GROUP_NAMES, ...FIGURES].join(', ');
-  return `CREATE OR REPLACE VIEW ${ROLLUP_CURRENT} AS
-SELECT ${out} FROM ${ROLLUP}
+export function rollupCurrentView(kind: StoreKind, r: Rollup): string {
+  const out = [...names(r), ...FIGURES].join(', ');
+  return `CREATE OR REPLACE VIEW ${r.current} AS
+SELECT ${out} FROM ${r.table}
 UNION ALL
-SELECT ${out} FROM (${grouped(kind, pricedPicks(notedPicks('c')), -1)}) o
+SELECT ${out} FROM (${grouped(kind, r, pricedPicks(notedPicks('c')), -1)}) o
 UNION ALL
-SELECT ${out} FROM (${grouped(kind, dirtyMessages(kind), 1)}) w`;
+SELECT ${out} FROM (${grouped(kind, r, dirtyMessages(kind), 1)}) w`;
 }
+
+/** The rollups' views. */
+export const rollupViews = (kind: StoreKind): string[] => ROLLUPS.map((r) => rollupCurrentView(kind, r));

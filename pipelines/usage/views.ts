@@ -27,7 +27,7 @@ export { costSum, MESSAGE_COST };
 import { LONG_CONTEXT_THRESHOLD } from './pricing.js';
 import { whenRange } from '../../src/pipeline/report-time.js';
 import { argMaxSql, quarterHourOf, tsFromEpochMs, tsText, type StoreKind } from '../../src/state/dialect.js';
-import { ROLLUP_CURRENT, rollupCurrentView, TOKEN_COLUMNS } from './rollup.js';
+import { rollupViews, rollupWith, SESSION_ROLLUP, TOKEN_COLUMNS, type Rollup } from './rollup.js';
 import { cleanPicks, dirtyEvents, dirtyMessages, EVENT_PICKS, EVENT_VIEW_COLUMNS, MESSAGE_PICKS, pricedPicks } from './picks.js';
 
 /** A session's key: the parent session's file, which subagent files join. */
@@ -94,7 +94,7 @@ ${groupByFirst(keys.length)}`;
 const SESSION_SUMS = `SELECT owner, session_id, sum(n) AS messages,
     ${TOKEN_COLUMNS.map((c) => `sum(${c}) AS ${c}`).join(', ')},
     CASE WHEN sum(n_priced) > 0 THEN sum(cost_fixed) END AS cost_fixed
-  FROM ${ROLLUP_CURRENT} GROUP BY owner, session_id`;
+  FROM ${SESSION_ROLLUP.current} GROUP BY owner, session_id`;
 
 /**
  * Per session, its models (ccusage's: no <synthetic>) and unpriced models, as `usageAggregates`
@@ -107,17 +107,19 @@ export const sessionListsSql = (where: string) => `SELECT owner, session_id,
   coalesce(array_agg(DISTINCT ${unknownModel} ORDER BY ${unknownModel}) FILTER (WHERE n > n_priced), ${NO_STRINGS}) AS unpriced_models,
   coalesce(array_agg(DISTINCT model ORDER BY model) FILTER (WHERE any_real AND model IS NOT NULL), ${NO_STRINGS}) AS models
 FROM (SELECT owner, session_id, model, sum(n) AS n, sum(n_priced) AS n_priced, sum(CASE WHEN synthetic THEN 0 ELSE n END) > 0 AS any_real
-  FROM ${ROLLUP_CURRENT} r${where ? ` WHERE ${where}` : ''} GROUP BY owner, session_id, model
+  FROM ${SESSION_ROLLUP.current} r${where ? ` WHERE ${where}` : ''} GROUP BY owner, session_id, model
   HAVING sum(n) > 0) pm
 GROUP BY owner, session_id`;
 
 /** The sessions whose messages include `model` (a parameter), as `model = ANY(models)` of usage_sessions picks them. */
-export const sessionsWithModelSql = (model: string) => `SELECT ${SESSION_KEY} FROM ${ROLLUP_CURRENT}
+export const sessionsWithModelSql = (model: string) => `SELECT ${SESSION_KEY} FROM ${SESSION_ROLLUP.current}
   WHERE model = ${model} AND NOT synthetic GROUP BY owner, session_id HAVING sum(n) > 0`;
 
 /** A session's latest header fact: from its main file, else from its latest subagent file. */
+// One aggregate: the main file ranks first, then the latest. (Two, a main file's else any
+// file's, cost twice as much: 123 ms for 55,000 files.)
 const latestFact = (kind: StoreKind, col: string) =>
-  `coalesce(${argMaxSql(kind, col, ['last_ts', 'session_file'], 'NOT subagent')}, ${argMaxSql(kind, col, ['last_ts', 'session_file'])}) AS ${col}`;
+  `${argMaxSql(kind, col, ['CASE WHEN NOT subagent THEN 1 ELSE 0 END', 'last_ts', 'session_file'], 'last_ts IS NOT NULL')} AS ${col}`;
 
 /**
  * usage_sessions' rows, with its model lists (`lists`) or without them (the session list adds
@@ -159,7 +161,7 @@ export function viewDdl(kind: StoreKind): string[] {
     pricedMessages,
     dedupMessages(kind),
     dedupEvents(kind),
-    rollupCurrentView(kind),
+    ...rollupViews(kind),
     // Within-file dedup only: the per-file figures (a message shared by two files shows in both).
     grouped(kind, 'usage_by_file', ['session_file', 'owner'], 'usage_messages_priced'),
     grouped(kind, 'usage_daily', ['CAST(ts AS DATE) AS day']),
@@ -300,7 +302,7 @@ export function rollupServes(f: ReportFilter): boolean {
  * `rollup`: the sums come from usage_rollup_current's groups instead of one row per message
  * (the same partial rows: test/usage/rollup.test.ts).
  */
-function partials(by: UsageGroup, kind: StoreKind, p: Params, where: readonly string[], rollup: boolean): string {
+function partials(by: UsageGroup, kind: StoreKind, p: Params, where: readonly string[], rollup: Rollup | null): string {
   const cols = USAGE_KEYS[by].partial;
   const sum = (c: string) => `sum(${c}) AS ${c}`;
   const figures = rollup
@@ -309,7 +311,7 @@ function partials(by: UsageGroup, kind: StoreKind, p: Params, where: readonly st
     CASE WHEN sum(n_priced) > 0 THEN sum(cost_fixed) END AS cost_fixed,
     sum(n) > sum(n_priced) AS any_unpriced,
     sum(CASE WHEN synthetic THEN 0 ELSE n END) > 0 AS any_real
-  FROM ${ROLLUP_CURRENT}`
+  FROM ${rollup.current}`
     : `count(*) AS n,
     ${TOKEN_COLUMNS.map(sum).join(', ')},
     sum(${costFixed(kind, 'cost_usd')}) AS cost_fixed,
@@ -339,6 +341,19 @@ const whereOf = (where: readonly string[]) => (where.length ? ` WHERE ${where.jo
  */
 
 /**
+ * Which rollup a report reads (rollup.ts), or none (one row per message): the smallest with the
+ * report's grain, i.e. its partial columns, model and synthetic flag, the owner for an owner
+ * filter and the bucket for a time range.
+ */
+function rollupFor(by: UsageGroup, f: ReportFilter, use: boolean): Rollup | null {
+  if (!use) return null;
+  const needs = [...USAGE_KEYS[by].partial, 'model', 'synthetic'];
+  if (f.owner !== undefined) needs.push('owner');
+  if (f.since !== undefined || f.until !== undefined) needs.push('b');
+  return rollupWith(needs);
+}
+
+/**
  * Grouped usage over deduplicated messages: rows ordered by key, and a final
  * row with a NULL key and `is_total` for the whole selection.
  */
@@ -349,7 +364,7 @@ export function usageQuery(by: UsageGroup, f: ReportFilter, kind: StoreKind = 'd
   if (by === 'model') where.push('NOT synthetic');
   return {
     sql: `SELECT key, grouping(key) = 1 AS is_total, ${partialAggregates()}, ${PARTIAL_MODELS}
-FROM ${partials(by, kind, p, where, rollup)} s
+FROM ${partials(by, kind, p, where, rollupFor(by, f, rollup))} s
 GROUP BY GROUPING SETS ((key), ())
 ORDER BY is_total, key ${f.order === 'desc' ? 'DESC NULLS LAST' : 'NULLS FIRST'}`,
     params: p.values,
@@ -363,7 +378,7 @@ export function usageBreakdownQuery(by: UsageGroup, f: ReportFilter, kind: Store
   if (f.model) where.push(`${unknownModel} = ${p.add(f.model)}`);
   return {
     sql: `SELECT key, grouping(key) = 1 AS is_total, model_key AS model, ${partialAggregates()}
-FROM ${partials(by, kind, p, where, rollup)} s
+FROM ${partials(by, kind, p, where, rollupFor(by, f, rollup))} s
 GROUP BY GROUPING SETS ((key, model_key), (model_key))
 ORDER BY is_total, key, cost_usd DESC NULLS LAST, model_key`,
     params: p.values,

@@ -142,7 +142,13 @@ describe.each(STORES)('cross-file picks on %s', (store) => {
       await db.close();
     }
   };
-  const FILTERS: ReportFilter[] = [{ tz: 'UTC' }, { tz: 'Asia/Kolkata', since: '2025-07-01', owner: 'alice', model: MODELS[0] }];
+  // No filter: the owner rollup (owner, model) and the time one (day, week, month); an owner and
+  // a range: the per-session one; a range and a model: the time one.
+  const FILTERS: ReportFilter[] = [
+    { tz: 'UTC' },
+    { tz: 'Asia/Kolkata', since: '2025-07-01', owner: 'alice', model: MODELS[0] },
+    { tz: 'America/New_York', until: '2025-07-01', model: MODELS[2] },
+  ];
   /**
    * The rollup's reports equal the per-message ones; usage_sessions and the session list equal
    * the sessions summed in JS. `step`: after a step, two groups under one filter (each query
@@ -290,12 +296,12 @@ describe.each(STORES)('cross-file picks on %s', (store) => {
     const db = await openStore(sb.db);
     try {
       await db.transaction(async () => {
-        for (const v of ['usage_sessions', 'usage_by_session', 'usage_by_model', 'usage_by_owner', 'usage_monthly', 'usage_weekly', 'usage_daily', 'usage_rollup_current']) await db.run(`DROP VIEW ${v}`);
+        for (const v of ['usage_sessions', 'usage_by_session', 'usage_by_model', 'usage_by_owner', 'usage_monthly', 'usage_weekly', 'usage_daily', 'usage_rollup_current', 'usage_rollup_time_current', 'usage_rollup_owner_current', 'usage_rollup_session_current']) await db.run(`DROP VIEW ${v}`);
         await db.run('DROP VIEW usage_events_dedup');
         await db.run('DROP VIEW usage_messages_dedup');
         await db.run(`CREATE VIEW usage_messages_dedup AS ${windowMessages(kind)}`);
         await db.run(`CREATE VIEW usage_events_dedup AS ${windowEvents(kind)}`);
-        for (const t of ['usage_message_picks', 'usage_event_picks', 'usage_dirty_keys', 'usage_rollup', 'usage_rollup_delta']) await db.run(`DROP TABLE ${t}`);
+        for (const t of ['usage_message_picks', 'usage_event_picks', 'usage_dirty_keys', 'usage_rollup', 'usage_rollup_delta', 'usage_rollup_time', 'usage_rollup_time_delta', 'usage_rollup_owner', 'usage_rollup_owner_delta', 'usage_rollup_session', 'usage_rollup_session_delta']) await db.run(`DROP TABLE ${t}`);
         await db.run(`DELETE FROM schema_version WHERE component = 'usage' AND version >= 7`);
       });
     } finally {
@@ -317,8 +323,10 @@ describe.each(STORES)('cross-file picks on %s', (store) => {
     // Migration 8 summed the picks into the rollup.
     const again2 = await openStore(sb.db);
     try {
-      const [r] = await again2.all<{ n: bigint | number }>('SELECT sum(n) AS n FROM usage_rollup');
-      expect(Number(r.n)).toBe(before.messages.length);
+      for (const t of ['usage_rollup', 'usage_rollup_time', 'usage_rollup_owner', 'usage_rollup_session']) {
+        const [r] = await again2.all<{ n: bigint | number }>(`SELECT sum(n) AS n FROM ${t}`);
+        expect(Number(r.n)).toBe(before.messages.length);
+      }
     } finally {
       await again2.close();
     }
