@@ -40,3 +40,16 @@ export const MESSAGE_COST = `CASE WHEN m.synthetic THEN CAST(0 AS DOUBLE PRECISI
 export const PRICE_JOINS = `LEFT JOIN usage_price_active a ON true
 LEFT JOIN usage_price_models pm ON pm.price_version = a.price_version AND pm.model = m.model
 LEFT JOIN usage_prices p ON p.price_version = a.price_version AND p.entry = pm.entry`;
+
+/**
+ * Messages (`from`: usage_messages, or a subquery of its rows) with their active price version,
+ * price entry and cost: usage_messages_priced's rows. A subquery that filters keeps its filter
+ * below the joins: DuckDB does not push a semi-join filter under them (one noted key: 160 ms on
+ * the view over 1,000,000 messages, 7 ms on the rows first).
+ */
+export const pricedRows = (from: string) => `SELECT m.*,
+  a.price_version,
+  CASE WHEN m.synthetic THEN NULL ELSE p.entry END AS pricing_model,
+  ${MESSAGE_COST} AS cost_usd
+FROM ${from} m
+${PRICE_JOINS}`;

@@ -32,7 +32,7 @@ import type { OutputTable } from '../../src/pipeline/processor.js';
 import { columnTypeSql, firstRowsSql, type StoreKind } from '../../src/state/dialect.js';
 import { createTableSql, quoteIdent } from '../../src/state/table.js';
 import { DIRTY, EVENTS, FILES, MESSAGES, TOOL_RESULTS } from './tables.js';
-import { MESSAGE_COST, PRICE_JOINS } from './cost-sql.js';
+import { MESSAGE_COST, PRICE_JOINS, pricedRows } from './cost-sql.js';
 
 export const MESSAGE_PICKS = 'usage_message_picks';
 export const EVENT_PICKS = 'usage_event_picks';
@@ -121,7 +121,7 @@ export function messageRuleSql(kind: StoreKind, within: string, priced: boolean)
   return firstRowsSql(kind, {
     columns: priced ? MESSAGE_VIEW_COLUMNS : MESSAGE_PICK_COLUMNS.map(([c]) => c),
     select,
-    from: `FROM (SELECT * FROM ${priced ? 'usage_messages_priced' : MESSAGES.name}${within ? ` WHERE ${within}` : ''}) m
+    from: `FROM (${priced ? pricedRows(`(SELECT * FROM ${MESSAGES.name}${within ? ` WHERE ${within}` : ''})`) : `SELECT * FROM ${MESSAGES.name}${within ? ` WHERE ${within}` : ''}`}) m
 LEFT JOIN ${FILES.name} f ON f.session_file = m.session_file
 WINDOW first_seen AS (
   PARTITION BY m.message_key ORDER BY m.ts ASC NULLS LAST, m.session_file

@@ -21,7 +21,7 @@
  * the last run.
  */
 import { ACTIVE_VERSION_VIEW } from './price-versions.js';
-import { costFixed, costSum, MESSAGE_COST, PRICE_JOINS } from './cost-sql.js';
+import { costFixed, costSum, MESSAGE_COST, pricedRows } from './cost-sql.js';
 
 export { costSum, MESSAGE_COST };
 import { LONG_CONTEXT_THRESHOLD } from './pricing.js';
@@ -56,12 +56,7 @@ export function usageAggregates(kind: StoreKind): string {
 export const LONG_CONTEXT_SQL = `input_tokens + cache_creation_tokens + cache_read_tokens > ${LONG_CONTEXT_THRESHOLD}`;
 
 const pricedMessages = `CREATE OR REPLACE VIEW usage_messages_priced AS
-SELECT m.*,
-  a.price_version,
-  CASE WHEN m.synthetic THEN NULL ELSE p.entry END AS pricing_model,
-  ${MESSAGE_COST} AS cost_usd
-FROM usage_messages m
-${PRICE_JOINS}`;
+${pricedRows('usage_messages')}`;
 
 /**
  * One row per message across files (picks.ts has the rule and why it is kept as data): the
