@@ -85,11 +85,11 @@ FROM ${from}${where ? ` WHERE ${where}` : ''}
 ${groupByFirst(keys.length)}`;
 
 
-/** Per session, its message sums from usage_rollup_current (rollup.ts): sums add, so straight per session. */
-const SESSION_SUMS = `SELECT owner, session_id, sum(n) AS messages,
+/** Per session, its message sums from the session rollup (rollup.ts): sums add, so straight per session. `w`: its FROM's alias and WHERE. */
+const sessionSums = (w: string) => `SELECT owner, session_id, sum(n) AS messages,
     ${TOKEN_COLUMNS.map((c) => `sum(${c}) AS ${c}`).join(', ')},
     CASE WHEN sum(n_priced) > 0 THEN sum(cost_fixed) END AS cost_fixed
-  FROM ${SESSION_ROLLUP.current} GROUP BY owner, session_id`;
+  FROM ${SESSION_ROLLUP.current}${w} GROUP BY owner, session_id`;
 
 /**
  * Per session, its models (ccusage's: no <synthetic>) and unpriced models, as `usageAggregates`
@@ -116,38 +116,78 @@ export const sessionsWithModelSql = (model: string) => `SELECT ${SESSION_KEY} FR
 const latestFact = (kind: StoreKind, col: string) =>
   `${argMaxSql(kind, col, ['CASE WHEN NOT subagent THEN 1 ELSE 0 END', 'last_ts', 'session_file'], 'last_ts IS NOT NULL')} AS ${col}`;
 
+/** usage_sessions' columns in order, each with its expression and the part it comes from (files, message sums, events, model lists). */
+const SESSION_COLUMNS: readonly { name: string; expr: string; from: 'f' | 'm' | 'ev' | 'l' }[] = [
+  { name: 'session', expr: `${SESSION_KEY} AS session`, from: 'f' },
+  { name: 'owner', expr: 'owner', from: 'f' },
+  { name: 'session_id', expr: 'session_id', from: 'f' },
+  { name: 'first_ts', expr: 'f.first_ts', from: 'f' },
+  { name: 'last_ts', expr: 'f.last_ts', from: 'f' },
+  { name: 'models', expr: `coalesce(l.models, ${NO_STRINGS}) AS models`, from: 'l' },
+  { name: 'messages', expr: 'coalesce(m.messages, 0)::BIGINT AS messages', from: 'm' },
+  { name: 'tool_calls', expr: 'coalesce(ev.tool_calls, 0) AS tool_calls', from: 'ev' },
+  { name: 'tool_errors', expr: 'coalesce(ev.tool_errors, 0) AS tool_errors', from: 'ev' },
+  { name: 'commands', expr: 'coalesce(ev.commands, 0) AS commands', from: 'ev' },
+  ...['input_tokens', 'output_tokens', 'cache_creation_tokens', 'cache_read_tokens', 'total_tokens'].map((c) => ({
+    name: c,
+    expr: `coalesce(m.${c}, 0)::BIGINT AS ${c}`,
+    from: 'm' as const,
+  })),
+  { name: 'cost_usd', expr: 'CASE WHEN coalesce(m.messages, 0) = 0 THEN 0 ELSE CAST(m.cost_fixed AS DOUBLE PRECISION) END AS cost_usd', from: 'm' },
+  { name: 'unpriced_models', expr: `coalesce(l.unpriced_models, ${NO_STRINGS}) AS unpriced_models`, from: 'l' },
+  { name: 'cwd', expr: 'f.cwd', from: 'f' },
+  { name: 'git_branch', expr: 'f.git_branch', from: 'f' },
+  { name: 'cc_version', expr: 'f.cc_version', from: 'f' },
+  { name: 'files', expr: 'f.files', from: 'f' },
+];
+export const SESSION_COLUMN_NAMES = SESSION_COLUMNS.map((c) => c.name);
+
 /**
- * usage_sessions' rows, with its model lists (`lists`) or without them (the session list adds
- * them for its page: sessionListsSql). One definition for the view and the dashboard's list.
+ * usage_sessions' rows: every column (the view), or only `columns`, joining only the parts they
+ * come from (DuckDB does not drop a LEFT JOIN whose columns go unread: the dashboard's list
+ * sorts the sessions on one column first, then reads the rest for its page). `within`: a
+ * condition on each part's rows (alias `x`, with `owner` and `session_id`) that keeps only some
+ * sessions, so they alone are summed. One definition for the view and the list (sessions.ts).
  */
-export const sessionsSql = (kind: StoreKind, lists: boolean) => `WITH files AS (
+export function sessionsSql(kind: StoreKind, opts: { columns?: readonly string[]; within?: string } = {}): string {
+  const cols = opts.columns ? SESSION_COLUMNS.filter((c) => opts.columns!.includes(c.name)) : SESSION_COLUMNS;
+  const uses = (part: string) => cols.some((c) => c.from === part);
+  const w = opts.within ? ` x WHERE ${opts.within}` : '';
+  const parts = [
+    `files AS (
   SELECT owner, session_id,
     min(first_ts) AS first_ts, max(last_ts) AS last_ts,
     count(*)::BIGINT AS files,
     ${latestFact(kind, 'cwd')},
     ${latestFact(kind, 'git_branch')},
     ${latestFact(kind, 'cc_version')}
-  FROM usage_files GROUP BY owner, session_id
-), msgs AS (${SESSION_SUMS}), ev AS (
+  FROM usage_files${w} GROUP BY owner, session_id
+)`,
+    ...(uses('m') ? [`msgs AS (${sessionSums(w)})`] : []),
+    ...(uses('ev')
+      ? [
+          `ev AS (
   SELECT owner, session_id,
     count(*) FILTER (WHERE kind <> 'command')::BIGINT AS tool_calls,
     count(*) FILTER (WHERE kind <> 'command' AND is_error)::BIGINT AS tool_errors,
     count(*) FILTER (WHERE kind = 'command')::BIGINT AS commands
-  FROM usage_events_dedup GROUP BY owner, session_id
-)${lists ? `, lists AS (${sessionListsSql('')})` : ''}
-SELECT ${SESSION_KEY} AS session, owner, session_id, f.first_ts, f.last_ts,
-  ${lists ? `coalesce(l.models, ${NO_STRINGS}) AS models,\n  ` : ''}coalesce(m.messages, 0)::BIGINT AS messages,
-  coalesce(ev.tool_calls, 0) AS tool_calls,
-  coalesce(ev.tool_errors, 0) AS tool_errors,
-  coalesce(ev.commands, 0) AS commands,
-  ${['input_tokens', 'output_tokens', 'cache_creation_tokens', 'cache_read_tokens', 'total_tokens'].map((c) => `coalesce(m.${c}, 0)::BIGINT AS ${c}`).join(',\n  ')},
-  CASE WHEN coalesce(m.messages, 0) = 0 THEN 0 ELSE CAST(m.cost_fixed AS DOUBLE PRECISION) END AS cost_usd,
-  ${lists ? `coalesce(l.unpriced_models, ${NO_STRINGS}) AS unpriced_models,\n  ` : ''}f.cwd, f.git_branch, f.cc_version, f.files
-FROM files f
-LEFT JOIN msgs m USING (owner, session_id)
-LEFT JOIN ev USING (owner, session_id)${lists ? '\nLEFT JOIN lists l USING (owner, session_id)' : ''}`;
+  FROM usage_events_dedup${w} GROUP BY owner, session_id
+)`,
+        ]
+      : []),
+    ...(uses('l') ? [`lists AS (${sessionListsSql(opts.within ? opts.within.replace(/\bx\./g, 'r.') : '')})`] : []),
+  ];
+  const joins = [
+    ...(uses('m') ? ['LEFT JOIN msgs m USING (owner, session_id)'] : []),
+    ...(uses('ev') ? ['LEFT JOIN ev USING (owner, session_id)'] : []),
+    ...(uses('l') ? ['LEFT JOIN lists l USING (owner, session_id)'] : []),
+  ];
+  return `WITH ${parts.join(', ')}
+SELECT ${cols.map((c) => c.expr).join(',\n  ')}
+FROM files f${joins.length ? `\n${joins.join('\n')}` : ''}`;
+}
 
-const sessions = (kind: StoreKind) => `CREATE OR REPLACE VIEW usage_sessions AS\n${sessionsSql(kind, true)}`;
+const sessions = (kind: StoreKind) => `CREATE OR REPLACE VIEW usage_sessions AS\n${sessionsSql(kind)}`;
 
 /** The views in a store's dialect, in dependency order; the same names and columns in both. */
 export function viewDdl(kind: StoreKind): string[] {
