@@ -75,10 +75,18 @@ interface Agg {
 
 const HISTORY = 8;
 
+/**
+ * A file's history: its one observation, as nearly every idle file has, or several. An array
+ * for the one was 56 bytes a file more.
+ */
+type History = Observation | Observation[];
+const asList = (h: History): readonly Observation[] => (Array.isArray(h) ? h : [h]);
+const latestOf = (h: History): Observation => (Array.isArray(h) ? h[h.length - 1] : h);
+
 const cpMatches = statMatches;
 
 export class LagTracker {
-  private readonly seen = new Map<string, Observation[]>();
+  private readonly seen = new Map<string, History>();
   /** Per processor, each tracked file's committed checkpoint (undefined: seen, none committed yet). */
   private readonly cps = new Map<string, Map<string, Checkpoint | undefined>>();
   /** Per processor, the files that are behind (lag, pending or a pending-since): few when idle. */
@@ -139,12 +147,10 @@ export class LagTracker {
     // Fields named, not spread: a spread object gets a hidden class of its own (seen-files.ts).
     const obs: Observation = { size: stat.size, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs, ino: stat.ino, at };
     const hist = this.seen.get(sessionFile);
-    if (!hist) {
-      // Sized for one: an empty array grown by push holds 17 slots, ~150 bytes a file for the
-      // one observation nearly every file ever has.
-      this.seen.set(sessionFile, [obs]);
-    } else {
-      if (sameStat(hist[hist.length - 1], stat)) return;
+    if (!hist) this.seen.set(sessionFile, obs);
+    else if (sameStat(latestOf(hist), stat)) return;
+    else if (!Array.isArray(hist)) this.seen.set(sessionFile, [hist, obs]);
+    else {
       hist.push(obs);
       if (hist.length > HISTORY) hist.splice(0, hist.length - HISTORY);
     }
@@ -181,7 +187,8 @@ export class LagTracker {
   private evaluate(p: TrackedProcessor, file: string, at: number): void {
     this.oldestScan.delete(p.name);
     const cps = this.cps.get(p.name)!;
-    const hist = this.seen.get(file);
+    const seen = this.seen.get(file);
+    const hist = seen === undefined ? undefined : asList(seen);
     if (!cps.has(file)) {
       if (!hist) return;
       cps.set(file, undefined);
@@ -244,7 +251,7 @@ export class LagTracker {
         if (settle > 0) {
           // A settle-policy processor waits by design until the file is quiet: count from then.
           const hist = this.seen.get(file);
-          const mtime = hist?.[hist.length - 1]?.mtimeMs ?? 0;
+          const mtime = hist === undefined ? 0 : latestOf(hist).mtimeMs;
           eff = Math.max(since, mtime + settle);
           if (eff > now) {
             scan.until = Math.min(scan.until, eff);

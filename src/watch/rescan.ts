@@ -24,13 +24,19 @@ import { isConfirmedMissing } from '../discover/walk.js';
 import { hint, type FileHint } from './hint.js';
 import { judgeFile, slotsOf } from './state-check.js';
 import { CHANGED, SAME_CAUGHT_UP, type SeenDir, type SeenFiles } from './seen-files.js';
-import type { CheckpointDir } from '../state/checkpoints.js';
+import type { CheckpointDir, Slots } from '../state/checkpoints.js';
 import { performance } from 'node:perf_hooks';
 import { rescanCostMs } from './backstop.js';
 
 import type { RescanResult } from '../pipeline/events.js';
 
 export type { RescanResult };
+
+/** The session key a file's checkpoints hold (one interned string), if any has one. */
+function keyOf(slots: Readonly<Slots> | undefined): string | undefined {
+  if (slots) for (const cp of slots) if (cp) return cp.sessionFile;
+  return undefined;
+}
 
 export class Rescanner {
   /**
@@ -86,10 +92,13 @@ export class Rescanner {
       if (note === SAME_CAUGHT_UP) return;
       // Looked up again while the directory has none: its first may be committed while the walk yields.
       cpDir ??= checkpoints.dir(dir);
-      const judged = judgeFile(cpDir?.get(name), slotIndex, processors, stat, now);
+      const slots = cpDir?.get(name);
+      const judged = judgeFile(slots, slotIndex, processors, stat, now);
       if (judged === 'caught-up') seen.caughtUpIn(seenDir!, name);
       if (note !== CHANGED && judged !== 'pending') return;
-      const file = `${dir}/${name}`;
+      // The checkpoints' own key when they have one: the lag tracker keeps the key it is told
+      // for the file's life, and a key built here is two cons strings and the name (~100 bytes).
+      const file = keyOf(slots) ?? `${dir}/${name}`;
       if (note === CHANGED) onStat(file, fileStatOf(stat));
       if (judged === 'pending') {
         emit(hint(file, reason));
