@@ -103,7 +103,7 @@ export interface Health {
     files: number | null;
     hinted: number | null;
     intervalMs: number;
-    /** The current period: intervalMs, or longer when a rescan costs more than 0.5 % of a core at it (watch/backstop.ts). */
+    /** The current period: intervalMs, or longer when a rescan costs more than 0.25 % of a core at it (watch/backstop.ts). */
     periodMs: number;
     running: boolean;
     /** The session root as the last rescan found it. */

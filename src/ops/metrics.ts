@@ -346,7 +346,7 @@ export function createMetrics(daemon: Daemon, monitor: OpsMonitor): Metrics {
   off.push(daemon.events.listen(events));
   new Gauge({
     name: `${P}rescan_period_seconds`,
-    help: 'The periodic rescan period now: --rescan-interval-ms, longer when a rescan costs more than 0.5 % of a core at it',
+    help: 'The periodic rescan period now: --rescan-interval-ms, longer when a rescan costs more than 0.25 % of a core at it',
     registers: [registry],
     collect() {
       this.set(daemon.rescanPeriodMs / 1000);

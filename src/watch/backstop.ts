@@ -7,20 +7,27 @@
  * core (bench:idle, quiet machine), nearly all of it the rescans (a bare
  * readdir + lstat walk of that tree is 0.46 s, 0.8 % of a core at that period
  * before any other work). So the period grows with the rescan's own measured
- * cost, to keep the backstop at most BACKSTOP_SHARE of one core:
+ * cost, to keep the backstop within a fixed share of one core:
  *
  *   period = max(floor, cost / BACKSTOP_SHARE)
  *
+ * The share is 0.25 % for the rescan itself because a rescan leaves about as
+ * much again to the garbage collector after it: at 100,000 files a rescan
+ * measured 515-585 ms of its own CPU, and the process spent 1.0-1.8 s of CPU
+ * around each (scavenges of ~50 MB of Stats and paths, then V8's memory
+ * reducer: 2-3 mark-compacts of the 175 MB heap, ~200 ms each). With its GC
+ * the backstop stays near 0.5 % of a core, half the 1 % idle goal (issue 15).
+ *
  * The configured `--rescan-interval-ms` is the floor, and holds whenever a
- * rescan costs less than floor x BACKSTOP_SHARE (300 ms of CPU at the default
- * 60 s: ~30,000 files here); a small tree, or a test's 200 ms period on a few
- * files (well under a millisecond each), keeps the period it asked for. There
- * is no ceiling: a ceiling would put the CPU bound back at the tree's mercy,
- * and /health's overdue warning judges the current period, not the floor.
+ * rescan costs less than floor x BACKSTOP_SHARE (150 ms of CPU at the default
+ * 60 s: ~25,000 files here); a test's 200 ms period on a few files (a rescan
+ * of 0.4-1.4 ms) becomes at most ~560 ms. There is no ceiling: a ceiling would
+ * put the CPU bound back at the tree's mercy, and /health's overdue warning
+ * judges the current period, not the floor.
  */
 
-/** The most of one core the periodic rescan may take: half of the 1 % idle goal (issue 15). */
-export const BACKSTOP_SHARE = 0.005;
+/** The most of one core a periodic rescan's own CPU may take (its GC takes about as much again). */
+export const BACKSTOP_SHARE = 0.0025;
 
 /**
  * The period after a rescan that cost `costMs` of CPU (null: not measured yet, e.g. before the
