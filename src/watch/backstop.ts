@@ -20,8 +20,8 @@
  *
  * The configured `--rescan-interval-ms` is the floor, and holds whenever a
  * rescan costs less than floor x BACKSTOP_SHARE (150 ms of CPU at the default
- * 60 s: ~25,000 files here); a test's 200 ms period on a few files (a rescan
- * of 0.4-1.4 ms) becomes at most ~560 ms. There is no ceiling: a ceiling would
+ * 60 s: ~25,000 files here) or less than MIN_STRETCH_COST_MS (a test's 200 ms
+ * period on a few files keeps it exactly). There is no ceiling: a ceiling would
  * put the CPU bound back at the tree's mercy, and /health's overdue warning
  * judges the current period, not the floor.
  */
@@ -30,11 +30,20 @@
 export const BACKSTOP_SHARE = 0.0025;
 
 /**
+ * A rescan that costs less never stretches the period: its tree is small (~3,000 files here), and
+ * a period short enough for it to matter (under 8 s) was asked for. The share bounds what the
+ * default period costs on a large tree. Without this, a 60-file rescan measured at 5 ms under a
+ * loaded test suite (GC and other processes in its window; 0.4-1.4 ms quiet) stretched a 300 ms
+ * period to 2 s, and a fault test waiting 2 s for a rescan saw none.
+ */
+export const MIN_STRETCH_COST_MS = 20;
+
+/**
  * The period after a rescan that cost `costMs` of CPU (null: not measured yet, e.g. before the
  * first periodic rescan; the initial scan also judges every file once, and is not the steady cost).
  */
 export function backstopPeriodMs(floorMs: number, costMs: number | null, share = BACKSTOP_SHARE): number {
-  if (costMs === null || !(costMs > 0)) return floorMs;
+  if (costMs === null || !(costMs >= MIN_STRETCH_COST_MS)) return floorMs;
   return Math.max(floorMs, Math.ceil(costMs / share));
 }
 
