@@ -433,11 +433,15 @@ export function eventsQuery(by: EventGroup, f: ReportFilter, kind: StoreKind = '
   const p = new Params(kind, f.tz);
   const where = [EVENT_FILTER[by], ...filters(f, p)];
   return {
+    // Summed per key and session first: the session key's text and the distinct count then run
+    // per group, not per event (500,000 events, one thread: 340-490 ms before).
     sql: `SELECT key, grouping(key) = 1 AS is_total,
-  count(*)::BIGINT AS events,
-  count(*) FILTER (WHERE is_error)::BIGINT AS errors,
+  coalesce(sum(n), 0)::BIGINT AS events,
+  coalesce(sum(errors), 0)::BIGINT AS errors,
   count(DISTINCT ${SESSION_KEY})::BIGINT AS sessions
-FROM (SELECT ${by === 'tool' ? 'tool' : 'name'} AS key, * FROM usage_events_dedup${whereOf(where)}) s
+FROM (SELECT key, owner, session_id, count(*) AS n, count(*) FILTER (WHERE is_error) AS errors
+  FROM (SELECT ${by === 'tool' ? 'tool' : 'name'} AS key, * FROM usage_events_dedup${whereOf(where)}) e
+  GROUP BY key, owner, session_id) s
 GROUP BY GROUPING SETS ((key), ())
 ORDER BY is_total, events DESC, key NULLS LAST`,
     params: p.values,
