@@ -2,7 +2,7 @@
  * Seeds a database for the dashboard benchmark straight into the processors'
  * tables, set-wise from `range()` (a million rows through transcripts would
  * take minutes; the dashboard reads only the tables), then the usage
- * processor's cross-file picks of every key (its own fold statements, picks.ts). The schema is the
+ * processor's cross-file picks of every key (its own fold statements, picks.ts) and its rollups. The schema is the
  * processors' own migrations, so the seeded file is what `watch` opens.
  *
  * Shape: `sessions` sessions of `messagesPerSession` messages each, over
@@ -18,7 +18,7 @@ import { USAGE_MIGRATIONS } from '../../pipelines/usage/migrations.js';
 import { SECRETS_MIGRATIONS } from '../../pipelines/secrets/migrations.js';
 import { activatePrices } from '../../pipelines/usage/price-versions.js';
 import { loadPriceTable } from '../../pipelines/usage/pricing.js';
-import { usageFoldSql } from '../../pipelines/usage/fold.js';
+import { foldSql } from '../../pipelines/usage/picks.js';
 
 export interface SeedShape {
   sessions: number;
@@ -35,7 +35,6 @@ export async function seedDashboardDb(dbPath: string, shape: SeedShape = BENCH_S
   try {
     await migrate(db, CORE_COMPONENT, CORE_MIGRATIONS);
     await migrate(db, 'usage', USAGE_MIGRATIONS);
-    await activatePrices(db, loadPriceTable(''));
     await migrate(db, 'secrets', SECRETS_MIGRATIONS);
     const S = shape.sessions;
     const M = shape.messagesPerSession;
@@ -81,11 +80,12 @@ export async function seedDashboardDb(dbPath: string, shape: SeedShape = BENCH_S
         0, 'tool_result', CASE s % 3 WHEN 0 THEN 'ghp_…3f' WHEN 1 THEN 'AKIA…QA' ELSE 'sk-a…9x' END,
         left(md5(s::VARCHAR), 32), t0 + to_minutes(1), t0 + to_minutes(30)
       FROM seed_s WHERE s % ${Math.max(1, Math.floor(S / shape.findings))} = 0`);
-    // The cross-file picks of every key and their rollup, as the daemon's fold leaves them (fold.ts).
+    // The cross-file picks of every key, as the daemon's fold leaves them (picks.ts); then the
+    // price table activated as the daemon's start does: it maps the seeded models and, as they
+    // are newly mapped, sums the rollups from the picks (price-versions.ts, rollup.ts).
     await db.transaction(async () => {
-      for (const sql of usageFoldSql('duckdb', true)) await db.run(sql);
+      for (const sql of foldSql('duckdb', { all: true })) await db.run(sql);
     });
-    // The seeded models mapped to their prices, and the rollup priced, as the daemon's start does.
     await activatePrices(db, loadPriceTable(''));
     await db.run('DROP TABLE seed_s');
     await db.run('CHECKPOINT');

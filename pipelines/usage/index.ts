@@ -154,7 +154,7 @@ export function createUsageProcessor(
       tx.run(NOTE_FILE_KEYS, [sessionFile]);
       for (const t of FILE_TABLES) tx.run(`DELETE FROM ${t.name} WHERE session_file = $1`, [sessionFile]);
     },
-    // The cross-file picks of the keys commits noted, recomputed off the commit path (picks.ts).
+    // The cross-file picks of the keys commits noted, and their rollups, recomputed off the commit path (fold.ts).
     upkeep: { idleMs: FOLD_IDLE_MS, maxWaitMs: FOLD_MAX_WAIT_MS, run: (db) => fold(db).then(() => undefined) },
     // The price version init() activated travels with the recipe (the twin has no database).
     remote: () => ({ module: import.meta.url, factory: 'usageFromRecipe', options: { opts, version: pricing.version } satisfies UsageRecipe }),

@@ -16,7 +16,7 @@
 import type { MetricSample, ProcessorMetrics } from '../../src/pipeline/metric.js';
 import { kindOf } from '../../src/state/dialect.js';
 import { num } from '../../src/state/row-values.js';
-import { costSum } from './views.js';
+import { costSum } from './cost-sql.js';
 
 export const TOKENS_METRIC = 'claude_code_token_usage_tokens_total';
 export const COST_METRIC = 'claude_code_cost_usage_USD_total';

@@ -134,16 +134,26 @@ GROUP BY ${names(r).join(', ')}`;
 
 const ACTIVE = '(SELECT price_version FROM usage_price_active)';
 
-/** Sums of groups' rows (`from`, of the rollup's columns) per group; groups netted to no message dropped. */
-const netted = (r: Rollup, from: string) => `SELECT gk, ${names(r).join(', ')}, ${COUNTS.map((c) => `sum(${c}) AS ${c}`).join(', ')}, sum(cost_fixed) AS cost_fixed
-FROM (${from}) x
-GROUP BY gk, ${names(r).join(', ')}
-HAVING sum(n) <> 0`;
-
-/** `from` (rows of ROLLUP's columns, signed or not) summed per group of the coarser rollup `r`. */
-const regrouped = (kind: StoreKind, r: Rollup, from: string) =>
+/**
+ * Rows of a rollup's columns (`from`, signed or not) summed per group of `r`: ROLLUP's delta into
+ * a coarser grain, or a rollup's rows and its delta netted (`netOut`: groups netted to no
+ * message dropped).
+ */
+const summed = (kind: StoreKind, r: Rollup, from: string, netOut: boolean) =>
   `SELECT ${groupKey(kind, r)} AS gk, ${names(r).join(', ')}, ${COUNTS.map((c) => `sum(${c}) AS ${c}`).join(', ')}, sum(cost_fixed) AS cost_fixed
-FROM ${from} GROUP BY ${names(r).join(', ')}`;
+FROM ${from} GROUP BY ${names(r).join(', ')}${netOut ? '\nHAVING sum(n) <> 0' : ''}`;
+
+/**
+ * How a reader sums a current rollup's rows per group (its rows repeat, signed, while keys are
+ * noted): the group holds a message, its cost (NULL when none is priced), whether it holds an
+ * unpriced message, and whether a message that is not <synthetic>.
+ */
+export const GROUP_READS = {
+  present: 'sum(n) > 0',
+  cost: 'CASE WHEN sum(n_priced) > 0 THEN sum(cost_fixed) END',
+  anyUnpriced: 'sum(n) > sum(n_priced)',
+  anyReal: 'sum(CASE WHEN synthetic THEN 0 ELSE n END) > 0',
+} as const;
 
 /**
  * Every pick summed again into every rollup: a migration's backfill, a fold of every key, an
@@ -156,7 +166,7 @@ export function rollupRebuildSql(kind: StoreKind): string[] {
 SELECT ${cols(ROLLUP).join(', ')}, ${ACTIVE} FROM (${grouped(kind, ROLLUP, pricedPicks(`${MESSAGE_PICKS} c`), 1)}) s`,
     ...COARSE.map(
       (r) => `INSERT INTO ${r.table} (${cols(r).join(', ')}, price_version)
-SELECT ${cols(r).join(', ')}, ${ACTIVE} FROM (${regrouped(kind, r, ROLLUP.table)}) s`,
+SELECT ${cols(r).join(', ')}, ${ACTIVE} FROM (${summed(kind, r, ROLLUP.table, false)}) s`,
     ),
   ];
 }
@@ -173,14 +183,14 @@ export function rollupFoldSql(kind: StoreKind, all: boolean): { before: string[]
     before: [delta(-1)],
     after: [
       delta(1),
-      ...COARSE.map((r) => `INSERT INTO ${r.delta} (${cols(r).join(', ')})\n${regrouped(kind, r, ROLLUP.delta)}`),
+      ...COARSE.map((r) => `INSERT INTO ${r.delta} (${cols(r).join(', ')})\n${summed(kind, r, ROLLUP.delta, false)}`),
       ...ROLLUPS.flatMap((r) => {
         const touched = `gk IN (SELECT gk FROM ${r.delta})`;
         const c = cols(r).join(', ');
         return [
           `INSERT INTO ${r.delta} (${c}) SELECT ${c} FROM ${r.table} WHERE ${touched}`,
           `DELETE FROM ${r.table} WHERE ${touched}`,
-          `INSERT INTO ${r.table} (${c}, price_version) SELECT ${c}, ${ACTIVE} FROM (${netted(r, `SELECT * FROM ${r.delta}`)}) s`,
+          `INSERT INTO ${r.table} (${c}, price_version) SELECT ${c}, ${ACTIVE} FROM (${summed(kind, r, r.delta, true)}) s`,
         ];
       }),
       ...ROLLUPS.map((r) => `DELETE FROM ${r.delta}`),

@@ -21,13 +21,11 @@
  * the last run.
  */
 import { ACTIVE_VERSION_VIEW } from './price-versions.js';
-import { costFixed, costSum, MESSAGE_COST, pricedRows } from './cost-sql.js';
-
-export { costSum, MESSAGE_COST };
+import { costFixed, costSum, pricedRows } from './cost-sql.js';
 import { LONG_CONTEXT_THRESHOLD } from './pricing.js';
 import { whenRange } from '../../src/pipeline/report-time.js';
 import { argMaxSql, quarterHourOf, tsFromEpochMs, tsText, type StoreKind } from '../../src/state/dialect.js';
-import { rollupViews, rollupWith, SESSION_ROLLUP, TOKEN_COLUMNS, type Rollup } from './rollup.js';
+import { GROUP_READS, rollupViews, rollupWith, SESSION_ROLLUP, TOKEN_COLUMNS, type Rollup } from './rollup.js';
 import { cleanPicks, dirtyEvents, dirtyMessages, EVENT_PICKS, EVENT_VIEW_COLUMNS, MESSAGE_PICKS, pricedPicks } from './picks.js';
 
 /** A session's key: the parent session's file, which subagent files join. */
@@ -88,7 +86,7 @@ ${groupByFirst(keys.length)}`;
 /** Per session, its message sums from the session rollup (rollup.ts): sums add, so straight per session. `w`: its FROM's alias and WHERE. */
 const sessionSums = (w: string) => `SELECT owner, session_id, sum(n) AS messages,
     ${TOKEN_COLUMNS.map((c) => `sum(${c}) AS ${c}`).join(', ')},
-    CASE WHEN sum(n_priced) > 0 THEN sum(cost_fixed) END AS cost_fixed
+    ${GROUP_READS.cost} AS cost_fixed
   FROM ${SESSION_ROLLUP.current}${w} GROUP BY owner, session_id`;
 
 /**
@@ -101,14 +99,14 @@ const sessionSums = (w: string) => `SELECT owner, session_id, sum(n) AS messages
 export const sessionListsSql = (where: string) => `SELECT owner, session_id,
   coalesce(array_agg(DISTINCT ${unknownModel} ORDER BY ${unknownModel}) FILTER (WHERE n > n_priced), ${NO_STRINGS}) AS unpriced_models,
   coalesce(array_agg(DISTINCT model ORDER BY model) FILTER (WHERE any_real AND model IS NOT NULL), ${NO_STRINGS}) AS models
-FROM (SELECT owner, session_id, model, sum(n) AS n, sum(n_priced) AS n_priced, sum(CASE WHEN synthetic THEN 0 ELSE n END) > 0 AS any_real
+FROM (SELECT owner, session_id, model, sum(n) AS n, sum(n_priced) AS n_priced, ${GROUP_READS.anyReal} AS any_real
   FROM ${SESSION_ROLLUP.current} r${where ? ` WHERE ${where}` : ''} GROUP BY owner, session_id, model
-  HAVING sum(n) > 0) pm
+  HAVING ${GROUP_READS.present}) pm
 GROUP BY owner, session_id`;
 
 /** The sessions whose messages include `model` (a parameter), as `model = ANY(models)` of usage_sessions picks them. */
 export const sessionsWithModelSql = (model: string) => `SELECT ${SESSION_KEY} FROM ${SESSION_ROLLUP.current}
-  WHERE model = ${model} AND NOT synthetic GROUP BY owner, session_id HAVING sum(n) > 0`;
+  WHERE model = ${model} AND NOT synthetic GROUP BY owner, session_id HAVING ${GROUP_READS.present}`;
 
 /** A session's latest header fact: from its main file, else from its latest subagent file. */
 // One aggregate: the main file ranks first, then the latest. (Two, a main file's else any
@@ -116,29 +114,33 @@ export const sessionsWithModelSql = (model: string) => `SELECT ${SESSION_KEY} FR
 const latestFact = (kind: StoreKind, col: string) =>
   `${argMaxSql(kind, col, ['CASE WHEN NOT subagent THEN 1 ELSE 0 END', 'last_ts', 'session_file'], 'last_ts IS NOT NULL')} AS ${col}`;
 
+type SessionPart = 'f' | 'm' | 'ev' | 'l';
+/** A column of part `from`: its expression `expr` (by default the part's column of that name). */
+const col = (name: string, from: SessionPart, expr = `${from}.${name}`) => ({ name, expr, from });
+/** A part's count, 0 for a session the part has no row of. */
+const orZero = (name: string, from: SessionPart, cast = '') => col(name, from, `coalesce(${from}.${name}, 0)${cast} AS ${name}`);
+/** A part's list, empty for a session the part has no row of. */
+const orNone = (name: string) => col(name, 'l', `coalesce(l.${name}, ${NO_STRINGS}) AS ${name}`);
+
 /** usage_sessions' columns in order, each with its expression and the part it comes from (files, message sums, events, model lists). */
-const SESSION_COLUMNS: readonly { name: string; expr: string; from: 'f' | 'm' | 'ev' | 'l' }[] = [
-  { name: 'session', expr: `${SESSION_KEY} AS session`, from: 'f' },
-  { name: 'owner', expr: 'owner', from: 'f' },
-  { name: 'session_id', expr: 'session_id', from: 'f' },
-  { name: 'first_ts', expr: 'f.first_ts', from: 'f' },
-  { name: 'last_ts', expr: 'f.last_ts', from: 'f' },
-  { name: 'models', expr: `coalesce(l.models, ${NO_STRINGS}) AS models`, from: 'l' },
-  { name: 'messages', expr: 'coalesce(m.messages, 0)::BIGINT AS messages', from: 'm' },
-  { name: 'tool_calls', expr: 'coalesce(ev.tool_calls, 0) AS tool_calls', from: 'ev' },
-  { name: 'tool_errors', expr: 'coalesce(ev.tool_errors, 0) AS tool_errors', from: 'ev' },
-  { name: 'commands', expr: 'coalesce(ev.commands, 0) AS commands', from: 'ev' },
-  ...['input_tokens', 'output_tokens', 'cache_creation_tokens', 'cache_read_tokens', 'total_tokens'].map((c) => ({
-    name: c,
-    expr: `coalesce(m.${c}, 0)::BIGINT AS ${c}`,
-    from: 'm' as const,
-  })),
-  { name: 'cost_usd', expr: 'CASE WHEN coalesce(m.messages, 0) = 0 THEN 0 ELSE CAST(m.cost_fixed AS DOUBLE PRECISION) END AS cost_usd', from: 'm' },
-  { name: 'unpriced_models', expr: `coalesce(l.unpriced_models, ${NO_STRINGS}) AS unpriced_models`, from: 'l' },
-  { name: 'cwd', expr: 'f.cwd', from: 'f' },
-  { name: 'git_branch', expr: 'f.git_branch', from: 'f' },
-  { name: 'cc_version', expr: 'f.cc_version', from: 'f' },
-  { name: 'files', expr: 'f.files', from: 'f' },
+const SESSION_COLUMNS: readonly { name: string; expr: string; from: SessionPart }[] = [
+  col('session', 'f', `${SESSION_KEY} AS session`),
+  col('owner', 'f', 'owner'),
+  col('session_id', 'f', 'session_id'),
+  col('first_ts', 'f'),
+  col('last_ts', 'f'),
+  orNone('models'),
+  orZero('messages', 'm', '::BIGINT'),
+  orZero('tool_calls', 'ev'),
+  orZero('tool_errors', 'ev'),
+  orZero('commands', 'ev'),
+  ...['input_tokens', 'output_tokens', 'cache_creation_tokens', 'cache_read_tokens', 'total_tokens'].map((c) => orZero(c, 'm', '::BIGINT')),
+  col('cost_usd', 'm', 'CASE WHEN coalesce(m.messages, 0) = 0 THEN 0 ELSE CAST(m.cost_fixed AS DOUBLE PRECISION) END AS cost_usd'),
+  orNone('unpriced_models'),
+  col('cwd', 'f'),
+  col('git_branch', 'f'),
+  col('cc_version', 'f'),
+  col('files', 'f'),
 ];
 export const SESSION_COLUMN_NAMES = SESSION_COLUMNS.map((c) => c.name);
 
@@ -146,13 +148,13 @@ export const SESSION_COLUMN_NAMES = SESSION_COLUMNS.map((c) => c.name);
  * usage_sessions' rows: every column (the view), or only `columns`, joining only the parts they
  * come from (DuckDB does not drop a LEFT JOIN whose columns go unread: the dashboard's list
  * sorts the sessions on one column first, then reads the rest for its page). `within`: a
- * condition on each part's rows (alias `x`, with `owner` and `session_id`) that keeps only some
- * sessions, so they alone are summed. One definition for the view and the list (sessions.ts).
+ * condition on each part's rows (given their alias; `owner` and `session_id` columns) that keeps
+ * only some sessions, so they alone are summed. One definition for the view and the list (sessions.ts).
  */
-export function sessionsSql(kind: StoreKind, opts: { columns?: readonly string[]; within?: string } = {}): string {
+export function sessionsSql(kind: StoreKind, opts: { columns?: readonly string[]; within?: (alias: string) => string } = {}): string {
   const cols = opts.columns ? SESSION_COLUMNS.filter((c) => opts.columns!.includes(c.name)) : SESSION_COLUMNS;
-  const uses = (part: string) => cols.some((c) => c.from === part);
-  const w = opts.within ? ` x WHERE ${opts.within}` : '';
+  const uses = (part: SessionPart) => cols.some((c) => c.from === part);
+  const w = opts.within ? ` x WHERE ${opts.within('x')}` : '';
   const parts = [
     `files AS (
   SELECT owner, session_id,
@@ -175,7 +177,7 @@ export function sessionsSql(kind: StoreKind, opts: { columns?: readonly string[]
 )`,
         ]
       : []),
-    ...(uses('l') ? [`lists AS (${sessionListsSql(opts.within ? opts.within.replace(/\bx\./g, 'r.') : '')})`] : []),
+    ...(uses('l') ? [`lists AS (${sessionListsSql(opts.within ? opts.within('r') : '')})`] : []),
   ];
   const joins = [
     ...(uses('m') ? ['LEFT JOIN msgs m USING (owner, session_id)'] : []),
@@ -334,8 +336,8 @@ export function rollupServes(f: ReportFilter): boolean {
  * token sums are integers, costs the 12-decimal fixed-point terms of `costSum`, and whether a
  * model is present (or unpriced) is kept per model.
  *
- * `rollup`: the sums come from usage_rollup_current's groups instead of one row per message
- * (the same partial rows: test/usage/rollup.test.ts).
+ * `rollup`: the sums come from that rollup's groups instead of one row per message (the same
+ * partial rows: test/usage/picks.test.ts).
  */
 function partials(by: UsageGroup, kind: StoreKind, p: Params, where: readonly string[], rollup: Rollup | null): string {
   const cols = USAGE_KEYS[by].partial;
@@ -343,9 +345,9 @@ function partials(by: UsageGroup, kind: StoreKind, p: Params, where: readonly st
   const figures = rollup
     ? `sum(n) AS n,
     ${TOKEN_COLUMNS.map(sum).join(', ')},
-    CASE WHEN sum(n_priced) > 0 THEN sum(cost_fixed) END AS cost_fixed,
-    sum(n) > sum(n_priced) AS any_unpriced,
-    sum(CASE WHEN synthetic THEN 0 ELSE n END) > 0 AS any_real
+    ${GROUP_READS.cost} AS cost_fixed,
+    ${GROUP_READS.anyUnpriced} AS any_unpriced,
+    ${GROUP_READS.anyReal} AS any_real
   FROM ${rollup.current}`
     : `count(*) AS n,
     ${TOKEN_COLUMNS.map(sum).join(', ')},
@@ -356,10 +358,10 @@ function partials(by: UsageGroup, kind: StoreKind, p: Params, where: readonly st
   // (The rollup's rows of a group repeat, signed, while keys are noted: a group of no message is none.)
   return `(SELECT ${USAGE_KEYS[by].key(p)} AS key, ${unknownModel} AS model_key, q.* FROM (
   SELECT ${[...cols, 'model'].join(', ')}, ${figures}${whereOf(where)}
-  ${groupByFirst(cols.length + 1)}${rollup ? '\n  HAVING sum(n) > 0' : ''}) q)`;
+  ${groupByFirst(cols.length + 1)}${rollup ? `\n  HAVING ${GROUP_READS.present}` : ''}) q)`;
 }
 
-/** `usageAggregates` and MODELS over `partials` rows: the same values, column for column. */
+/** `usageAggregates` and the models list over `partials` rows: the same values, column for column. */
 function partialAggregates(): string {
   return `coalesce(sum(n), 0)::BIGINT AS messages,
   ${TOKEN_COLUMNS.map((c) => `coalesce(sum(${c}), 0)::BIGINT AS ${c}`).join(',\n  ')},
@@ -392,14 +394,15 @@ function rollupFor(by: UsageGroup, f: ReportFilter, use: boolean): Rollup | null
  * Grouped usage over deduplicated messages: rows ordered by key, and a final
  * row with a NULL key and `is_total` for the whole selection.
  */
-export function usageQuery(by: UsageGroup, f: ReportFilter, kind: StoreKind = 'duckdb', rollup = rollupServes(f)): Query {
+export function usageQuery(by: UsageGroup, f: ReportFilter, kind: StoreKind = 'duckdb', useRollup = rollupServes(f)): Query {
   const p = new Params(kind, f.tz);
+  const rollup = rollupFor(by, f, useRollup);
   const where = filters(f, p, rollup ? 'b' : 'ts');
   if (f.model) where.push(`${unknownModel} = ${p.add(f.model)}`);
   if (by === 'model') where.push('NOT synthetic');
   return {
     sql: `SELECT key, grouping(key) = 1 AS is_total, ${partialAggregates()}, ${PARTIAL_MODELS}
-FROM ${partials(by, kind, p, where, rollupFor(by, f, rollup))} s
+FROM ${partials(by, kind, p, where, rollup)} s
 GROUP BY GROUPING SETS ((key), ())
 ORDER BY is_total, key ${f.order === 'desc' ? 'DESC NULLS LAST' : 'NULLS FIRST'}`,
     params: p.values,
@@ -407,13 +410,14 @@ ORDER BY is_total, key ${f.order === 'desc' ? 'DESC NULLS LAST' : 'NULLS FIRST'}
 }
 
 /** `--breakdown`: the same groups split per model (`<synthetic>` left out, as in the model grouping). */
-export function usageBreakdownQuery(by: UsageGroup, f: ReportFilter, kind: StoreKind = 'duckdb', rollup = rollupServes(f)): Query {
+export function usageBreakdownQuery(by: UsageGroup, f: ReportFilter, kind: StoreKind = 'duckdb', useRollup = rollupServes(f)): Query {
   const p = new Params(kind, f.tz);
+  const rollup = rollupFor(by, f, useRollup);
   const where = [...filters(f, p, rollup ? 'b' : 'ts'), 'NOT synthetic'];
   if (f.model) where.push(`${unknownModel} = ${p.add(f.model)}`);
   return {
     sql: `SELECT key, grouping(key) = 1 AS is_total, model_key AS model, ${partialAggregates()}
-FROM ${partials(by, kind, p, where, rollupFor(by, f, rollup))} s
+FROM ${partials(by, kind, p, where, rollup)} s
 GROUP BY GROUPING SETS ((key, model_key), (model_key))
 ORDER BY is_total, key, cost_usd DESC NULLS LAST, model_key`,
     params: p.values,

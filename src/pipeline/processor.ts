@@ -118,7 +118,7 @@ export interface Processor<Carry = unknown> {
    * Work on the processor's own derived tables off the commit path. `watch` calls `run` once
    * commits have paused for `idleMs`, or after `maxWaitMs` of commits without a pause, and
    * `run --once` once at its end; on the writer, serialised with commits (the usage processor
-   * folds its cross-file picks this way: pipelines/usage/picks.ts). A failure is logged and
+   * folds its cross-file picks and their rollups this way: pipelines/usage/fold.ts). A failure is logged and
    * tried again later; the tables must be correct without it.
    */
   readonly upkeep?: { readonly idleMs: number; readonly maxWaitMs: number; run(db: Db): Promise<void> };
