@@ -211,7 +211,7 @@ export async function sessionList(db: Reader, q: SessionListQuery): Promise<Sess
 SELECT s.*, p.total, coalesce(l.models, ${NO_STRINGS}) AS models
 FROM (${sessionsSql(kind, { columns: SESSION_COLUMN_NAMES.filter((c) => c !== 'models' && c !== 'unpriced_models'), within: inPage })}) s
 JOIN page p ON p.owner = s.owner AND p.session_id IS NOT DISTINCT FROM s.session_id
-LEFT JOIN (${sessionListsSql(inPage('r'))}) l ON l.owner = s.owner AND l.session_id IS NOT DISTINCT FROM s.session_id
+LEFT JOIN (${sessionListsSql(kind, inPage('r'))}) l ON l.owner = s.owner AND l.session_id IS NOT DISTINCT FROM s.session_id
 ORDER BY s.${sort} ${q.desc ? 'DESC' : 'ASC'} NULLS LAST, s.session`,
     params,
   );

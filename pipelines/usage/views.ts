@@ -36,6 +36,17 @@ const unknownModel = `coalesce(model, '(unknown)')`;
 /** An empty text list, the same value in both stores. */
 export const NO_STRINGS = 'CAST(ARRAY[] AS VARCHAR[])';
 
+/**
+ * The sorted list of the distinct non-NULL values of `expr` over a group's rows where `filter`
+ * holds, or an empty list: the same value in both stores. DuckDB's DISTINCT aggregate builds a
+ * hash table per group; sorting each group's small list is cheaper (20,201 sessions, one
+ * thread: the grouping 0.37 s -> 0.1 s, the by-session report 480 -> 300 ms).
+ */
+export const sortedDistinct = (kind: StoreKind, expr: string, filter: string): string =>
+  kind === 'duckdb'
+    ? `coalesce(list_sort(list_distinct(array_agg(${expr}) FILTER (WHERE ${filter}))), ${NO_STRINGS})`
+    : `coalesce(array_agg(DISTINCT ${expr} ORDER BY ${expr}) FILTER (WHERE ${filter}), ${NO_STRINGS})`;
+
 /** The usage aggregates every grouped view and report shares. Unpriced rows have a NULL cost. */
 export function usageAggregates(kind: StoreKind): string {
   return `count(*)::BIGINT AS messages,
@@ -47,7 +58,7 @@ export function usageAggregates(kind: StoreKind): string {
   coalesce(sum(cache_read_tokens), 0)::BIGINT AS cache_read_tokens,
   coalesce(sum(total_tokens), 0)::BIGINT AS total_tokens,
   ${costSum(kind)} AS cost_usd,
-  coalesce(array_agg(DISTINCT ${unknownModel} ORDER BY ${unknownModel}) FILTER (WHERE cost_usd IS NULL), ${NO_STRINGS}) AS unpriced_models`;
+  ${sortedDistinct(kind, unknownModel, 'cost_usd IS NULL')} AS unpriced_models`;
 }
 
 /** `long_context` of a row written before migration 2 stored it (the rule of pricing.ts `isLongContext`). */
@@ -96,9 +107,9 @@ const sessionSums = (w: string) => `SELECT owner, session_id, sum(n) AS messages
  * the costly part of usage_sessions (1,000,000 messages, one thread: 0.6 s of its 1.5 s), so the
  * session list builds them for its page only (sessions.ts).
  */
-export const sessionListsSql = (where: string) => `SELECT owner, session_id,
-  coalesce(array_agg(DISTINCT ${unknownModel} ORDER BY ${unknownModel}) FILTER (WHERE n > n_priced), ${NO_STRINGS}) AS unpriced_models,
-  coalesce(array_agg(DISTINCT model ORDER BY model) FILTER (WHERE any_real AND model IS NOT NULL), ${NO_STRINGS}) AS models
+export const sessionListsSql = (kind: StoreKind, where: string) => `SELECT owner, session_id,
+  ${sortedDistinct(kind, unknownModel, 'n > n_priced')} AS unpriced_models,
+  ${sortedDistinct(kind, 'model', 'any_real AND model IS NOT NULL')} AS models
 FROM (SELECT owner, session_id, model, sum(n) AS n, sum(n_priced) AS n_priced, ${GROUP_READS.anyReal} AS any_real
   FROM ${SESSION_ROLLUP.current} r${where ? ` WHERE ${where}` : ''} GROUP BY owner, session_id, model
   HAVING ${GROUP_READS.present}) pm
@@ -177,7 +188,7 @@ export function sessionsSql(kind: StoreKind, opts: { columns?: readonly string[]
 )`,
         ]
       : []),
-    ...(uses('l') ? [`lists AS (${sessionListsSql(opts.within ? opts.within('r') : '')})`] : []),
+    ...(uses('l') ? [`lists AS (${sessionListsSql(kind, opts.within ? opts.within('r') : '')})`] : []),
   ];
   const joins = [
     ...(uses('m') ? ['LEFT JOIN msgs m USING (owner, session_id)'] : []),
@@ -362,13 +373,13 @@ function partials(by: UsageGroup, kind: StoreKind, p: Params, where: readonly st
 }
 
 /** `usageAggregates` and the models list over `partials` rows: the same values, column for column. */
-function partialAggregates(): string {
+function partialAggregates(kind: StoreKind): string {
   return `coalesce(sum(n), 0)::BIGINT AS messages,
   ${TOKEN_COLUMNS.map((c) => `coalesce(sum(${c}), 0)::BIGINT AS ${c}`).join(',\n  ')},
   CAST(sum(cost_fixed) AS DOUBLE PRECISION) AS cost_usd,
-  coalesce(array_agg(DISTINCT model_key ORDER BY model_key) FILTER (WHERE any_unpriced), ${NO_STRINGS}) AS unpriced_models`;
+  ${sortedDistinct(kind, 'model_key', 'any_unpriced')} AS unpriced_models`;
 }
-const PARTIAL_MODELS = `coalesce(array_agg(DISTINCT model ORDER BY model) FILTER (WHERE any_real AND model IS NOT NULL), ${NO_STRINGS}) AS models`;
+const partialModels = (kind: StoreKind) => `${sortedDistinct(kind, 'model', 'any_real AND model IS NOT NULL')} AS models`;
 
 const whereOf = (where: readonly string[]) => (where.length ? ` WHERE ${where.join(' AND ')}` : '');
 
@@ -401,7 +412,7 @@ export function usageQuery(by: UsageGroup, f: ReportFilter, kind: StoreKind = 'd
   if (f.model) where.push(`${unknownModel} = ${p.add(f.model)}`);
   if (by === 'model') where.push('NOT synthetic');
   return {
-    sql: `SELECT key, grouping(key) = 1 AS is_total, ${partialAggregates()}, ${PARTIAL_MODELS}
+    sql: `SELECT key, grouping(key) = 1 AS is_total, ${partialAggregates(kind)}, ${partialModels(kind)}
 FROM ${partials(by, kind, p, where, rollup)} s
 GROUP BY GROUPING SETS ((key), ())
 ORDER BY is_total, key ${f.order === 'desc' ? 'DESC NULLS LAST' : 'NULLS FIRST'}`,
@@ -416,7 +427,7 @@ export function usageBreakdownQuery(by: UsageGroup, f: ReportFilter, kind: Store
   const where = [...filters(f, p, rollup ? 'b' : 'ts'), 'NOT synthetic'];
   if (f.model) where.push(`${unknownModel} = ${p.add(f.model)}`);
   return {
-    sql: `SELECT key, grouping(key) = 1 AS is_total, model_key AS model, ${partialAggregates()}
+    sql: `SELECT key, grouping(key) = 1 AS is_total, model_key AS model, ${partialAggregates(kind)}
 FROM ${partials(by, kind, p, where, rollup)} s
 GROUP BY GROUPING SETS ((key, model_key), (model_key))
 ORDER BY is_total, key, cost_usd DESC NULLS LAST, model_key`,
