@@ -102,10 +102,15 @@ describe('PostgreSQL restart under a live daemon', () => {
       // Logged once per outage, and the end of it.
       const lost = lines.filter((l) => l.includes('lost the database connection; retrying the commit'));
       expect(lost).toHaveLength(1);
-      expect(lines.some((l) => l.includes('database connection back; commits resumed'))).toBe(true);
-      const lostAt = (JSON.parse(lost[0]) as { time: string }).time;
-      expect(Date.parse(lostAt)).toBeGreaterThanOrEqual(downAt - 1000);
-      expect(Date.parse(lostAt)).toBeLessThan(upAt);
+      const back = lines.filter((l) => l.includes('database connection back; commits resumed'));
+      expect(back.length).toBeGreaterThanOrEqual(1);
+      // Logged when the committer first meets the outage: during it, or (when no commit was due
+      // while the server was away, as under CI's load) at the first commit after it, on a pooled
+      // connection the stop closed. Either way after the stop, and before the recovery's line.
+      const timeOf = (l: string) => Date.parse((JSON.parse(l) as { time: string }).time);
+      expect(timeOf(lost[0])).toBeGreaterThanOrEqual(downAt - 1000);
+      expect(timeOf(lost[0])).toBeLessThanOrEqual(timeOf(back[0]));
+      expect(timeOf(back[0])).toBeGreaterThanOrEqual(upAt - 1000);
       // Nothing was judged poison or quarantined because the server was away.
       const state = await queryStore<{ n: number }>(live, "SELECT count(*) AS n FROM session_processor_state WHERE status <> 'ok' OR attempts > 0");
       expect(state[0].n).toBe(0);
