@@ -118,10 +118,11 @@ export function messageRuleSql(kind: StoreKind, within: string, priced: boolean)
   ${copies} AS copies`
     : `m.message_key, ${firsts.file} AS first_file, ${firsts.owner} AS first_owner, ${firsts.ts} AS first_ts,
   ${firsts.sid} AS first_session_id, ${copies} AS copies, ${copy.join(', ')}`;
+  const rows = `SELECT * FROM ${MESSAGES.name}${within ? ` WHERE ${within}` : ''}`;
   return firstRowsSql(kind, {
     columns: priced ? MESSAGE_VIEW_COLUMNS : MESSAGE_PICK_COLUMNS.map(([c]) => c),
     select,
-    from: `FROM (${priced ? pricedRows(`(SELECT * FROM ${MESSAGES.name}${within ? ` WHERE ${within}` : ''})`) : `SELECT * FROM ${MESSAGES.name}${within ? ` WHERE ${within}` : ''}`}) m
+    from: `FROM (${priced ? pricedRows(`(${rows})`) : rows}) m
 LEFT JOIN ${FILES.name} f ON f.session_file = m.session_file
 WINDOW first_seen AS (
   PARTITION BY m.message_key ORDER BY m.ts ASC NULLS LAST, m.session_file

@@ -43,6 +43,8 @@ export interface Rollup {
 }
 
 const B = ['b', 'TIMESTAMP'] as const;
+const OWNER = ['owner', 'VARCHAR'] as const;
+const SESSION_ID = ['session_id', 'VARCHAR'] as const;
 const MODEL = ['model', 'VARCHAR'] as const;
 const SYNTHETIC = ['synthetic', 'BOOLEAN'] as const;
 
@@ -50,7 +52,7 @@ export const ROLLUP: Rollup = {
   table: 'usage_rollup',
   delta: 'usage_rollup_delta',
   current: 'usage_rollup_current',
-  group: [B, ['owner', 'VARCHAR'], ['session_id', 'VARCHAR'], MODEL, SYNTHETIC],
+  group: [B, OWNER, SESSION_ID, MODEL, SYNTHETIC],
 };
 export const TIME_ROLLUP: Rollup = {
   table: 'usage_rollup_time',
@@ -62,13 +64,13 @@ export const OWNER_ROLLUP: Rollup = {
   table: 'usage_rollup_owner',
   delta: 'usage_rollup_owner_delta',
   current: 'usage_rollup_owner_current',
-  group: [['owner', 'VARCHAR'], MODEL, SYNTHETIC],
+  group: [OWNER, MODEL, SYNTHETIC],
 };
 export const SESSION_ROLLUP: Rollup = {
   table: 'usage_rollup_session',
   delta: 'usage_rollup_session_delta',
   current: 'usage_rollup_session_current',
-  group: [['owner', 'VARCHAR'], ['session_id', 'VARCHAR'], MODEL, SYNTHETIC],
+  group: [OWNER, SESSION_ID, MODEL, SYNTHETIC],
 };
 /**
  * Smallest first (1,000,000 benchmark messages: 200, 34,568, 200,000 and 413,280 rows): a report

@@ -141,7 +141,7 @@ export class LagTracker {
   observe(sessionFile: string, stat: FileStat | null, at = Date.now()): void {
     if (!stat) {
       if (!this.seen.delete(sessionFile)) return;
-      for (const p of this.processors) this.evaluate(p, sessionFile, at);
+      for (const p of this.processors) this.evaluate(p, sessionFile);
       return;
     }
     // Fields named, not spread: a spread object gets a hidden class of its own (seen-files.ts).
@@ -154,7 +154,7 @@ export class LagTracker {
       hist.push(obs);
       if (hist.length > HISTORY) hist.splice(0, hist.length - HISTORY);
     }
-    for (const p of this.processors) this.evaluate(p, sessionFile, at);
+    for (const p of this.processors) this.evaluate(p, sessionFile);
   }
 
   /** A checkpoint was committed at `at`. */
@@ -170,7 +170,7 @@ export class LagTracker {
     agg.lastCommitAt = at;
     this.countStatus(p.name, old, cp);
     cps.set(cp.sessionFile, cp);
-    this.evaluate(p, cp.sessionFile, at);
+    this.evaluate(p, cp.sessionFile);
   }
 
   private countStatus(processor: string, old: Checkpoint | undefined, cp: Checkpoint): void {
@@ -184,7 +184,7 @@ export class LagTracker {
     else troubled.delete(cp.sessionFile);
   }
 
-  private evaluate(p: TrackedProcessor, file: string, at: number): void {
+  private evaluate(p: TrackedProcessor, file: string): void {
     this.oldestScan.delete(p.name);
     const cps = this.cps.get(p.name)!;
     const seen = this.seen.get(file);
@@ -235,7 +235,6 @@ export class LagTracker {
       stored.pending = pending;
       stored.since = since;
     }
-    void at;
   }
 
   /** The processor's lag now. O(pending files) for the oldest-pending scan. */
