@@ -265,6 +265,10 @@ function duckSnapshot(conn: DuckDBConnection): ReadSnapshot {
     // Chunk by chunk (~2k rows), with a turn of the event loop between: converting a 20,000-row
     // report to JS objects at once holds the daemon's loop, and /health with it.
     async all<R>(sql: string, params?: Params): Promise<R[]> {
+      if (READING_QUERY.test(sql)) {
+        const rows = await allAsJson<R>(conn, sql, params);
+        if (rows) return rows;
+      }
       const result = await conn.stream(sql, params as DuckDBValue[] | undefined);
       const out: R[] = [];
       for await (const rows of result.yieldRowObjectJs()) {
@@ -298,6 +302,36 @@ function duckSnapshot(conn: DuckDBConnection): ReadSnapshot {
       };
     },
   };
+}
+
+/** A query of ours that can be a subquery (a SELECT or WITH); others (DESCRIBE, SHOW) read as they are. */
+const READING_QUERY = /^\s*(SELECT|WITH)\b/i;
+
+/**
+ * A read's rows through DuckDB's own JSON: one `to_json` text a row, parsed a chunk at a time.
+ * @duckdb/node-api converts each value at ~1.2 µs whichever reader is used: 300-480 ms for the
+ * by-session report's 20,201 rows × 14 columns, against 73-108 ms for its rows as JSON text.
+ * Values come as the PostgreSQL store gives them, which the reports decode already
+ * (src/state/row-values.ts): BIGINT and HUGEINT as numbers, TIMESTAMP as its text; doubles
+ * round-trip exactly. A value JSON cannot hold (a double's NaN or Infinity) makes the chunk
+ * unparsable: then null, and the caller reads the rows the usual way in the same snapshot.
+ */
+async function allAsJson<R>(conn: DuckDBConnection, sql: string, params?: Params): Promise<R[] | null> {
+  const result = await conn.stream(`SELECT to_json(q)::VARCHAR FROM (${sql}) q`, params as DuckDBValue[] | undefined);
+  const out: R[] = [];
+  for await (const rows of result.yieldRowsJs()) {
+    let text = '[';
+    for (let i = 0; i < rows.length; i++) text += (i === 0 ? '' : ',') + (rows[i][0] as string);
+    let parsed: R[];
+    try {
+      parsed = JSON.parse(text + ']') as R[];
+    } catch {
+      return null;
+    }
+    for (const r of parsed) out.push(r);
+    await new Promise<void>((r) => setImmediate(r));
+  }
+  return out;
 }
 
 /** One line naming why DuckDB refused the text (external access, a parse or catalog error). */
