@@ -4,7 +4,7 @@
  * the active price version. The whole root is one series by default (one
  * account, as on a laptop); `--by-owner` makes one series per owner (a server).
  */
-import Table from 'cli-table3';
+import { int, renderTable } from '../../src/pipeline/table.js';
 import type { ReadQuery, ReportDefinition, ReportParam } from '../../src/pipeline/report.js';
 import { ReportParamError } from '../../src/pipeline/report.js';
 import { ORDER_PARAM, parseWhen, SINCE_PARAM, TimeParamError, TZ_PARAM, UNTIL_PARAM, whenRange } from '../../src/pipeline/report-time.js';
@@ -236,7 +236,6 @@ export async function blocksReport(q: ReadQuery, f: BlocksQuery): Promise<Blocks
 
 export const EMPTY_BLOCKS: BlocksResult = { rows: [], totals: blockTotals([]) };
 
-const int = (n: number) => n.toLocaleString('en-US');
 const usd = (n: number | null) => (n === null ? 'unpriced' : `$${n.toFixed(n === 0 || n >= 0.01 ? 2 : 4)}`);
 
 /** `YYYY-MM-DD HH:MM` in `tz`. */
@@ -249,7 +248,7 @@ function local(isoText: string, tz: string): string {
 
 export function renderBlocksTable(r: BlocksResult, tz: string, byOwner: boolean): string {
   const head = [...(byOwner ? ['owner'] : []), `block start (${tz})`, 'last activity', 'models', 'messages', 'input', 'output', 'cache create', 'cache read', 'total tokens', 'cost (USD)'];
-  const t = new Table({ head, colAligns: head.map((h, i) => (i < head.length - 7 ? 'left' : 'right')), style: { head: [], border: [], compact: true } });
+  const t: string[][] = [];
   const notes: string[] = [];
   for (const b of r.rows) {
     t.push([
@@ -274,7 +273,7 @@ export function renderBlocksTable(r: BlocksResult, tz: string, byOwner: boolean)
   const tot = r.totals;
   t.push([...(byOwner ? [''] : []), `total (${tot.blocks} blocks)`, '', tot.models.join(', '), int(tot.messages), int(tot.input_tokens), int(tot.output_tokens), int(tot.cache_creation_tokens), int(tot.cache_read_tokens), int(tot.total_tokens), usd(tot.cost_usd) + (tot.cost_usd !== null && tot.unpriced_models.length > 0 ? ' *' : '')]);
   if (tot.unpriced_models.length > 0) notes.push(`* partial: unpriced models ${tot.unpriced_models.join(', ')} (their tokens are counted)`);
-  return `${t.toString()}\n${notes.map((n) => n + '\n').join('')}`;
+  return `${renderTable(head, t, head.map((h, i) => (i < head.length - 7 ? 'left' : 'right')))}\n${notes.map((n) => n + '\n').join('')}`;
 }
 
 const BLOCK_FIELDS = [

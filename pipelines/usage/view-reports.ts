@@ -5,7 +5,7 @@
  * `report events-by-day-kind`) and the page
  * reads them from `GET /reports/<name>`, live or offline alike.
  */
-import Table from 'cli-table3';
+import { int as grouped, renderTable } from '../../src/pipeline/table.js';
 import { ReportParamError, type ReportDefinition } from '../../src/pipeline/report.js';
 import { FILTER_PARAMS, filterOf, MODEL_PARAM, USAGE_REPORTS } from './reports.js';
 import { renderCsv } from './csv.js';
@@ -14,10 +14,16 @@ import { eventsByDayKind, type DayKindRow } from './series.js';
 import { liveFiles, sessionDetail, sessionList, SESSION_SORTS, type LiveFile, type SessionDetail, type SessionList, type SessionSort } from './sessions.js';
 
 const NOT_RUN = 'the usage processor has not run on this database';
-const int = (n: number | null) => (n === null ? '-' : n.toLocaleString('en-US'));
+const int = (n: number | null) => (n === null ? '-' : grouped(n));
 const usd = (n: number | null) => (n === null ? 'unpriced' : `$${n.toFixed(n === 0 || n >= 0.01 ? 2 : 4)}`);
-const table = (head: string[], numeric: number[]) =>
-  new Table({ head, colAligns: head.map((_, i) => (numeric.includes(i) ? 'right' : 'left')), style: { head: [], border: [], compact: true } });
+/** Rows pushed, then printed by the linear-time renderer (cli-table3 took 4.9 s for 2,000 rows here). */
+const table = (head: string[], numeric: number[]) => {
+  const rows: string[][] = [];
+  return {
+    push: (row: string[]) => void rows.push(row),
+    toString: () => renderTable(head, rows, head.map((_, i) => (numeric.includes(i) ? 'right' : 'left'))),
+  };
+};
 
 const filterWithModel = filterOf;
 

@@ -43,6 +43,7 @@ import fastifyCookie from '@fastify/cookie';
 import { dashboardRoutes } from './dashboard.js';
 import { FailureLimiter, installAdminGuard, isMutating } from './guard.js';
 import { Counter } from 'prom-client';
+import { ACTOR_HEADER, isLoopback } from './wire.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -62,14 +63,7 @@ export interface AdminContext {
   address?: { host: string; port: number };
 }
 
-export const ACTOR_HEADER = 'x-session-pipeline-actor';
-
 // ------------------------------------------------------------------ binding rules
-
-export function isLoopback(host: string): boolean {
-  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
-  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || /^::ffff:127\.\d+\.\d+\.\d+$/.test(h);
-}
 
 /** Preflight: binding beyond loopback needs a token; the daemon refuses to start otherwise. */
 export function checkAdminBind(config: Config): void {

@@ -4,7 +4,7 @@
  */
 import http from 'node:http';
 import os from 'node:os';
-import { ACTOR_HEADER } from './admin.js';
+import { ACTOR_HEADER } from './wire.js';
 
 export class AdminUnavailableError extends Error {}
 export class AdminAuthError extends Error {}

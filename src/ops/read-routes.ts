@@ -26,8 +26,7 @@ import { displayLocation, storeKindOf } from '../state/dialect.js';
 import { runSql, SqlFailedError, SqlRefusedError, SQL_DEFAULTS, type SqlResult } from '../state/sql.js';
 import { exportRows, presentRelations } from '../state/export-rows.js';
 import type { AdminContext } from './admin.js';
-
-export const NOTICE_HEADER = 'x-session-pipeline-notice';
+import { NOTICE_HEADER } from './wire.js';
 
 /** Reports are small aggregates: 30 s is generous, and stops a runaway one. */
 const REPORT_TIMEOUT_MS = 30_000;

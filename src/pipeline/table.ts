@@ -10,10 +10,14 @@
  */
 export type Align = 'left' | 'right';
 
-const clean = (s: string) => s.replace(/\r?\n/g, '\\n').replace(/\t/g, '\\t');
+const clean = (s: string) => (/[\n\t]/.test(s) ? s.replace(/\r?\n/g, '\\n').replace(/\t/g, '\\t') : s);
+
+/** Printable ASCII only: one column a character (nearly every cell of a report). */
+const PLAIN = /^[\x20-\x7e]*$/;
 
 /** Display width: one column per code point, two for East Asian wide and emoji ranges. */
 export function displayWidth(s: string): number {
+  if (PLAIN.test(s)) return s.length;
   let w = 0;
   for (const ch of s) {
     const c = ch.codePointAt(0)!;
@@ -60,4 +64,19 @@ export function renderTable(head: readonly string[], rows: readonly (readonly st
   for (const r of body) out.push(row(r, align));
   out.push(line('└', '┴', '┘'));
   return out.join('\n');
+}
+
+/**
+ * An integer with en-US thousands separators, as `toLocaleString('en-US')` prints it.
+ * That call costs ~0.8 µs: 95 ms of the table of `report usage --by session` over 20,201
+ * sessions. Anything but a safe integer (fractions, -0, NaN) still goes through it.
+ */
+export function int(n: number): string {
+  if (!Number.isSafeInteger(n) || Object.is(n, -0)) return n.toLocaleString('en-US');
+  const digits = String(n < 0 ? -n : n);
+  let out = '';
+  let i = digits.length % 3 || 3;
+  out = digits.slice(0, i);
+  for (; i < digits.length; i += 3) out += ',' + digits.slice(i, i + 3);
+  return n < 0 ? '-' + out : out;
 }

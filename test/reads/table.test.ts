@@ -2,7 +2,7 @@
 import Table from 'cli-table3';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { renderTable, type Align } from '../../src/pipeline/table.js';
+import { int, renderTable, type Align } from '../../src/pipeline/table.js';
 
 const cliTable3 = (head: string[], rows: string[][], aligns: Align[]) => {
   const t = new Table({ head, colAligns: aligns, style: { head: [], border: [], compact: true } });
@@ -50,5 +50,13 @@ describe('stringifyInSlices', () => {
     for (const v of [{ rows, totals: { n: 1 }, skip: undefined }, rows, { columns: [{ name: 'a' }], rows }, { small: [1, 2] }, 'text', null, [undefined, 1]]) {
       expect(await stringifyInSlices(v)).toBe(JSON.stringify(v));
     }
+  });
+});
+
+describe('int', () => {
+  it("prints what toLocaleString('en-US') prints, for any number", () => {
+    const n = fc.oneof(fc.integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }), fc.integer({ min: -99_999, max: 99_999 }), fc.double());
+    fc.assert(fc.property(n, (x) => int(x) === x.toLocaleString('en-US')), { numRuns: 20_000 });
+    for (const x of [0, -0, 7, 999, 1000, -1000, 123_456_789, 2 ** 53, NaN, Infinity, 1234.5]) expect(int(x)).toBe(x.toLocaleString('en-US'));
   });
 });
