@@ -221,18 +221,18 @@ describe("a read's rows on DuckDB", () => {
   it('come as the reports decode them, in order, across chunks; a NaN or Infinity still reads', async () => {
     const db = await openStore(path.join(sb.dir, 'rows.duckdb'), { externalAccess: false });
     try {
-      await db.run('CREATE TABLE m (n BIGINT, cost DOUBLE, at TIMESTAMP, models VARCHAR[], note VARCHAR)');
+      await db.run('CREATE TABLE m (n BIGINT, cost DOUBLE, ts TIMESTAMP, models VARCHAR[], note VARCHAR)');
       await db.run(
         `INSERT INTO m SELECT range, range * 0.1, TIMESTAMP '2026-01-02 03:04:05.678' + range * INTERVAL 1 SECOND,
            ['a', 'b"' || range::VARCHAR], CASE WHEN range % 2 = 0 THEN NULL ELSE E'line\\n' || range::VARCHAR END
          FROM range(5000)`,
       );
       const rows = await withSnapshot(db, { timeoutMs: 5000 }, (s) =>
-        s.all<Record<string, unknown>>('SELECT n, cost, at, models, note, sum(n) OVER () AS total FROM m ORDER BY n DESC'),
+        s.all<Record<string, unknown>>('SELECT n, cost, ts, models, note, sum(n) OVER () AS total FROM m ORDER BY n DESC'),
       );
       expect(rows).toHaveLength(5000);
       expect(rows.map((r) => r.n)).toEqual(Array.from({ length: 5000 }, (_, i) => 4999 - i));
-      expect(rows[4999 - 7]).toEqual({ n: 7, cost: 7 * 0.1, at: '2026-01-02 03:04:12.678', models: ['a', 'b"7'], note: 'line\n7', total: 12_497_500 });
+      expect(rows[4999 - 7]).toEqual({ n: 7, cost: 0.7, ts: '2026-01-02 03:04:12.678', models: ['a', 'b"7'], note: 'line\n7', total: 12_497_500 });
       expect(rows[4999 - 8].note).toBeNull();
       const odd = await withSnapshot(db, { timeoutMs: 5000 }, (s) =>
         s.all<{ x: number }>("SELECT x FROM (VALUES (1.5::DOUBLE), ('NaN'::DOUBLE), ('Infinity'::DOUBLE)) t(x)"),
@@ -240,7 +240,7 @@ describe("a read's rows on DuckDB", () => {
       expect(odd.map((r) => r.x)).toEqual([1.5, NaN, Infinity]);
       // Not a SELECT: read as it is.
       const described = await withSnapshot(db, { timeoutMs: 5000 }, (s) => s.all<{ column_name: string }>('DESCRIBE SELECT * FROM m'));
-      expect(described.map((d) => d.column_name)).toEqual(['n', 'cost', 'at', 'models', 'note']);
+      expect(described.map((d) => d.column_name)).toEqual(['n', 'cost', 'ts', 'models', 'note']);
     } finally {
       await db.close();
     }
