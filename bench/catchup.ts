@@ -13,6 +13,7 @@
  *
  *   npm run bench:catchup -- [--files 20000] [--cpu-prof] [--health-ms 50]
  */
+import { idleStatus, type IdleFields } from './lib/status.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -62,21 +63,7 @@ function get(port: number, p: string): Promise<{ status: number; body: string }>
   });
 }
 
-interface Status {
-  queues: Record<string, { running: number; queued: number }>;
-  hintsPending: number;
-  commitPendingUnits: number;
-  rescanning: boolean;
-  lastRescan: unknown;
-  catchUp?: { phase: string; files: number; done: number } | null;
-}
-const idleStatus = (s: Status) =>
-  s.lastRescan !== null &&
-  !s.rescanning &&
-  s.hintsPending === 0 &&
-  s.commitPendingUnits === 0 &&
-  (s.catchUp?.phase ?? 'caught-up') === 'caught-up' &&
-  Object.values(s.queues).every((q) => q.running === 0 && q.queued === 0);
+type Status = IdleFields;
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sp-bench-catchup-'));
 const root = path.join(dir, 'root');

@@ -21,6 +21,7 @@
  *   npm run bench:live-cost -- [--seconds 60] [--live 200] [--idle 20000] [--sample 20]
  *                              [--watcher on|inotify|chokidar|off] [--cpu-prof] [--skip-catchup]
  */
+import { idleStatus, type IdleFields } from './lib/status.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -88,22 +89,11 @@ function getJson<T>(port: number, p: string): Promise<T> {
   });
 }
 
-interface Status {
+interface Status extends IdleFields {
   committer: { transactions: number; units: number; rows: number; intervalMs?: number };
-  queues: Record<string, { running: number; queued: number }>;
-  hintsPending: number;
-  commitPendingUnits: number;
-  rescanning: boolean;
-  lastRescan: unknown;
   watcher: { state: string; source?: string };
   processors: { name: string; settle: { policy: string } }[];
 }
-const idleStatus = (s: Status) =>
-  s.lastRescan !== null &&
-  !s.rescanning &&
-  s.hintsPending === 0 &&
-  s.commitPendingUnits === 0 &&
-  Object.values(s.queues).every((q) => q.running === 0 && q.queued === 0);
 
 /** Wait until /status has shown an idle daemon twice in a row; returns when it first did. */
 async function caughtUp(port: number, child: ChildProcess, timeoutMs: number): Promise<number> {
