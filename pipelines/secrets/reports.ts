@@ -3,18 +3,19 @@
  * `GET /reports/secrets` (admin API). Only redacted excerpts and keyed
  * fingerprints exist to be shown; the secrets themselves were never stored.
  */
-import Table from 'cli-table3';
+import { renderTable } from '../../src/pipeline/table.js';
 import { ReportParamError, type ReportDefinition } from '../../src/pipeline/report.js';
 import { SINCE_PARAM, TZ_PARAM, UNTIL_PARAM, WHEN_FORMS, whenRange } from '../../src/pipeline/report-time.js';
 import { hasFindingsTable, querySecretFindings, secretFindingSummary, type FindingSummary, type SecretFinding } from './query.js';
 
 export function renderFindings(findings: readonly SecretFinding[]): string {
   if (findings.length === 0) return 'no secrets found\n';
-  const t = new Table({ head: ['session file', 'line', 'offset', 'rule', 'location', 'excerpt', 'fingerprint'], style: { head: [], border: [] } });
-  for (const f of findings) t.push([f.session_file, f.line, f.offset, f.rule, f.location, f.excerpt, f.fingerprint.slice(0, 12)]);
+  // One row per finding: a team's findings run to thousands, which cli-table3 lays out in quadratic time.
+  const rows = findings.map((f) => [f.session_file, String(f.line), String(f.offset), f.rule, f.location, f.excerpt, f.fingerprint.slice(0, 12)]);
+  const t = renderTable(['session file', 'line', 'offset', 'rule', 'location', 'excerpt', 'fingerprint'], rows, [], { rowLines: true });
   const distinct = new Set(findings.map((f) => f.fingerprint)).size;
   const files = new Set(findings.map((f) => f.session_file)).size;
-  return `${t.toString()}\n${findings.length} finding(s) of ${distinct} distinct secret(s) in ${files} file(s)\n`;
+  return `${t}\n${findings.length} finding(s) of ${distinct} distinct secret(s) in ${files} file(s)\n`;
 }
 
 export const secretsReportDef: ReportDefinition<{ findings: SecretFinding[] }> = {
@@ -67,10 +68,10 @@ export const secretsSummaryDef: ReportDefinition<FindingSummary> = {
     return { result, notice: ran ? undefined : 'the secrets processor has not run on this database' };
   },
   table(r) {
-    const t = new Table({ head: ['by', 'key', 'findings', 'distinct secrets'], colAligns: ['left', 'left', 'right', 'right'], style: { head: [], border: [], compact: true } });
-    for (const [by, rows] of [['owner', r.byOwner], ['rule', r.byRule], ['day', r.byDay]] as const) for (const x of rows) t.push([by, x.key, x.findings, x.distinct]);
-    t.push(['total', '', r.total.findings, r.total.distinct]);
-    return `${t.toString()}\n`;
+    const t: string[][] = [];
+    for (const [by, rows] of [['owner', r.byOwner], ['rule', r.byRule], ['day', r.byDay]] as const) for (const x of rows) t.push([by, x.key, String(x.findings), String(x.distinct)]);
+    t.push(['total', '', String(r.total.findings), String(r.total.distinct)]);
+    return `${renderTable(['by', 'key', 'findings', 'distinct secrets'], t, ['left', 'left', 'right', 'right'])}\n`;
   },
 };
 

@@ -1,5 +1,5 @@
 /**
- * Aligned text tables in cli-table3's compact style, in linear time.
+ * Aligned text tables in cli-table3's styles (compact, or with a rule between rows), in linear time.
  *
  * cli-table3 lays out every cell through its generic span/wrap machinery, and
  * its cost grows faster than the row count: 2,000 / 4,000 / 8,000 rows of three
@@ -40,7 +40,12 @@ export function displayWidth(s: string): number {
   return w;
 }
 
-export function renderTable(head: readonly string[], rows: readonly (readonly string[])[], aligns: readonly Align[] = []): string {
+/** `rowLines`: a rule between body rows too, as cli-table3's default (not compact) style draws. */
+export interface TableStyle {
+  rowLines?: boolean;
+}
+
+export function renderTable(head: readonly string[], rows: readonly (readonly string[])[], aligns: readonly Align[] = [], style: TableStyle = {}): string {
   const h = head.map(clean);
   const body = rows.map((r) => head.map((_, i) => clean(r[i] ?? '')));
   const widths = h.map((c, i) => {
@@ -61,7 +66,11 @@ export function renderTable(head: readonly string[], rows: readonly (readonly st
   const align = (i: number) => aligns[i] ?? 'left';
   const out: string[] = [line('┌', '┬', '┐'), row(h, align)];
   if (body.length > 0) out.push(line('├', '┼', '┤'));
-  for (const r of body) out.push(row(r, align));
+  const between = style.rowLines ? line('├', '┼', '┤') : null;
+  body.forEach((r, i) => {
+    if (between !== null && i > 0) out.push(between);
+    out.push(row(r, align));
+  });
   out.push(line('└', '┴', '┘'));
   return out.join('\n');
 }

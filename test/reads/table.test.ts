@@ -4,8 +4,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { int, renderTable, type Align } from '../../src/pipeline/table.js';
 
-const cliTable3 = (head: string[], rows: string[][], aligns: Align[]) => {
-  const t = new Table({ head, colAligns: aligns, style: { head: [], border: [], compact: true } });
+const cliTable3 = (head: string[], rows: string[][], aligns: Align[], compact = true) => {
+  const t = new Table({ head, colAligns: aligns, style: { head: [], border: [], compact } });
   for (const r of rows) t.push(r);
   return t.toString();
 };
@@ -24,6 +24,8 @@ describe('renderTable', () => {
         ),
         ([head, rows, aligns]) => {
           expect(renderTable(head, rows, aligns)).toBe(cliTable3(head, rows, aligns));
+          // cli-table3's default style: a rule between body rows (report secrets).
+          expect(renderTable(head, rows, aligns, { rowLines: true })).toBe(cliTable3(head, rows, aligns, false));
         },
       ),
       { numRuns: 200 },
