@@ -83,9 +83,8 @@ export function renderTable(head: readonly string[], rows: readonly (readonly st
 export function int(n: number): string {
   if (!Number.isSafeInteger(n) || Object.is(n, -0)) return n.toLocaleString('en-US');
   const digits = String(n < 0 ? -n : n);
-  let out = '';
-  let i = digits.length % 3 || 3;
-  out = digits.slice(0, i);
-  for (; i < digits.length; i += 3) out += ',' + digits.slice(i, i + 3);
+  const lead = digits.length % 3 || 3;
+  let out = digits.slice(0, lead);
+  for (let i = lead; i < digits.length; i += 3) out += ',' + digits.slice(i, i + 3);
   return n < 0 ? '-' + out : out;
 }
