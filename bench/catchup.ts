@@ -13,7 +13,6 @@
  *
  *   npm run bench:catchup -- [--files 20000] [--cpu-prof] [--health-ms 50]
  */
-import { idleStatus, type IdleFields } from './lib/status.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,6 +25,7 @@ import { printTable, writeResult, REPO_ROOT, round } from './lib/report.js';
 import { percentile } from './lib/probe.js';
 import { summarizeProfile, newestProfile } from './lib/cpuprofile.js';
 import { childrenCpuMs, loadLine, procCpuMs, threadCpuMs } from './lib/proc.js';
+import { idleStatus, type IdleFields } from './lib/status.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -63,7 +63,6 @@ function get(port: number, p: string): Promise<{ status: number; body: string }>
   });
 }
 
-type Status = IdleFields;
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sp-bench-catchup-'));
 const root = path.join(dir, 'root');
@@ -129,7 +128,7 @@ try {
     if (Date.now() > deadline) throw new Error('daemon did not catch up in time');
     if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}`);
     try {
-      const s = JSON.parse((await get(port, '/status')).body) as Status;
+      const s = JSON.parse((await get(port, '/status')).body) as IdleFields;
       if (s.catchUp && s.catchUp.phase !== 'caught-up') sawCatchingUp = true;
       if (idleStatus(s)) {
         if (first !== null) caughtAt = first;

@@ -21,7 +21,6 @@
  *   npm run bench:live-cost -- [--seconds 60] [--live 200] [--idle 20000] [--sample 20]
  *                              [--watcher on|inotify|chokidar|off] [--cpu-prof] [--skip-catchup]
  */
-import { idleStatus, type IdleFields } from './lib/status.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -34,6 +33,7 @@ import { printTable, writeResult, REPO_ROOT, round } from './lib/report.js';
 import { percentile } from './lib/probe.js';
 import { summarizeProfile, newestProfile } from './lib/cpuprofile.js';
 import { childrenCpuMs as childrenCpuMsOrNull, procCpuMs, threadCpuMs } from './lib/proc.js';
+import { idleStatus, type IdleFields } from './lib/status.js';
 
 const { values: flags } = parseArgs({
   options: {

@@ -4,7 +4,7 @@
  * the active price version. The whole root is one series by default (one
  * account, as on a laptop); `--by-owner` makes one series per owner (a server).
  */
-import { int, renderTable } from '../../src/pipeline/table.js';
+import { int, renderTable, usd } from '../../src/pipeline/table.js';
 import type { ReadQuery, ReportDefinition, ReportParam } from '../../src/pipeline/report.js';
 import { ReportParamError } from '../../src/pipeline/report.js';
 import { ORDER_PARAM, parseWhen, SINCE_PARAM, TimeParamError, TZ_PARAM, UNTIL_PARAM, whenRange } from '../../src/pipeline/report-time.js';
@@ -236,7 +236,6 @@ export async function blocksReport(q: ReadQuery, f: BlocksQuery): Promise<Blocks
 
 export const EMPTY_BLOCKS: BlocksResult = { rows: [], totals: blockTotals([]) };
 
-const usd = (n: number | null) => (n === null ? 'unpriced' : `$${n.toFixed(n === 0 || n >= 0.01 ? 2 : 4)}`);
 
 /** `YYYY-MM-DD HH:MM` in `tz`. */
 function local(isoText: string, tz: string): string {

@@ -4,7 +4,7 @@
  * The JSON shapes are documented in docs/usage.md.
  */
 import type { ReportDefinition, ReportParam, ReportParams } from '../../src/pipeline/report.js';
-import { int, renderTable, type Align } from '../../src/pipeline/table.js';
+import { int, renderTable, usd, type Align } from '../../src/pipeline/table.js';
 import { machineTimeZone, ORDER_PARAM, SINCE_PARAM, TZ_PARAM, UNTIL_PARAM } from '../../src/pipeline/report-time.js';
 import { EVENT_GROUPS, USAGE_GROUPS, type EventGroup, type ReportFilter, type UsageGroup } from './views.js';
 import { renderCsv } from './csv.js';
@@ -47,7 +47,6 @@ const LABELS: Record<UsageGroup | EventGroup, string> = {
   command: 'command',
 };
 
-const usd = (n: number | null) => (n === null ? 'unpriced' : `$${n.toFixed(n === 0 || n >= 0.01 ? 2 : 4)}`);
 
 const USAGE_FIELDS = [
   'key',

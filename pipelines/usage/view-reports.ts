@@ -5,7 +5,7 @@
  * `report events-by-day-kind`) and the page
  * reads them from `GET /reports/<name>`, live or offline alike.
  */
-import { int as grouped, renderTable } from '../../src/pipeline/table.js';
+import { int as grouped, renderTable, usd } from '../../src/pipeline/table.js';
 import { ReportParamError, type ReportDefinition } from '../../src/pipeline/report.js';
 import { FILTER_PARAMS, filterOf, MODEL_PARAM, USAGE_REPORTS } from './reports.js';
 import { renderCsv } from './csv.js';
@@ -15,7 +15,6 @@ import { liveFiles, sessionDetail, sessionList, SESSION_SORTS, type LiveFile, ty
 
 const NOT_RUN = 'the usage processor has not run on this database';
 const int = (n: number | null) => (n === null ? '-' : grouped(n));
-const usd = (n: number | null) => (n === null ? 'unpriced' : `$${n.toFixed(n === 0 || n >= 0.01 ? 2 : 4)}`);
 /** Rows pushed, then printed by the linear-time renderer (cli-table3 took 4.9 s for 2,000 rows here). */
 const table = (head: string[], numeric: number[]) => {
   const rows: string[][] = [];

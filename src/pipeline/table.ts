@@ -88,3 +88,6 @@ export function int(n: number): string {
   for (let i = lead; i < digits.length; i += 3) out += ',' + digits.slice(i, i + 3);
   return n < 0 ? '-' + out : out;
 }
+
+/** USD as the report tables print it: cents, or 4 decimals under a cent; `unpriced` for null (never $0). */
+export const usd = (n: number | null): string => (n === null ? 'unpriced' : `$${n.toFixed(n === 0 || n >= 0.01 ? 2 : 4)}`);

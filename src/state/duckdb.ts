@@ -80,7 +80,7 @@ export class DuckDb implements Db {
       if (opts.threads) config.threads = String(opts.threads);
       // DuckDB checkpoints inside the commit that takes the WAL past this size, and a checkpoint
       // here costs 0.5-1.1 s whatever the WAL holds (bench:live-reads, 20,200 files: at 4 MB every
-      // commit checkpointed and took 0.5-1.5 s; at the default 16 MB one commit a ~45 s took 1.1 s
+      // commit checkpointed and took 0.5-1.5 s; at the default 16 MB one commit every ~45 s took 1.1 s
       // and set the minute's append -> commit p99). 64 MB: one such commit every ~5 min at 200
       // live files. The cost is at start after a kill: a 64 MB WAL of 200-row commits replayed
       // in 1.2 s here (16 MB: a quarter of that).
