@@ -10,7 +10,7 @@ import { ReportParamError } from '../../src/pipeline/report.js';
 import { ORDER_PARAM, parseWhen, SINCE_PARAM, TimeParamError, TZ_PARAM, UNTIL_PARAM, whenRange } from '../../src/pipeline/report-time.js';
 import { activeBlockRanges, blockTokens, HOUR_MS, identifyBlocks, type Block, type BlockMessage, type BlockRange, type HourBucket } from './blocks.js';
 import { hasUsage } from './report.js';
-import { dedupTimes } from './picks.js';
+import { sourcesOf } from './sources.js';
 import { renderCsv } from './csv.js';
 import { epochMsOf, kindOf, tsFromEpochMs } from '../../src/state/dialect.js';
 import { num } from '../../src/state/row-values.js';
@@ -149,10 +149,11 @@ const seriesKey = (f: BlocksQuery) => (f.byOwner ? 'owner' : `'' AS owner`);
 async function activeRanges(q: ReadQuery, f: BlocksQuery): Promise<Map<string, BlockRange[]>> {
   const kind = kindOf(q);
   const { where, params } = filterOf(q, f);
+  const src = await sourcesOf(q);
   const rows = await q.all<Record<string, unknown>>(
     `SELECT owner, hour, min(t) AS min_t, max(t) AS max_t, min(t) FILTER (WHERE t > hour) AS min_after
      FROM (SELECT owner, t, CAST(floor(t / ${HOUR_MS}.0) AS BIGINT) * ${HOUR_MS} AS hour
-           FROM (SELECT ${seriesKey(f)}, ${epochMsOf(kind, 'ts')} AS t FROM (${dedupTimes(kind)}) d WHERE ${where.join(' AND ')}) m) b
+           FROM (SELECT ${seriesKey(f)}, ${epochMsOf(kind, 'ts')} AS t FROM ${src.times} d WHERE ${where.join(' AND ')}) m) b
      GROUP BY owner, hour ORDER BY owner, hour`,
     params,
   );
@@ -194,10 +195,11 @@ export async function loadBlockMessages(q: ReadQuery, f: BlocksQuery, ranges?: M
     if (any.length === 0) return new Map();
     where.push(`(${any.join(' OR ')})`);
   }
+  const src = await sourcesOf(q);
   const rows = await q.all<Record<string, unknown>>(
     `SELECT ${seriesKey(f)}, ${epochMsOf(kind, 'ts')} AS t, model, synthetic, input_tokens, output_tokens,
        cache_creation_tokens, cache_read_tokens, cost_usd
-     FROM usage_messages_dedup WHERE ${where.join(' AND ')}
+     FROM ${src.messages} d WHERE ${where.join(' AND ')}
      ORDER BY owner, t, message_key`,
     params,
   );

@@ -6,6 +6,7 @@ import type { ReadQuery } from '../../src/pipeline/report.js';
 import { eventsQuery, usageBreakdownQuery, usageQuery, type EventGroup, type ReportFilter, type UsageGroup } from './views.js';
 import { kindOf, relationExistsSql } from '../../src/state/dialect.js';
 import { micro, num, strings } from '../../src/state/row-values.js';
+import { sourcesOf } from './sources.js';
 
 /** The token and cost figures of a group. */
 export interface UsageFigures {
@@ -96,7 +97,8 @@ export function figuresOf(r: Record<string, unknown>): UsageFigures {
 }
 
 export async function usageReport(db: ReadQuery, by: UsageGroup, filter: ReportFilter, breakdown = false): Promise<Report<UsageRow>> {
-  const q = usageQuery(by, filter, kindOf(db));
+  const src = await sourcesOf(db);
+  const q = usageQuery(by, filter, kindOf(db), undefined, src);
   const raw = await db.all<Record<string, unknown>>(q.sql, q.params);
   const report = split<UsageRow>(
     raw,
@@ -108,7 +110,7 @@ export async function usageReport(db: ReadQuery, by: UsageGroup, filter: ReportF
     EMPTY_USAGE.totals,
   );
   if (!breakdown) return report;
-  const b = usageBreakdownQuery(by, filter, kindOf(db));
+  const b = usageBreakdownQuery(by, filter, kindOf(db), undefined, src);
   const perKey = new Map<string | null, ModelFigures[]>();
   const total: ModelFigures[] = [];
   for (const r of await db.all<Record<string, unknown>>(b.sql, b.params)) {
@@ -128,7 +130,7 @@ export async function usageReport(db: ReadQuery, by: UsageGroup, filter: ReportF
 }
 
 export async function eventsReport(db: ReadQuery, by: EventGroup, filter: ReportFilter): Promise<Report<EventRow>> {
-  const q = eventsQuery(by, filter, kindOf(db));
+  const q = eventsQuery(by, filter, kindOf(db), await sourcesOf(db));
   const raw = await db.all<Record<string, unknown>>(q.sql, q.params);
   return split(
     raw,

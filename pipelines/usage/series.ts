@@ -14,6 +14,7 @@ import type { ReportFilter } from './views.js';
 import { whenRange } from '../../src/pipeline/report-time.js';
 import { kindOf, quarterHourOf, tsFromEpochMs, tsText, type StoreKind } from '../../src/state/dialect.js';
 import { num } from '../../src/state/row-values.js';
+import { sourcesOf } from './sources.js';
 
 type Reader = ReadQuery;
 
@@ -43,10 +44,11 @@ export async function eventsByDayKind(db: Reader, f: ReportFilter): Promise<DayK
   const kind = kindOf(db);
   const params: (string | number)[] = [f.tz];
   const rowWhere = rowFilters(kind, f, params);
+  const src = await sourcesOf(db);
   const rows = await db.all<Record<string, unknown>>(
     `WITH b AS (
   SELECT ${quarterHourOf(kind, 'ts')} AS b, kind, count(*) AS events, count(*) FILTER (WHERE is_error) AS errors
-  FROM usage_events_dedup
+  FROM ${src.events} e
   WHERE ts IS NOT NULL${rowWhere.length ? ` AND ${rowWhere.join(' AND ')}` : ''}
   GROUP BY 1, 2
 ), d AS (

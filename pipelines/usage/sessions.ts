@@ -7,6 +7,7 @@
  */
 import type { ReadQuery } from '../../src/pipeline/report.js';
 import { costSum } from './cost-sql.js';
+import { sourcesOf } from './sources.js';
 import { NO_STRINGS, SESSION_COLUMN_NAMES, sessionListsSql, sessionsSql, sessionsWithModelSql, type ReportFilter } from './views.js';
 import { whenRange } from '../../src/pipeline/report-time.js';
 import { argMaxSql, kindOf, tsFromEpochMs, type StoreKind } from '../../src/state/dialect.js';
@@ -175,6 +176,7 @@ export interface SessionList {
 /** Sessions from `usage_sessions`, filtered on their last line. */
 export async function sessionList(db: Reader, q: SessionListQuery): Promise<SessionList> {
   const kind = kindOf(db);
+  const src = await sourcesOf(db);
   const params: (string | number)[] = [];
   const add = (v: string | number) => {
     params.push(v);
@@ -186,7 +188,7 @@ export async function sessionList(db: Reader, q: SessionListQuery): Promise<Sess
   if (r.since !== undefined) where.push(`last_ts >= ${tsFromEpochMs(kind, `CAST(${add(r.since)} AS BIGINT)`)}`);
   if (r.until !== undefined) where.push(`last_ts < ${tsFromEpochMs(kind, `CAST(${add(r.until)} AS BIGINT)`)}`);
   if (q.owner) where.push(`owner = ${add(q.owner)}`);
-  if (q.model) where.push(`session IN (${sessionsWithModelSql(`CAST(${add(q.model)} AS VARCHAR)`)})`);
+  if (q.model) where.push(`session IN (${sessionsWithModelSql(`CAST(${add(q.model)} AS VARCHAR)`, src)})`);
   if (q.search) {
     const p = add(`%${q.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
     where.push(`(session ILIKE ${p} ESCAPE '\\' OR coalesce(cwd, '') ILIKE ${p} ESCAPE '\\' OR coalesce(git_branch, '') ILIKE ${p} ESCAPE '\\')`);
@@ -203,15 +205,15 @@ export async function sessionList(db: Reader, q: SessionListQuery): Promise<Sess
   const pageCols = [...new Set(['session', 'owner', 'session_id', 'last_ts', sort, ...(q.search ? ['cwd', 'git_branch'] : [])])];
   const rows = await db.all<Record<string, unknown>>(
     `WITH page AS (
-  SELECT ${pageCols.join(', ')}, count(*) OVER () AS total FROM (${sessionsSql(kind, { columns: pageCols })}) s
+  SELECT ${pageCols.join(', ')}, count(*) OVER () AS total FROM (${sessionsSql(kind, { columns: pageCols, src })}) s
   ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
   ${order}
   LIMIT ${Math.max(1, Math.min(1000, Math.trunc(q.limit)))} OFFSET ${Math.max(0, Math.trunc(q.offset))}
 )
 SELECT s.*, p.total, coalesce(l.models, ${NO_STRINGS}) AS models
-FROM (${sessionsSql(kind, { columns: SESSION_COLUMN_NAMES.filter((c) => c !== 'models' && c !== 'unpriced_models'), within: inPage })}) s
+FROM (${sessionsSql(kind, { columns: SESSION_COLUMN_NAMES.filter((c) => c !== 'models' && c !== 'unpriced_models'), within: inPage, src })}) s
 JOIN page p ON p.owner = s.owner AND p.session_id IS NOT DISTINCT FROM s.session_id
-LEFT JOIN (${sessionListsSql(kind, inPage('r'))}) l ON l.owner = s.owner AND l.session_id IS NOT DISTINCT FROM s.session_id
+LEFT JOIN (${sessionListsSql(kind, inPage('r'), src)}) l ON l.owner = s.owner AND l.session_id IS NOT DISTINCT FROM s.session_id
 ORDER BY s.${sort} ${q.desc ? 'DESC' : 'ASC'} NULLS LAST, s.session`,
     params,
   );

@@ -27,6 +27,7 @@ import { whenRange } from '../../src/pipeline/report-time.js';
 import { argMaxSql, quarterHourOf, tsFromEpochMs, tsText, type StoreKind } from '../../src/state/dialect.js';
 import { GROUP_READS, rollupViews, rollupWith, SESSION_ROLLUP, TOKEN_COLUMNS, type Rollup } from './rollup.js';
 import { cleanPicks, dirtyEvents, dirtyMessages, EVENT_PICKS, EVENT_VIEW_COLUMNS, MESSAGE_PICKS, pricedPicks } from './picks.js';
+import { viewSources, type UsageSources } from './sources.js';
 
 /** A session's key: the parent session's file, which subagent files join. */
 export const SESSION_KEY = `owner || '/' || session_id || '.jsonl'`;
@@ -95,10 +96,10 @@ ${groupByFirst(keys.length)}`;
 
 
 /** Per session, its message sums from the session rollup (rollup.ts): sums add, so straight per session. `w`: its FROM's alias and WHERE. */
-const sessionSums = (w: string) => `SELECT owner, session_id, sum(n) AS messages,
+const sessionSums = (w: string, src: UsageSources) => `SELECT owner, session_id, sum(n) AS messages,
     ${TOKEN_COLUMNS.map((c) => `sum(${c}) AS ${c}`).join(', ')},
     ${GROUP_READS.cost} AS cost_fixed
-  FROM ${SESSION_ROLLUP.current}${w} GROUP BY owner, session_id`;
+  FROM ${src.rollup(SESSION_ROLLUP)}${w} GROUP BY owner, session_id`;
 
 /**
  * Per session, its models (ccusage's: no <synthetic>) and unpriced models, as `usageAggregates`
@@ -107,16 +108,16 @@ const sessionSums = (w: string) => `SELECT owner, session_id, sum(n) AS messages
  * the costly part of usage_sessions (1,000,000 messages, one thread: 0.6 s of its 1.5 s), so the
  * session list builds them for its page only (sessions.ts).
  */
-export const sessionListsSql = (kind: StoreKind, where: string) => `SELECT owner, session_id,
+export const sessionListsSql = (kind: StoreKind, where: string, src: UsageSources = viewSources(kind)) => `SELECT owner, session_id,
   ${sortedDistinct(kind, unknownModel, 'n > n_priced')} AS unpriced_models,
   ${sortedDistinct(kind, 'model', 'any_real AND model IS NOT NULL')} AS models
 FROM (SELECT owner, session_id, model, sum(n) AS n, sum(n_priced) AS n_priced, ${GROUP_READS.anyReal} AS any_real
-  FROM ${SESSION_ROLLUP.current} r${where ? ` WHERE ${where}` : ''} GROUP BY owner, session_id, model
+  FROM ${src.rollup(SESSION_ROLLUP)} r${where ? ` WHERE ${where}` : ''} GROUP BY owner, session_id, model
   HAVING ${GROUP_READS.present}) pm
 GROUP BY owner, session_id`;
 
 /** The sessions whose messages include `model` (a parameter), as `model = ANY(models)` of usage_sessions picks them. */
-export const sessionsWithModelSql = (model: string) => `SELECT ${SESSION_KEY} FROM ${SESSION_ROLLUP.current}
+export const sessionsWithModelSql = (model: string, src: UsageSources) => `SELECT ${SESSION_KEY} FROM ${src.rollup(SESSION_ROLLUP)}
   WHERE model = ${model} AND NOT synthetic GROUP BY owner, session_id HAVING ${GROUP_READS.present}`;
 
 /** A session's latest header fact: from its main file, else from its latest subagent file. */
@@ -162,7 +163,8 @@ export const SESSION_COLUMN_NAMES = SESSION_COLUMNS.map((c) => c.name);
  * condition on each part's rows (given their alias; `owner` and `session_id` columns) that keeps
  * only some sessions, so they alone are summed. One definition for the view and the list (sessions.ts).
  */
-export function sessionsSql(kind: StoreKind, opts: { columns?: readonly string[]; within?: (alias: string) => string } = {}): string {
+export function sessionsSql(kind: StoreKind, opts: { columns?: readonly string[]; within?: (alias: string) => string; src?: UsageSources } = {}): string {
+  const src = opts.src ?? viewSources(kind);
   const cols = opts.columns ? SESSION_COLUMNS.filter((c) => opts.columns!.includes(c.name)) : SESSION_COLUMNS;
   const uses = (part: SessionPart) => cols.some((c) => c.from === part);
   const w = opts.within ? ` x WHERE ${opts.within('x')}` : '';
@@ -176,7 +178,7 @@ export function sessionsSql(kind: StoreKind, opts: { columns?: readonly string[]
     ${latestFact(kind, 'cc_version')}
   FROM usage_files${w} GROUP BY owner, session_id
 )`,
-    ...(uses('m') ? [`msgs AS (${sessionSums(w)})`] : []),
+    ...(uses('m') ? [`msgs AS (${sessionSums(w, src)})`] : []),
     ...(uses('ev')
       ? [
           `ev AS (
@@ -184,11 +186,11 @@ export function sessionsSql(kind: StoreKind, opts: { columns?: readonly string[]
     count(*) FILTER (WHERE kind <> 'command')::BIGINT AS tool_calls,
     count(*) FILTER (WHERE kind <> 'command' AND is_error)::BIGINT AS tool_errors,
     count(*) FILTER (WHERE kind = 'command')::BIGINT AS commands
-  FROM usage_events_dedup${w} GROUP BY owner, session_id
+  FROM ${src.events}${w} GROUP BY owner, session_id
 )`,
         ]
       : []),
-    ...(uses('l') ? [`lists AS (${sessionListsSql(kind, opts.within ? opts.within('r') : '')})`] : []),
+    ...(uses('l') ? [`lists AS (${sessionListsSql(kind, opts.within ? opts.within('r') : '', src)})`] : []),
   ];
   const joins = [
     ...(uses('m') ? ['LEFT JOIN msgs m USING (owner, session_id)'] : []),
@@ -350,7 +352,7 @@ export function rollupServes(f: ReportFilter): boolean {
  * `rollup`: the sums come from that rollup's groups instead of one row per message (the same
  * partial rows: test/usage/picks.test.ts).
  */
-function partials(by: UsageGroup, kind: StoreKind, p: Params, where: readonly string[], rollup: Rollup | null): string {
+function partials(by: UsageGroup, kind: StoreKind, p: Params, where: readonly string[], rollup: Rollup | null, src: UsageSources): string {
   const cols = USAGE_KEYS[by].partial;
   const sum = (c: string) => `sum(${c}) AS ${c}`;
   const figures = rollup
@@ -359,13 +361,13 @@ function partials(by: UsageGroup, kind: StoreKind, p: Params, where: readonly st
     ${GROUP_READS.cost} AS cost_fixed,
     ${GROUP_READS.anyUnpriced} AS any_unpriced,
     ${GROUP_READS.anyReal} AS any_real
-  FROM ${rollup.current}`
+  FROM ${src.rollup(rollup)}`
     : `count(*) AS n,
     ${TOKEN_COLUMNS.map(sum).join(', ')},
     sum(${costFixed(kind, 'cost_usd')}) AS cost_fixed,
     bool_or(cost_usd IS NULL) AS any_unpriced,
     bool_or(NOT synthetic) AS any_real
-  FROM (SELECT ${quarterHourOf(kind, 'ts')} AS b, * FROM usage_messages_dedup) m`;
+  FROM (SELECT ${quarterHourOf(kind, 'ts')} AS b, * FROM ${src.messages} d) m`;
   // (The rollup's rows of a group repeat, signed, while keys are noted: a group of no message is none.)
   return `(SELECT ${USAGE_KEYS[by].key(p)} AS key, ${unknownModel} AS model_key, q.* FROM (
   SELECT ${[...cols, 'model'].join(', ')}, ${figures}${whereOf(where)}
@@ -405,7 +407,7 @@ function rollupFor(by: UsageGroup, f: ReportFilter, use: boolean): Rollup | null
  * Grouped usage over deduplicated messages: rows ordered by key, and a final
  * row with a NULL key and `is_total` for the whole selection.
  */
-export function usageQuery(by: UsageGroup, f: ReportFilter, kind: StoreKind = 'duckdb', useRollup = rollupServes(f)): Query {
+export function usageQuery(by: UsageGroup, f: ReportFilter, kind: StoreKind = 'duckdb', useRollup = rollupServes(f), src = viewSources(kind)): Query {
   const p = new Params(kind, f.tz);
   const rollup = rollupFor(by, f, useRollup);
   const where = filters(f, p, rollup ? 'b' : 'ts');
@@ -413,7 +415,7 @@ export function usageQuery(by: UsageGroup, f: ReportFilter, kind: StoreKind = 'd
   if (by === 'model') where.push('NOT synthetic');
   return {
     sql: `SELECT key, grouping(key) = 1 AS is_total, ${partialAggregates(kind)}, ${partialModels(kind)}
-FROM ${partials(by, kind, p, where, rollup)} s
+FROM ${partials(by, kind, p, where, rollup, src)} s
 GROUP BY GROUPING SETS ((key), ())
 ORDER BY is_total, key ${f.order === 'desc' ? 'DESC NULLS LAST' : 'NULLS FIRST'}`,
     params: p.values,
@@ -421,14 +423,14 @@ ORDER BY is_total, key ${f.order === 'desc' ? 'DESC NULLS LAST' : 'NULLS FIRST'}
 }
 
 /** `--breakdown`: the same groups split per model (`<synthetic>` left out, as in the model grouping). */
-export function usageBreakdownQuery(by: UsageGroup, f: ReportFilter, kind: StoreKind = 'duckdb', useRollup = rollupServes(f)): Query {
+export function usageBreakdownQuery(by: UsageGroup, f: ReportFilter, kind: StoreKind = 'duckdb', useRollup = rollupServes(f), src = viewSources(kind)): Query {
   const p = new Params(kind, f.tz);
   const rollup = rollupFor(by, f, useRollup);
   const where = [...filters(f, p, rollup ? 'b' : 'ts'), 'NOT synthetic'];
   if (f.model) where.push(`${unknownModel} = ${p.add(f.model)}`);
   return {
     sql: `SELECT key, grouping(key) = 1 AS is_total, model_key AS model, ${partialAggregates(kind)}
-FROM ${partials(by, kind, p, where, rollup)} s
+FROM ${partials(by, kind, p, where, rollup, src)} s
 GROUP BY GROUPING SETS ((key, model_key), (model_key))
 ORDER BY is_total, key, cost_usd DESC NULLS LAST, model_key`,
     params: p.values,
@@ -444,7 +446,7 @@ const EVENT_FILTER: Record<EventGroup, string> = {
 };
 
 /** Grouped invocation events (deduplicated across files), with a total row. */
-export function eventsQuery(by: EventGroup, f: ReportFilter, kind: StoreKind = 'duckdb'): Query {
+export function eventsQuery(by: EventGroup, f: ReportFilter, kind: StoreKind = 'duckdb', src = viewSources(kind)): Query {
   const p = new Params(kind, f.tz);
   const where = [EVENT_FILTER[by], ...filters(f, p)];
   return {
@@ -455,7 +457,7 @@ export function eventsQuery(by: EventGroup, f: ReportFilter, kind: StoreKind = '
   coalesce(sum(errors), 0)::BIGINT AS errors,
   count(DISTINCT ${SESSION_KEY})::BIGINT AS sessions
 FROM (SELECT key, owner, session_id, count(*) AS n, count(*) FILTER (WHERE is_error) AS errors
-  FROM (SELECT ${by === 'tool' ? 'tool' : 'name'} AS key, * FROM usage_events_dedup${whereOf(where)}) e
+  FROM (SELECT ${by === 'tool' ? 'tool' : 'name'} AS key, * FROM ${src.events} d${whereOf(where)}) e
   GROUP BY key, owner, session_id) s
 GROUP BY GROUPING SETS ((key), ())
 ORDER BY is_total, events DESC, key NULLS LAST`,
