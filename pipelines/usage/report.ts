@@ -98,10 +98,12 @@ export function figuresOf(r: Record<string, unknown>): UsageFigures {
 
 export async function usageReport(db: ReadQuery, by: UsageGroup, filter: ReportFilter, breakdown = false): Promise<Report<UsageRow>> {
   const src = await sourcesOf(db);
-  const q = usageQuery(by, filter, kindOf(db), undefined, src);
+  const q = breakdown ? usageBreakdownQuery(by, filter, kindOf(db), undefined, src) : usageQuery(by, filter, kindOf(db), undefined, src);
   const raw = await db.all<Record<string, unknown>>(q.sql, q.params);
+  // With --breakdown, the groups' rows (`part` 0) come first, then their split per model.
+  const split0 = breakdown ? raw.findIndex((r) => num(r.part) === 1) : -1;
   const report = split<UsageRow>(
-    raw,
+    split0 < 0 ? raw : raw.slice(0, split0),
     (r) => ({
       key: r.key === null ? null : String(r.key),
       ...figuresOf(r),
@@ -110,11 +112,10 @@ export async function usageReport(db: ReadQuery, by: UsageGroup, filter: ReportF
     EMPTY_USAGE.totals,
   );
   if (!breakdown) return report;
-  const b = usageBreakdownQuery(by, filter, kindOf(db), undefined, src);
   const perKey = new Map<string | null, ModelFigures[]>();
   const total: ModelFigures[] = [];
-  for (const r of await db.all<Record<string, unknown>>(b.sql, b.params)) {
-    const f: ModelFigures = { model: String(r.model), ...figuresOf(r) };
+  for (const r of split0 < 0 ? [] : raw.slice(split0)) {
+    const f: ModelFigures = { model: String(r.split_model), ...figuresOf(r) };
     if (r.is_total) {
       total.push(f);
       continue;

@@ -21,7 +21,7 @@ import path from 'node:path';
 import type { ServerResponse } from 'node:http';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { describeReport, reportRegistry, resolveParams, ReportParamError } from '../pipeline/report.js';
-import { ReadGate, ReadLimitError, withSnapshot } from '../state/read.js';
+import { ReadAbortedError, ReadGate, ReadLimitError, withSnapshot } from '../state/read.js';
 import { displayLocation, storeKindOf } from '../state/dialect.js';
 import { runSql, SqlFailedError, SqlRefusedError, SQL_DEFAULTS, type SqlResult } from '../state/sql.js';
 import { exportRows, presentRelations } from '../state/export-rows.js';
@@ -35,6 +35,23 @@ const MAX_ROWS_CEILING = 10_000_000;
 const MAX_TIMEOUT_MS = 10 * 60_000;
 
 const yieldTurn = () => new Promise<void>((r) => setImmediate(r));
+
+/**
+ * Aborts when the client goes away before its answer is sent: a page navigated away or
+ * refreshed. Its reads then leave the queue, or stop, instead of holding the two read slots
+ * for a page that is gone (bench:dashboard: a page the commit event made refetch its view,
+ * then left, kept the next view's reports waiting 150-400 ms).
+ */
+function abandonedBy(res: ServerResponse): AbortSignal {
+  const ac = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) ac.abort();
+  });
+  return ac.signal;
+}
+
+/** The answer to a client that went away: nobody reads it. */
+const GONE = 499;
 
 /** Write `text`, waiting for the socket to drain when its buffer is full. */
 async function write(res: ServerResponse, text: string): Promise<void> {
@@ -116,11 +133,13 @@ export const readRoutes =
         throw err;
       }
       try {
-        const out = await gate.run(() => withSnapshot(pipeline.db, { timeoutMs: REPORT_TIMEOUT_MS, limitName: 'the report time limit' }, (s) => def.run(s, params)));
+        const signal = abandonedBy(reply.raw);
+        const out = await gate.run(() => withSnapshot(pipeline.db, { timeoutMs: REPORT_TIMEOUT_MS, limitName: 'the report time limit', signal }, (s) => def.run(s, params)), signal);
         if (out.notice) reply.header(NOTICE_HEADER, out.notice);
         return reply.header('content-type', 'application/json; charset=utf-8').send(await stringifyInSlices(out.result));
       } catch (err) {
         if (err instanceof ReadLimitError) return reply.code(422).send({ error: 'limit', message: err.message });
+        if (err instanceof ReadAbortedError) return reply.code(GONE).send({ error: 'gone', message: err.message });
         throw err;
       }
     });
@@ -142,11 +161,13 @@ export const readRoutes =
       req.auditTarget = JSON.stringify({ sql: text.slice(0, 400) });
       let result: SqlResult;
       try {
-        result = await gate.run(() => withSnapshot(pipeline.db, { timeoutMs, limitName: '--timeout-ms' }, (s) => runSql(s, text, { maxRows })));
+        const signal = abandonedBy(reply.raw);
+        result = await gate.run(() => withSnapshot(pipeline.db, { timeoutMs, limitName: '--timeout-ms', signal }, (s) => runSql(s, text, { maxRows })), signal);
       } catch (err) {
         if (err instanceof SqlRefusedError) return badRequest(reply, err, 'refused');
         if (err instanceof ReadLimitError) return reply.code(422).send({ error: 'limit', message: err.message });
         if (err instanceof SqlFailedError) return reply.code(422).send({ error: 'query-failed', message: err.message });
+        if (err instanceof ReadAbortedError) return reply.code(GONE).send({ error: 'gone', message: err.message });
         throw err;
       }
       req.auditDetail = `${result.rows.length} rows`;
@@ -159,15 +180,17 @@ export const readRoutes =
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8' });
+      const signal = abandonedBy(res);
       try {
         await gate.run(() =>
-          withSnapshot(pipeline.db, { timeoutMs: MAX_TIMEOUT_MS, limitName: 'the export time limit' }, async (s) => {
+          withSnapshot(pipeline.db, { timeoutMs: MAX_TIMEOUT_MS, limitName: 'the export time limit', signal }, async (s) => {
             const relations = await presentRelations(s, wanted);
             await exportRows(s, relations, async (e) => {
               await write(res, JSON.stringify(e) + '\n');
               await yieldTurn();
             });
           }),
+          signal,
         );
         res.end();
       } catch (err) {

@@ -15,7 +15,7 @@ import { duckdb } from './duckdb-api.js';
 import { DatabaseLockedError, DatabaseOpenError } from './errors.js';
 import type { Db, Params, StoreHealth } from './db.js';
 import { quoteIdent as quote, keysAreDistinct, stagedColumns, type CellValue, type OutputTable } from './table.js';
-import { timeLimitError, type ReadOptions, type ReadSnapshot, type RowStream } from './read.js';
+import { ReadAbortedError, timeLimitError, type ReadOptions, type ReadSnapshot, type RowStream } from './read.js';
 import { SqlRefusedError, firstLine } from './sql.js';
 import { TimeSlicer } from '../loop/yield.js';
 
@@ -220,13 +220,18 @@ export class DuckDb implements Db {
           }, opts.timeoutMs)
         : null;
     timer?.unref();
+    // A page closed mid-read: its query stops at once instead of holding one of the two read slots.
+    const abandon = () => conn.interrupt();
+    opts.signal?.addEventListener('abort', abandon, { once: true });
     try {
       await conn.run('BEGIN TRANSACTION READ ONLY');
       return await fn(duckSnapshot(conn));
     } catch (err) {
       if (timedOut) throw timeLimitError(opts);
+      if (opts.signal?.aborted) throw new ReadAbortedError();
       throw err;
     } finally {
+      opts.signal?.removeEventListener('abort', abandon);
       if (timer) clearTimeout(timer);
       try {
         await conn.run('ROLLBACK');

@@ -22,6 +22,14 @@ export class ReadLimitError extends Error {
   readonly name = 'ReadLimitError';
 }
 
+/** A read dropped because whoever asked for it went away (a closed page, a stopped client). */
+export class ReadAbortedError extends Error {
+  readonly name = 'ReadAbortedError';
+  constructor() {
+    super('the read was abandoned by its client');
+  }
+}
+
 /** A result column: its name (duplicates made unique: a, a_1) and the store's type name (DuckDB's spelling). */
 export interface ReadColumn {
   name: string;
@@ -49,11 +57,29 @@ export interface ReadOptions {
   timeoutMs: number;
   /** How the limit is named in the error ("--timeout-ms"). */
   limitName?: string;
+  /**
+   * The asker went away: the read stops (DuckDB: an interrupt of its running query; both stores:
+   * no further statement) and rejects with ReadAbortedError.
+   */
+  signal?: AbortSignal;
 }
 
 /** Run `fn` on a fresh connection in a read-only transaction, then close it. */
 export function withSnapshot<T>(db: Db, opts: ReadOptions, fn: (s: ReadSnapshot) => Promise<T>): Promise<T> {
-  return db.snapshot(opts, fn);
+  const signal = opts.signal;
+  if (!signal) return db.snapshot(opts, fn);
+  if (signal.aborted) return Promise.reject(new ReadAbortedError());
+  const live = () => {
+    if (signal.aborted) throw new ReadAbortedError();
+  };
+  return db.snapshot(opts, (s) =>
+    fn({
+      kind: s.kind,
+      all: async (sql, params) => (live(), s.all(sql, params)),
+      stream: async (sql, params) => (live(), s.stream(sql, params)),
+      statement: async (text) => (live(), s.statement(text)),
+    }),
+  );
 }
 
 /** The error a store throws when a read hit its time limit. */
@@ -72,8 +98,24 @@ export class ReadGate {
 
   constructor(private readonly n: number) {}
 
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.running >= this.n) await new Promise<void>((r) => this.waiting.push(r));
+  /** `signal`: a read whose asker goes away while it waits leaves the queue (ReadAbortedError). */
+  async run<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    if (signal?.aborted) throw new ReadAbortedError();
+    if (this.running >= this.n) {
+      await new Promise<void>((resolve, reject) => {
+        const turn = () => {
+          signal?.removeEventListener('abort', gone);
+          resolve();
+        };
+        const gone = () => {
+          const i = this.waiting.indexOf(turn);
+          if (i >= 0) this.waiting.splice(i, 1);
+          reject(new ReadAbortedError());
+        };
+        signal?.addEventListener('abort', gone, { once: true });
+        this.waiting.push(turn);
+      });
+    }
     this.running++;
     try {
       return await fn();

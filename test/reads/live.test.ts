@@ -186,6 +186,28 @@ describe('reads while the daemon runs', () => {
     expect((await get('/health')).status).toBeLessThan(500);
   }, 60_000);
 
+  it('drops the reads of a client that went away: running ones stop, queued ones never run', async () => {
+    // Two reads fill the daemon's two read slots for minutes; a third waits behind them.
+    const endless = JSON.stringify({ sql: 'SELECT count(*) FROM range(1000000) a, range(1000000) b', timeoutMs: 600_000 });
+    const clients = [0, 1, 2].map(() => new AbortController());
+    const asked = clients.map((c) =>
+      fetch(`http://127.0.0.1:${port}/sql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: endless, signal: c.signal }).then(
+        (r) => r.status,
+        (err: Error) => err.name,
+      ),
+    );
+    await new Promise((r) => setTimeout(r, 800));
+    for (const c of clients) c.abort();
+    expect(await Promise.all(asked)).toEqual(['AbortError', 'AbortError', 'AbortError']);
+    // The slots are free at once: a new read answers, where it would otherwise wait the 10 minutes.
+    const t0 = Date.now();
+    const r = await fetch(`http://127.0.0.1:${port}/sql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sql: 'SELECT 42 AS x' }) });
+    expect(r.status).toBe(200);
+    expect(await r.json()).toMatchObject({ rows: [{ x: 42 }] });
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect((await get('/health')).status).toBeLessThan(500);
+  }, 60_000);
+
   it("prints the same bytes live as from the file after the daemon stops, for every read command", async () => {
     // Live appends while reading: the reads work under load.
     const writer = setInterval(() => sb.append('live/feed.jsonl', message('claude-sonnet-4-20250514')), 50);

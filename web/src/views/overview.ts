@@ -67,21 +67,26 @@ export async function renderOverview(ctx: ViewContext): Promise<HTMLElement> {
   const monthStart = `${today.slice(0, 8)}01`;
   const base = filterParams(s);
   const { since: _s, until: _u, ...noRange } = base;
+  const periodStart = weekStart < monthStart ? weekStart : monthStart;
+  // The tiles' days are rows of the per-day report when its range holds them (by default it has
+  // none): one report fewer, of the view's five, on the daemon's two read slots.
+  const inRange = (!base.since || base.since <= periodStart) && !base.until;
   const [daily, byModel, byOwner, recent, blocks] = await Promise.all([
     // Split per model: the stacked charts; the figures per day are the rows themselves.
     report<Report<UsageRow>>('usage', { ...base, by: 'day', breakdown: 'true' }),
     report<Report<UsageRow>>('usage', { ...base, by: 'model' }),
     report<Report<UsageRow>>('usage', { ...base, by: 'owner' }),
-    report<Report<UsageRow>>('usage', { ...noRange, by: 'day', since: weekStart < monthStart ? weekStart : monthStart }),
+    inRange ? null : report<Report<UsageRow>>('usage', { ...noRange, by: 'day', since: periodStart }),
     // The current 5-hour block and its burn rate, once the daemon has the blocks report.
     ctx.reports.includes('blocks') ? report<{ rows: Block[] }>('blocks', { tz: s.tz, owner: s.owner, active: 'true' }) : Promise.resolve(null),
   ]);
 
   const byDayModel = { rows: daily.rows.flatMap((r) => (r.breakdown ?? []).map((b): DayModelRow => ({ ...b, day: r.key ?? '' }))) };
+  const days = (recent ?? daily).rows;
   const periods = [
-    { label: 'today', ...sum(recent.rows.filter((r) => r.key === today)) },
-    { label: 'this week', ...sum(recent.rows.filter((r) => (r.key ?? '') >= weekStart)) },
-    { label: 'this month', ...sum(recent.rows.filter((r) => (r.key ?? '') >= monthStart)) },
+    { label: 'today', ...sum(days.filter((r) => r.key === today)) },
+    { label: 'this week', ...sum(days.filter((r) => (r.key ?? '') >= weekStart)) },
+    { label: 'this month', ...sum(days.filter((r) => (r.key ?? '') >= monthStart)) },
   ];
   const totals = h(
     'div',
