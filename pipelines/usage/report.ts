@@ -131,16 +131,23 @@ export async function usageReport(db: ReadQuery, by: UsageGroup, filter: ReportF
 }
 
 export async function eventsReport(db: ReadQuery, by: EventGroup, filter: ReportFilter): Promise<Report<EventRow>> {
-  const q = eventsQuery(by, filter, kindOf(db), await sourcesOf(db));
+  return (await eventsReports(db, [by], filter))[0];
+}
+
+/** `eventsReport` of each of `groups`, in their order, from one query. */
+export async function eventsReports(db: ReadQuery, groups: readonly EventGroup[], filter: ReportFilter): Promise<Report<EventRow>[]> {
+  const q = eventsQuery(groups, filter, kindOf(db), await sourcesOf(db));
   const raw = await db.all<Record<string, unknown>>(q.sql, q.params);
-  return split(
-    raw,
-    (r) => ({
-      key: r.key === null ? null : String(r.key),
-      events: num(r.events),
-      errors: num(r.errors),
-      sessions: num(r.sessions),
-    }),
-    EMPTY_EVENTS.totals,
+  return groups.map((_, i) =>
+    split(
+      raw.filter((r) => num(r.grp) === i),
+      (r) => ({
+        key: r.key === null ? null : String(r.key),
+        events: num(r.events),
+        errors: num(r.errors),
+        sessions: num(r.sessions),
+      }),
+      EMPTY_EVENTS.totals,
+    ),
   );
 }

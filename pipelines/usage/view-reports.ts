@@ -7,9 +7,10 @@
  */
 import { int as grouped, renderTable, usd } from '../../src/pipeline/table.js';
 import { ReportParamError, type ReportDefinition } from '../../src/pipeline/report.js';
-import { FILTER_PARAMS, filterOf, MODEL_PARAM, USAGE_REPORTS } from './reports.js';
+import { FILTER_PARAMS, filterOf, MODEL_PARAM, renderEventsTable, USAGE_REPORTS } from './reports.js';
+import { EVENT_GROUPS, type EventGroup } from './views.js';
 import { renderCsv } from './csv.js';
-import { hasUsage } from './report.js';
+import { EMPTY_EVENTS, eventsReports, hasUsage, type EventRow, type Report } from './report.js';
 import { eventsByDayKind, type DayKindRow } from './series.js';
 import { liveFiles, sessionDetail, sessionList, SESSION_SORTS, type LiveFile, type SessionDetail, type SessionList, type SessionSort } from './sessions.js';
 
@@ -51,6 +52,36 @@ export const eventsByDayKindDef: ReportDefinition<{ rows: DayKindRow[] }> = {
     return `${t.toString()}\n`;
   },
   csv: (r) => renderCsv(['day', 'kind', 'events', 'errors'], r.rows),
+};
+
+/** `groups`: a comma-separated list of `report events --by` groups, each once, in order. */
+function eventGroupList(v: string): string {
+  const groups = v.split(',').map((g) => g.trim()).filter(Boolean);
+  const bad = groups.find((g) => !(EVENT_GROUPS as readonly string[]).includes(g));
+  if (bad !== undefined || groups.length === 0) throw new ReportParamError(`invalid --groups ${JSON.stringify(v)}: expected a comma-separated list of ${EVENT_GROUPS.join(', ')}`);
+  if (new Set(groups).size !== groups.length) throw new ReportParamError(`invalid --groups ${JSON.stringify(v)}: a group is listed twice`);
+  return groups.join(',');
+}
+
+/** Several `report events` groups from one scan of the events: the dashboard's tools view. */
+export const eventsGroupsDef: ReportDefinition<Partial<Record<EventGroup, Report<EventRow>>>> = {
+  name: 'events-groups',
+  description: 'several `report events --by` groups at once, from one scan of the events',
+  params: [
+    { name: 'groups', valueName: 'list', description: `comma-separated groups (${EVENT_GROUPS.join(', ')})`, default: EVENT_GROUPS.join(','), parse: eventGroupList },
+    ...FILTER_PARAMS,
+  ],
+  jsonShape: '{"<group>": {"rows": [{"key", "events", "errors", "sessions"}], "totals": {...}}, ...}, one member per group, in the order asked',
+  async run(q, p) {
+    const groups = (p.groups ?? EVENT_GROUPS.join(',')).split(',') as EventGroup[];
+    if (!(await hasUsage(q))) return { result: Object.fromEntries(groups.map((g) => [g, EMPTY_EVENTS])), notice: NOT_RUN };
+    const reports = await eventsReports(q, groups, filterOf(p));
+    return { result: Object.fromEntries(groups.map((g, i) => [g, reports[i]])) };
+  },
+  table: (r) =>
+    Object.entries(r)
+      .map(([g, report]) => renderEventsTable(g as EventGroup, report!))
+      .join('\n'),
 };
 
 export const liveDef: ReportDefinition<{ since: string; rows: LiveFile[] }> = {
@@ -148,6 +179,7 @@ export const sessionDef: ReportDefinition<SessionDetail | null> = {
 export const ALL_USAGE_REPORTS: readonly ReportDefinition[] = [
   ...USAGE_REPORTS,
   eventsByDayKindDef as ReportDefinition,
+  eventsGroupsDef as ReportDefinition,
   liveDef as ReportDefinition,
   sessionsDef as ReportDefinition,
   sessionDef as ReportDefinition,

@@ -49,6 +49,8 @@ describe.each(STORES)('report sources on %s', (store) => {
         ...['tool', 'skill', 'mcp', 'subagent', 'command'].map((by): [string, Record<string, string>] => ['events', { by, tz: 'UTC' }]),
         ['events', { by: 'tool', owner, since: midDay }],
         ['events-by-day-kind', { tz: 'Europe/Berlin' }],
+        ['events-groups', { tz: 'UTC' }],
+        ['events-groups', { groups: 'command,tool', owner, since: midDay }],
         ['blocks', {}],
         ['blocks', { 'by-owner': 'true', active: 'true', now: new Date(hi + 3_600_000).toISOString() }],
         ['sessions', { sort: 'cost_usd', limit: '1000' }],
@@ -74,11 +76,19 @@ describe.each(STORES)('report sources on %s', (store) => {
 
       // The cases found data: the grouped reports have rows, the active block exists.
       const rows = (r: unknown) => ((r as { rows?: unknown[] }).rows ?? []).length;
-      expect(fromTables.filter((r) => rows(r) > 0).length).toBeGreaterThan(cases.length - 6);
+      expect(fromTables.filter((r) => rows(r) > 0).length).toBeGreaterThan(cases.length - 8);
       expect(rows(fromTables[cases.findIndex(([n, p]) => n === 'blocks' && p.active)])).toBeGreaterThan(0);
       const [n] = await db.all<{ n: unknown }>('SELECT count(*) AS n FROM usage_dirty_keys');
       expect(num(n.n)).toBeGreaterThan(100);
       for (const [i, c] of cases.entries()) expect(fromTables[i], JSON.stringify(c)).toEqual(fromViews[i]);
+      // Several groups from one scan: each as `report events --by` has it, in the order asked.
+      const at = (name: string, match: (p: Record<string, string>) => boolean) => fromViews[cases.findIndex(([n, p]) => n === name && match(p))];
+      const all = at('events-groups', (p) => !p.groups) as Record<string, unknown>;
+      expect(Object.keys(all)).toEqual(['tool', 'skill', 'mcp', 'subagent', 'command']);
+      for (const by of Object.keys(all)) expect(all[by], by).toEqual(at('events', (p) => p.by === by && !p.owner));
+      const two = at('events-groups', (p) => p.groups !== undefined) as Record<string, unknown>;
+      expect(Object.keys(two)).toEqual(['command', 'tool']);
+      expect(two.tool).toEqual(at('events', (p) => p.owner !== undefined));
     } finally {
       await db.close();
     }
