@@ -10,7 +10,7 @@ import { ReportParamError } from '../../src/pipeline/report.js';
 import { ORDER_PARAM, parseWhen, SINCE_PARAM, TimeParamError, TZ_PARAM, UNTIL_PARAM, whenRange } from '../../src/pipeline/report-time.js';
 import { activeBlockRanges, blockTokens, HOUR_MS, identifyBlocks, type Block, type BlockMessage, type BlockRange, type HourBucket } from './blocks.js';
 import { hasUsage } from './report.js';
-import { sourcesOf } from './sources.js';
+import { sourcesOf, type UsageSources } from './sources.js';
 import { renderCsv } from './csv.js';
 import { epochMsOf, kindOf, tsFromEpochMs } from '../../src/state/dialect.js';
 import { num } from '../../src/state/row-values.js';
@@ -146,10 +146,9 @@ const seriesKey = (f: BlocksQuery) => (f.byOwner ? 'owner' : `'' AS owner`);
  * hour buckets: ~2,000 rows for 90 days, where the messages are 1,000,000 in the dashboard
  * benchmark.
  */
-async function activeRanges(q: ReadQuery, f: BlocksQuery): Promise<Map<string, BlockRange[]>> {
+async function activeRanges(q: ReadQuery, f: BlocksQuery, src: UsageSources): Promise<Map<string, BlockRange[]>> {
   const kind = kindOf(q);
   const { where, params } = filterOf(q, f);
-  const src = await sourcesOf(q);
   const rows = await q.all<Record<string, unknown>>(
     `SELECT owner, hour, min(t) AS min_t, max(t) AS max_t, min(t) FILTER (WHERE t > hour) AS min_after
      FROM (SELECT owner, t, CAST(floor(t / ${HOUR_MS}.0) AS BIGINT) * ${HOUR_MS} AS hour
@@ -176,7 +175,7 @@ async function activeRanges(q: ReadQuery, f: BlocksQuery): Promise<Map<string, B
  * Messages with a timestamp, in series order: by owner first with --by-owner. With `ranges`,
  * only those in them (each series' active blocks).
  */
-export async function loadBlockMessages(q: ReadQuery, f: BlocksQuery, ranges?: Map<string, BlockRange[]>): Promise<Map<string, BlockMessage[]>> {
+async function loadBlockMessages(q: ReadQuery, f: BlocksQuery, src: UsageSources, ranges?: Map<string, BlockRange[]>): Promise<Map<string, BlockMessage[]>> {
   const kind = kindOf(q);
   const { where, params } = filterOf(q, f);
   if (ranges) {
@@ -195,7 +194,6 @@ export async function loadBlockMessages(q: ReadQuery, f: BlocksQuery, ranges?: M
     if (any.length === 0) return new Map();
     where.push(`(${any.join(' OR ')})`);
   }
-  const src = await sourcesOf(q);
   const rows = await q.all<Record<string, unknown>>(
     `SELECT ${seriesKey(f)}, ${epochMsOf(kind, 'ts')} AS t, model, synthetic, input_tokens, output_tokens,
        cache_creation_tokens, cache_read_tokens, cost_usd
@@ -224,7 +222,8 @@ export async function loadBlockMessages(q: ReadQuery, f: BlocksQuery, ranges?: M
 
 export async function blocksReport(q: ReadQuery, f: BlocksQuery): Promise<BlocksResult> {
   // --active needs only the active blocks' messages, found from hour buckets (activeRanges).
-  const series = await loadBlockMessages(q, f, f.activeOnly ? await activeRanges(q, f) : undefined);
+  const src = await sourcesOf(q);
+  const series = await loadBlockMessages(q, f, src, f.activeOnly ? await activeRanges(q, f, src) : undefined);
   const all: { owner: string; block: Block }[] = [];
   for (const [owner, messages] of series) for (const block of identifyBlocks(messages, f.now)) all.push({ owner, block });
   const kept = f.activeOnly ? all.filter((x) => x.block.active) : all;

@@ -8,7 +8,7 @@
  * report then reads the tables and skips planning the views: binding a rollup's `_current`
  * cost 25-35 ms a query at 1,000,000 messages (one DuckDB thread), more than a whole report by
  * model or owner read from the table (7-9 ms); the dashboard overview's five reports went from
- * 444 to 248 ms. The same rows either way (test/usage/sources.test.ts), read in one snapshot
+ * 444 to 214 ms. The same rows either way (test/usage/sources.test.ts), read in one snapshot
  * with the check (src/state/read.ts), so no commit lands between the two.
  */
 import type { ReadQuery } from '../../src/pipeline/report.js';

@@ -21,7 +21,7 @@ import path from 'node:path';
 import type { ServerResponse } from 'node:http';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { describeReport, reportRegistry, resolveParams, ReportParamError } from '../pipeline/report.js';
-import { ReadAbortedError, ReadGate, ReadLimitError, withSnapshot } from '../state/read.js';
+import { ReadAbortedError, ReadGate, ReadLimitError, withSnapshot, type ReadOptions, type ReadSnapshot } from '../state/read.js';
 import { displayLocation, storeKindOf } from '../state/dialect.js';
 import { runSql, SqlFailedError, SqlRefusedError, SQL_DEFAULTS, type SqlResult } from '../state/sql.js';
 import { exportRows, presentRelations } from '../state/export-rows.js';
@@ -112,6 +112,11 @@ export const readRoutes =
     const { pipeline } = ctx.daemon;
     const reports = reportRegistry(pipeline.processors);
     const gate = new ReadGate(2);
+    /** A read for the client of `res`: its turn at the gate, then a snapshot; dropped if the client goes away first. */
+    const readFor = <T>(res: ServerResponse, opts: Omit<ReadOptions, 'signal'>, fn: (s: ReadSnapshot) => Promise<T>): Promise<T> => {
+      const signal = abandonedBy(res);
+      return gate.run(() => withSnapshot(pipeline.db, { ...opts, signal }, fn), signal);
+    };
 
     const badRequest = (reply: FastifyReply, err: Error, error = 'bad-request') => reply.code(400).send({ error, message: err.message });
 
@@ -133,8 +138,7 @@ export const readRoutes =
         throw err;
       }
       try {
-        const signal = abandonedBy(reply.raw);
-        const out = await gate.run(() => withSnapshot(pipeline.db, { timeoutMs: REPORT_TIMEOUT_MS, limitName: 'the report time limit', signal }, (s) => def.run(s, params)), signal);
+        const out = await readFor(reply.raw, { timeoutMs: REPORT_TIMEOUT_MS, limitName: 'the report time limit' }, (s) => def.run(s, params));
         if (out.notice) reply.header(NOTICE_HEADER, out.notice);
         return reply.header('content-type', 'application/json; charset=utf-8').send(await stringifyInSlices(out.result));
       } catch (err) {
@@ -161,8 +165,7 @@ export const readRoutes =
       req.auditTarget = JSON.stringify({ sql: text.slice(0, 400) });
       let result: SqlResult;
       try {
-        const signal = abandonedBy(reply.raw);
-        result = await gate.run(() => withSnapshot(pipeline.db, { timeoutMs, limitName: '--timeout-ms', signal }, (s) => runSql(s, text, { maxRows })), signal);
+        result = await readFor(reply.raw, { timeoutMs, limitName: '--timeout-ms' }, (s) => runSql(s, text, { maxRows }));
       } catch (err) {
         if (err instanceof SqlRefusedError) return badRequest(reply, err, 'refused');
         if (err instanceof ReadLimitError) return reply.code(422).send({ error: 'limit', message: err.message });
@@ -180,18 +183,14 @@ export const readRoutes =
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8' });
-      const signal = abandonedBy(res);
       try {
-        await gate.run(() =>
-          withSnapshot(pipeline.db, { timeoutMs: MAX_TIMEOUT_MS, limitName: 'the export time limit', signal }, async (s) => {
-            const relations = await presentRelations(s, wanted);
-            await exportRows(s, relations, async (e) => {
-              await write(res, JSON.stringify(e) + '\n');
-              await yieldTurn();
-            });
-          }),
-          signal,
-        );
+        await readFor(res, { timeoutMs: MAX_TIMEOUT_MS, limitName: 'the export time limit' }, async (s) => {
+          const relations = await presentRelations(s, wanted);
+          await exportRows(s, relations, async (e) => {
+            await write(res, JSON.stringify(e) + '\n');
+            await yieldTurn();
+          });
+        });
         res.end();
       } catch (err) {
         // Headers are gone: the error travels as the stream's last line.
