@@ -20,6 +20,7 @@
  *
  *   npm run bench:live-cost -- [--seconds 60] [--live 200] [--idle 20000] [--sample 20]
  *                              [--watcher on|inotify|chokidar|off] [--cpu-prof] [--skip-catchup]
+ *                              [--node-flags=--trace-gc] [--daemon-stdout FILE]
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -32,7 +33,7 @@ import { makeRng, newContext, sessionLines } from './lib/corpus.js';
 import { printTable, writeResult, REPO_ROOT, round } from './lib/report.js';
 import { percentile } from './lib/probe.js';
 import { summarizeProfile, newestProfile } from './lib/cpuprofile.js';
-import { childrenCpuMs as childrenCpuMsOrNull, procCpuMs, threadCpuMs } from './lib/proc.js';
+import { childrenCpuMs as childrenCpuMsOrNull, procCpuMs, threadCpuMs, threadSharePct } from './lib/proc.js';
 import { idleStatus, type IdleFields } from './lib/status.js';
 
 const { values: flags } = parseArgs({
@@ -44,6 +45,9 @@ const { values: flags } = parseArgs({
     watcher: { type: 'string', default: 'on' },
     'cpu-prof': { type: 'boolean', default: false },
     'skip-catchup': { type: 'boolean', default: false },
+    /** Extra node flags for the daemon (e.g. "--trace-gc"), and where its stdout goes. */
+    'node-flags': { type: 'string', default: '' },
+    'daemon-stdout': { type: 'string' },
   },
 });
 const SECONDS = Number(flags.seconds);
@@ -177,13 +181,14 @@ try {
 
   const port = await freePort();
   const profDir = path.join(dir, 'prof');
-  const nodeFlags = flags['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [];
+  const nodeFlags = [...(flags['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), ...flags['node-flags'].split(' ').filter(Boolean)];
+  const daemonOut = flags['daemon-stdout'] ? fs.openSync(flags['daemon-stdout'], 'w') : 'ignore';
   const watchDb = flags['skip-catchup'] ? path.join(dir, 'once.duckdb') : path.join(dir, 'watch.duckdb');
   const w0 = Date.now();
   const daemon = spawn(
     process.execPath,
     [...nodeFlags, CLI, 'watch', '--db', watchDb, '--admin-port', String(port), '--watcher', String(flags.watcher)],
-    { env, stdio: ['ignore', 'ignore', 'inherit'] },
+    { env, stdio: ['ignore', daemonOut, 'inherit'] },
   );
   children.push(daemon);
   const caughtAt = await caughtUp(daemon.pid ? port : port, daemon, 600_000);
@@ -207,6 +212,7 @@ try {
   const filesJson = path.join(dir, 'live.json');
   const appendsLog = path.join(dir, 'appends.jsonl');
   fs.writeFileSync(filesJson, JSON.stringify(live));
+  const rssAtStart = rssMb(daemon.pid!);
   const d0 = cpuMs(daemon.pid!);
   const th0 = threadCpuMs(daemon.pid!);
   const s0 = await getJson<Status>(port, '/status');
@@ -268,8 +274,10 @@ try {
     daemon_cpu_pct: pct(daemonCpu),
     daemon_cpu_ms_per_line: round(daemonCpu / appended, 3),
     daemon_peak_rss_mb: Math.round(peakDaemon),
+    daemon_rss_mb_before_writes: Math.round(rssAtStart),
     daemon_main_thread_cpu_pct: pct(th1.main - th0.main),
     daemon_other_threads_cpu_pct: pct(th1.other - th0.other),
+    daemon_cpu_pct_by_thread_name: threadSharePct(th0.byName, th1.byName, winMs),
     commits: s1.committer.transactions - s0.committer.transactions,
     units_per_commit: round((s1.committer.units - s0.committer.units) / Math.max(1, s1.committer.transactions - s0.committer.transactions), 1),
     commit_interval_ms_at_end: s1.committer.intervalMs ?? null,
@@ -305,7 +313,8 @@ try {
   }
   process.stdout.write(
     `\ndaemon CPU by thread: JS main thread ${result.daemon_main_thread_cpu_pct} %, other threads (DuckDB, libuv, GC) ${result.daemon_other_threads_cpu_pct} %; ` +
-      `${result.commits} commits in the window, ${result.units_per_commit} units each, group interval at the end ${result.commit_interval_ms_at_end} ms\n`,
+      `${result.commits} commits in the window, ${result.units_per_commit} units each, group interval at the end ${result.commit_interval_ms_at_end} ms\n` +
+      `by thread name (% of a core): ${JSON.stringify(result.daemon_cpu_pct_by_thread_name)}; RSS before the writer started ${result.daemon_rss_mb_before_writes} MB\n`,
   );
   process.stdout.write(
     `watcher: ${JSON.stringify(s1.watcher)}; ${appended} lines appended, reference parsed ${refLines}; ` +
@@ -316,6 +325,7 @@ try {
   if (flags['cpu-prof']) {
     await sleep(500);
     const prof = newestProfile(profDir);
+    if (prof && process.env.KEEP_PROFILE) fs.copyFileSync(prof, process.env.KEEP_PROFILE);
     if (prof) {
       const s = summarizeProfile(prof, { root: REPO_ROOT, top: 30 });
       printTable(`daemon CPU profile (whole run, busy ${Math.round(s.busyMs)} ms): self time by function`, s.functions.map((f) => ({ function: f.name, ms: Math.round(f.ms), share: round(f.share * 100, 1) })));

@@ -45,4 +45,28 @@ describe('GroupInterval', () => {
       g.flushed(t + 1);
     }
   });
+
+  it('the ceiling leaves room for the slowest of the last commits, and comes back once they are fast again', () => {
+    const g = new GroupInterval({ minMs: 25, maxMs: 700 });
+    const busy = (n: number, commitMs: number) => {
+      let now = 0;
+      for (let i = 0; i < n; i++) {
+        now += g.open(now);
+        g.flushed(now);
+        g.committed(commitMs);
+        now += 1;
+      }
+      return g.ms;
+    };
+    expect(busy(20, 100)).toBe(600);
+    // One slow commit (a checkpoint, a starved machine) shortens the next groups at once.
+    g.committed(450);
+    expect(g.ceiling()).toBe(250);
+    expect(g.open(g.ms / 2)).toBe(250);
+    // Eight fast commits later it is forgotten, and the interval grows back to the budget.
+    expect(busy(20, 100)).toBe(600);
+    // A commit longer than the budget: groups still stay open for the minimum.
+    g.committed(5_000);
+    expect(g.ceiling()).toBe(25);
+  });
 });

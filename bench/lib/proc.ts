@@ -70,18 +70,36 @@ export function pgServerCpuMs(dataDir: string): number | null {
   }
 }
 
-/** CPU ms of a process split into its main (JS) thread and every other thread (DuckDB, libuv, GC). */
-export function threadCpuMs(pid: number): { main: number; other: number } {
+/**
+ * CPU ms of a process split into its main (JS) thread and every other thread (DuckDB, libuv, GC),
+ * and by thread name (`/proc/<pid>/task/<tid>/comm`: "libuv-worker", "V8 DefaultWorke", DuckDB's
+ * unnamed threads carry the process name).
+ */
+export function threadCpuMs(pid: number): { main: number; other: number; byName: Record<string, number> } {
   let main = 0;
   let other = 0;
+  const byName: Record<string, number> = {};
   for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
     try {
       const ms = procCpuMs(Number(tid), `/proc/${pid}/task/${tid}/stat`);
       if (Number(tid) === pid) main += ms;
       else other += ms;
+      const name = Number(tid) === pid ? "main" : `${fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim()}:${tid}`;
+      byName[name] = (byName[name] ?? 0) + ms;
+      if (Number(tid) === pid) byName['main:system'] = (Number(statFields(`/proc/${pid}/task/${tid}/stat`)[12]) / TICKS) * 1000;
     } catch {
       // a thread that ended meanwhile
     }
   }
-  return { main, other };
+  return { main, other, byName };
+}
+
+/** Per thread name, the CPU between two `threadCpuMs` samples as a percentage of a core over `ms`. */
+export function threadSharePct(before: Record<string, number>, after: Record<string, number>, ms: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, v] of Object.entries(after)) {
+    const pct = Math.round(((v - (before[name] ?? 0)) / ms) * 1000) / 10;
+    if (pct > 0) out[name] = pct;
+  }
+  return out;
 }

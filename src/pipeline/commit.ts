@@ -33,8 +33,9 @@ export interface CommitterOptions {
   /** Flush a non-empty group after this long (when changes come seldom). */
   maxDelayMs: number;
   /**
-   * Under sustained load the group interval grows up to this (commit-interval.ts); equal to
-   * maxDelayMs, the interval is fixed.
+   * Under sustained load the group interval grows up to this, less the slowest recent commit
+   * (commit-interval.ts): the latency budget of a staged unit. Equal to maxDelayMs, the
+   * interval is fixed.
    */
   loadedDelayMs?: number;
   /**
@@ -285,6 +286,7 @@ export class Committer {
     this.stats.units += ps.length;
     this.stats.lastCommitAt = Date.now();
     this.stats.lastDurationMs = ms;
+    this.interval.committed(ms);
     const units = ps.map((p) => p.unit);
     for (const u of units) this.stats.rows += u.rowCount;
     for (const u of units) u.committed();

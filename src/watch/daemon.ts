@@ -48,6 +48,13 @@ import { quietForMs, settleWaitMs } from './settle.js';
 import { CatchUp, type CatchUpStatus } from './catch-up.js';
 import { backstopPeriodMs } from './backstop.js';
 
+/**
+ * Append -> commit under sustained load, the debounce included: the 1 s goal less a fifth of
+ * margin for the run itself (stat, read, parse) and for a checkpoint. The group interval takes
+ * what the debounce leaves of it, less the slowest recent commit (commit-interval.ts).
+ */
+export const LATENCY_BUDGET_MS = 800;
+
 /** After a lease could not be taken (store down) or a commit was fenced off: look at the file again this much later. */
 const LEASE_RETRY_MS = 1000;
 
@@ -165,9 +172,12 @@ export class Daemon {
         log,
         retry: { maxAttempts: config.maxAttempts, baseDelayMs: config.retryBaseMs, maxDelayMs: 15 * 60_000 },
         maxLineBytes: config.maxLineBytes,
-        // 25 ms when changes come seldom, up to 250 ms under sustained load (commit-interval.ts):
-        // within the 1 s append->commit goal with the 250 ms debounce in front of it.
-        committer: { maxDelayMs: opts.commitDelayMs ?? 25, loadedDelayMs: Math.max(opts.commitDelayMs ?? 25, 250) },
+        // 25 ms when changes come seldom; under sustained load, as long as the latency budget
+        // allows (commit-interval.ts): what is left of LATENCY_BUDGET_MS after the debounce.
+        committer: {
+          maxDelayMs: opts.commitDelayMs ?? 25,
+          loadedDelayMs: Math.max(opts.commitDelayMs ?? 25, LATENCY_BUDGET_MS - config.quietMs),
+        },
         // Smaller batches than run --once: a processor's process() call and the parsed lines it
         // keeps alive until the commit are per batch, and both hold the event loop (admin API).
         read: { batchBytes: 512 << 10, chunkBytes: 256 << 10 },

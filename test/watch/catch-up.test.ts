@@ -52,7 +52,12 @@ function get(port: number, p: string): Promise<Status> {
 }
 
 function start(): { child: ChildProcess; port: () => Promise<number>; stderr: () => string } {
-  const child = spawnCli(['watch', '--root', sb.root, '--db', sb.db, '--processors', 'lines', '--quiet-ms', '50', '--max-wait-ms', '300', '--admin-port', '0']);
+  // Paced (a fault hook): 1,200 files over 4 staging workers take >= 3 s, long enough for the
+  // test to see the catch-up and act during it on any machine (unpaced, a fast one finished it
+  // between two polls).
+  const child = spawnCli(['watch', '--root', sb.root, '--db', sb.db, '--processors', 'lines', '--quiet-ms', '50', '--max-wait-ms', '300', '--admin-port', '0'], {
+    SESSION_PIPELINE_FAULT_CATCH_UP_PACE_MS: '10',
+  });
   children.push(child);
   let err = '';
   child.stderr!.on('data', (b) => (err += b));
