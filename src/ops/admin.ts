@@ -348,7 +348,6 @@ const traceRoutes =
       }
       // Server-sent events: the ring buffer first, then live records; checkpoints again after each commit.
       const onRecord = (r: TraceRecord) => {
-        if (r.sessionFile !== file) return;
         stream.send('record', r);
         if (r.stage === 'committed' || r.stage === 'error') {
           // The cache is updated right after the commit resolves.
@@ -361,7 +360,7 @@ const traceRoutes =
       const stream = opened;
       stream.send('checkpoints', { sessionFile: file, seen, checkpoints: committedState(file) });
       for (const r of daemon.trace.recent(file)) stream.send('record', r);
-      unfollow = daemon.trace.follow(onRecord);
+      unfollow = daemon.trace.follow(file, onRecord);
     });
   };
 

@@ -121,7 +121,7 @@ export class AuditLog {
   private async apply(statements: { sql: string; params: CellValue[] }[]): Promise<void> {
     const unit = new UnitOfWork(UNIT_KEY.processor, UNIT_KEY.file, new Map());
     for (const st of statements) unit.run(st.sql, st.params);
-    const { committed } = await this.committer.enqueue(unit);
+    const { committed } = await this.committer.enqueue(unit, { now: true });
     try {
       await committed;
     } catch (err) {

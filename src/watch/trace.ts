@@ -35,15 +35,22 @@ export interface TraceRecord {
   [detail: string]: unknown;
 }
 
-/** A record's details: an event's payload without its file and trace. */
-function detailOf<E extends { sessionFile: string; trace: RunTrace }>(e: E): Omit<E, 'sessionFile' | 'trace'> {
-  const { sessionFile: _f, trace: _t, ...detail } = e;
-  return detail;
+/** A record as the ring keeps it: `at` in epoch ms, made an ISO string only when read. */
+type Stored = Omit<TraceRecord, 'at'> & { at: number };
+
+/** The event's payload, without its file and trace, copied onto the record (no object in between). */
+function withDetail(rec: Record<string, unknown>, e: object): void {
+  for (const [k, v] of Object.entries(e)) if (k !== 'sessionFile' && k !== 'trace' && k !== 'cause') rec[k] = v;
+}
+
+function published(r: Stored): TraceRecord {
+  return { ...r, at: new Date(r.at).toISOString() } as TraceRecord;
 }
 
 export class TraceLog implements DaemonEvents {
-  private readonly rings = new Map<string, TraceRecord[]>();
-  private readonly followers = new Set<(r: TraceRecord) => void>();
+  private readonly rings = new Map<string, Stored[]>();
+  /** Followers by file: a record reaches only those of its file (bench:live-cost follows 20). */
+  private readonly followers = new Map<string, Set<(r: TraceRecord) => void>>();
 
   constructor(
     private readonly log: Logger,
@@ -61,45 +68,47 @@ export class TraceLog implements DaemonEvents {
     this.record('debounced', e);
   }
   stateChecked(e: DaemonEventMap['stateChecked']): void {
-    const { cause: _c, ...detail } = detailOf(e);
-    this.record('state-check', e, detail);
+    this.record('state-check', e, e);
   }
   dispatched(e: DaemonEventMap['dispatched']): void {
-    this.record('dispatched', e, detailOf(e));
+    this.record('dispatched', e, e);
   }
   read(e: DaemonEventMap['read']): void {
-    this.record('read', e, detailOf(e));
+    this.record('read', e, e);
   }
   processed(e: DaemonEventMap['processed']): void {
-    this.record('processed', e, detailOf(e));
+    this.record('processed', e, e);
   }
   committed(e: DaemonEventMap['committed']): void {
-    this.record('committed', e, detailOf(e));
+    this.record('committed', e, e);
   }
   failed(e: DaemonEventMap['failed']): void {
-    this.record('error', e, detailOf(e));
+    this.record('error', e, e);
   }
   requeued(e: DaemonEventMap['requeued']): void {
-    this.record('requeued', e, detailOf(e));
+    this.record('requeued', e, e);
   }
 
-  /** Be given every record from now on (`trace --follow`). Returns the unsubscribe. */
-  follow(fn: (r: TraceRecord) => void): () => void {
-    this.followers.add(fn);
-    return () => this.followers.delete(fn);
-  }
-
-  private record(stage: TraceStage, { sessionFile, trace }: { sessionFile: string; trace: RunTrace }, detail: Record<string, unknown> = {}): void {
-    const { traceId, at: startedAt } = trace;
-    const rec: TraceRecord = {
-      at: new Date().toISOString(),
-      traceId,
-      sessionFile,
-      stage,
-      elapsedMs: Date.now() - startedAt,
-      ...detail,
+  /** Be given every record of `sessionFile` from now on (`trace --follow`). Returns the unsubscribe. */
+  follow(sessionFile: string, fn: (r: TraceRecord) => void): () => void {
+    let set = this.followers.get(sessionFile);
+    if (!set) this.followers.set(sessionFile, (set = new Set()));
+    set.add(fn);
+    return () => {
+      set.delete(fn);
+      if (set.size === 0 && this.followers.get(sessionFile) === set) this.followers.delete(sessionFile);
     };
-    if (this.log.isLevelEnabled('debug')) this.log.debug(rec, `trace ${stage}`);
+  }
+
+  /**
+   * `detail`: the record's own fields, or the event itself (its fields but the file, the trace
+   * and a state check's `cause` are copied).
+   */
+  private record(stage: TraceStage, { sessionFile, trace }: { sessionFile: string; trace: RunTrace }, detail?: object): void {
+    const now = Date.now();
+    const rec: Stored = { at: now, traceId: trace.traceId, sessionFile, stage, elapsedMs: now - trace.at };
+    if (detail) withDetail(rec as Record<string, unknown>, detail);
+    if (this.log.isLevelEnabled('debug')) this.log.debug(published(rec), `trace ${stage}`);
     let ring = this.rings.get(sessionFile);
     if (ring) {
       // Re-insert to keep the map in least-recently-used order.
@@ -114,10 +123,14 @@ export class TraceLog implements DaemonEvents {
     ring.push(rec);
     if (ring.length > this.perFile) ring.splice(0, ring.length - this.perFile);
     this.rings.set(sessionFile, ring);
-    for (const f of this.followers) f(rec);
+    const fs = this.followers.get(sessionFile);
+    if (fs) {
+      const out = published(rec);
+      for (const f of fs) f(out);
+    }
   }
 
   recent(sessionFile: string): TraceRecord[] {
-    return [...(this.rings.get(sessionFile) ?? [])];
+    return (this.rings.get(sessionFile) ?? []).map(published);
   }
 }
