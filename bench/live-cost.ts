@@ -48,6 +48,8 @@ const { values: flags } = parseArgs({
     /** Extra node flags for the daemon (e.g. "--trace-gc"), and where its stdout goes. */
     'node-flags': { type: 'string', default: '' },
     'daemon-stdout': { type: 'string' },
+    /** Every 10 s of the window: the daemon's JS heap (/metrics) and DuckDB's memory (duckdb_memory() via /sql). */
+    'probe-memory': { type: 'boolean', default: false },
   },
 });
 const SECONDS = Number(flags.seconds);
@@ -59,6 +61,20 @@ const BENCH = path.join(REPO_ROOT, 'dist', 'bench');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const cpuMs = procCpuMs;
+
+/** One line: RSS, the JS heap (prom-client's default metrics) and DuckDB's memory by tag. */
+async function probeMemory(port: number, rss: number): Promise<string> {
+  const mb = (b: number) => Math.round(b / 1048576);
+  const metrics = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
+  const m = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)`, 'm').exec(metrics)?.[1] ?? NaN);
+  const sql = await fetch(`http://127.0.0.1:${port}/sql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ sql: "SELECT tag, memory_usage_bytes AS b FROM duckdb_memory() WHERE memory_usage_bytes > 1048576 ORDER BY b DESC" }),
+  }).then((r) => r.json() as Promise<{ rows?: { tag: string; b: number }[] }>);
+  const duck = (sql.rows ?? []).map((r) => `${r.tag} ${mb(Number(r.b))}`).join(', ');
+  return `RSS ${Math.round(rss)} MB; heap total ${mb(m('nodejs_heap_size_total_bytes'))}, used ${mb(m('nodejs_heap_size_used_bytes'))}, external ${mb(m('nodejs_external_memory_bytes'))} MB; DuckDB (MB): ${duck}`;
+}
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
@@ -212,6 +228,7 @@ try {
   const filesJson = path.join(dir, 'live.json');
   const appendsLog = path.join(dir, 'appends.jsonl');
   fs.writeFileSync(filesJson, JSON.stringify(live));
+  if (flags['probe-memory']) process.stdout.write(`before the writes: ${await probeMemory(port, rssMb(daemon.pid!))}\n`);
   const rssAtStart = rssMb(daemon.pid!);
   const d0 = cpuMs(daemon.pid!);
   const th0 = threadCpuMs(daemon.pid!);
@@ -230,6 +247,11 @@ try {
     peakDaemon = Math.max(peakDaemon, rssMb(daemon.pid!));
     peakRef = Math.max(peakRef, rssMb(ref.pid!));
   }, 1000);
+  const memProbe = flags['probe-memory']
+    ? setInterval(() => {
+        void probeMemory(port, rssMb(daemon.pid!)).then((line) => process.stdout.write(`${Math.round((Date.now() - win0) / 1000)} s: ${line}\n`));
+      }, 10_000)
+    : null;
   await new Promise((r) => writer.on('exit', r));
   const winMs = Date.now() - win0;
   const daemonCpu = cpuMs(daemon.pid!) - d0;
@@ -237,6 +259,7 @@ try {
   const s1 = await getJson<Status>(port, '/status');
   const refCpu = cpuMs(ref.pid!) - r0;
   clearInterval(sampler);
+  if (memProbe) clearInterval(memProbe);
   peakDaemon = Math.max(peakDaemon, rssMb(daemon.pid!));
   const appended = JSON.parse(writerOut.trim()).appended as number;
   await sleep(4000); // the last lines: max-wait + a commit
