@@ -220,9 +220,9 @@ export const SETTINGS = {
     schema: int(0),
     // 100 ms coalesces a burst of lines (one message's content blocks come within a few ms);
     // the group commit behind it coalesces the rest. Each ms here is a ms less of group interval
-    // within the latency budget (daemon.ts): at 250 ms the interval stopped at 250 ms, 4
-    // commits a second at 200 live files (27.6 % of a core), at 100 ms it grows to ~600 ms
-    // (1.9 a second, 20.4 %), append -> commit p99 544 -> 899 ms (bench:live-cost).
+    // within the latency budget (daemon.ts). bench:live-cost, 200 live files: with 250 ms and the
+    // old 250 ms ceiling, 4 commits a second (27.6 % of a core, append -> commit p99 544 ms);
+    // with 100 ms the interval grows to ~650 ms (1.7 a second, 19.5 %, p99 803 ms).
     default: () => 100,
     describe: 'watch: per-file debounce',
   }),

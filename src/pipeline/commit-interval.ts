@@ -12,8 +12,9 @@
  * The ceiling is a latency budget, not a constant: a unit waits in its group for at most
  * `maxMs` minus the longest of the last few commits, since its rows are committed only when
  * the next commit ends. A slow store (or a starved machine) shortens the wait instead of
- * breaking the budget. bench:live-cost, 200 live files: at a 250 ms ceiling 4 commits a second,
- * 27.6 % of a core, append -> commit p99 544 ms; at 600 ms 1.9 a second, 20.4 %, p99 899 ms.
+ * breaking the budget. bench:live-cost, 200 live files: at a fixed 250 ms ceiling 4 commits a
+ * second, 27.6 % of a core, append -> commit p99 544 ms; with the watch daemon's budget (800 ms
+ * less a 100 ms debounce, so ~650 ms) 1.7 a second, 19.5 %, p99 803 ms.
  */
 export interface IntervalOptions {
   /** The interval when changes come seldom. */

@@ -38,7 +38,10 @@ export interface TraceRecord {
 /** A record as the ring keeps it: `at` in epoch ms, made an ISO string only when read. */
 type Stored = Omit<TraceRecord, 'at'> & { at: number };
 
-/** The event's payload, without its file and trace, copied onto the record (no object in between). */
+/**
+ * The event's payload copied onto the record, without its file and trace (the record has
+ * them) and a state check's `cause` (its `why` says it in words); no object in between.
+ */
 function withDetail(rec: Record<string, unknown>, e: object): void {
   for (const [k, v] of Object.entries(e)) if (k !== 'sessionFile' && k !== 'trace' && k !== 'cause') rec[k] = v;
 }
