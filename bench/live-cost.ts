@@ -20,7 +20,8 @@
  *
  *   npm run bench:live-cost -- [--seconds 60] [--live 200] [--idle 20000] [--sample 20]
  *                              [--watcher on|inotify|chokidar|off] [--cpu-prof] [--skip-catchup]
- *                              [--node-flags=--trace-gc] [--daemon-stdout FILE]
+ *                              [--node-flags=--trace-gc] [--daemon-stdout FILE] [--probe-memory]
+ *                              [--daemon-args="--workers 2"]
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -48,6 +49,8 @@ const { values: flags } = parseArgs({
     /** Extra node flags for the daemon (e.g. "--trace-gc"), and where its stdout goes. */
     'node-flags': { type: 'string', default: '' },
     'daemon-stdout': { type: 'string' },
+    /** Extra arguments for `watch` (e.g. "--workers 2" or "--watch-poll-ms 2000"): the daemon gets no SESSION_PIPELINE_* variables from this shell. */
+    'daemon-args': { type: 'string', default: '' },
     /** Every 10 s of the window: the daemon's JS heap (/metrics) and DuckDB's memory (duckdb_memory() via /sql). */
     'probe-memory': { type: 'boolean', default: false },
   },
@@ -203,7 +206,7 @@ try {
   const w0 = Date.now();
   const daemon = spawn(
     process.execPath,
-    [...nodeFlags, CLI, 'watch', '--db', watchDb, '--admin-port', String(port), '--watcher', String(flags.watcher)],
+    [...nodeFlags, CLI, 'watch', '--db', watchDb, '--admin-port', String(port), '--watcher', String(flags.watcher), ...flags['daemon-args'].split(' ').filter(Boolean)],
     { env, stdio: ['ignore', daemonOut, 'inherit'] },
   );
   children.push(daemon);
