@@ -138,6 +138,7 @@ export class Pipeline {
           u.lease = lease;
           return committer.enqueue(u);
         },
+        flush: () => committer.flush(),
       }, opts.processors.map((p) => p.name));
       return new Pipeline(opts, db, committer, checkpoints, keys, leases);
     } catch (err) {

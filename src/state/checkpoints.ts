@@ -37,6 +37,11 @@ export type CheckpointListener = (dir?: string, name?: string) => void;
  */
 export interface CheckpointCommitter<U> {
   commit(cp: Checkpoint, lease: number | null, unit?: U): Promise<{ committed: Promise<void> }>;
+  /**
+   * Commit what is queued now, without waiting out a group interval: an operator's requeue
+   * waits for its commits (under live load the interval is ~650 ms, commit-interval.ts).
+   */
+  flush?(): Promise<void>;
 }
 
 /** Which checkpoints an operator's requeue concerns: a processor's, a file's, or both (neither: all). */
@@ -103,6 +108,8 @@ export class CheckpointService<U = unknown> {
       const { committed } = await this.commit({ ...cp, status: 'retrying', attempts: 0, nextAttemptAt: now });
       pending.push(committed);
     }
+    // The units' failures reach `pending`; the flush itself has nothing to report.
+    if (targets.length > 0) void this.committer?.flush?.()?.catch(() => undefined);
     const out: RequeueResult = { requeued: [], failed: [] };
     (await Promise.allSettled(pending)).forEach((r, i) => {
       if (r.status === 'fulfilled') out.requeued.push(targets[i]);

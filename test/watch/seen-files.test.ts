@@ -151,4 +151,25 @@ describe('CheckpointService commit and requeue', () => {
     expect(svc.get('gone', 'a/1.jsonl')?.status).toBe('quarantined');
     expect(committed.map((c) => `${c.processorName} ${c.sessionFile}`)).not.toContain('lines a/3.jsonl');
   });
+
+  it('a requeue asks the committer to commit at once: its caller waits for the commits', async () => {
+    const initial = new Map([['lines', new Map([['a/1.jsonl', cp('lines', 'a/1.jsonl', 'quarantined')]])]]);
+    // A committer that commits only when flushed, as one whose group interval is long.
+    const queued: (() => void)[] = [];
+    let flushes = 0;
+    const svc = new CheckpointService(initial, {
+      commit: async () => ({ committed: new Promise<void>((res) => queued.push(res)) }),
+      flush: async () => {
+        flushes++;
+        for (const ok of queued.splice(0)) ok();
+      },
+    });
+    const out = await svc.requeue({}, 1_000_000);
+    expect(flushes).toBe(1);
+    expect(out.requeued.map((c) => c.sessionFile)).toEqual(['a/1.jsonl']);
+    expect(svc.get('lines', 'a/1.jsonl')?.status).toBe('retrying');
+    // Nothing to requeue: no flush.
+    await svc.requeue({}, 1_000_000);
+    expect(flushes).toBe(1);
+  });
 });
