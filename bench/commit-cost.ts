@@ -11,8 +11,9 @@
  * the real Committer, with DuckDB on one thread as `watch` runs it. Printed:
  * CPU ms per commit (this process, all threads) and per statement kind, next
  * to two references measured in the same run on the same file: a write
- * transaction of one row into one table, and the same number of rows appended
- * straight into a table without a key.
+ * transaction of one row into one table, the same number of rows appended
+ * straight into a table without a key, and the same units appended into keyless
+ * journal tables (the proposal for the live path's commits).
  *
  *   npm run bench:commit-cost -- [--files 20000] [--commits 60] [--files-per-group 40]
  */
@@ -21,12 +22,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { DuckDb } from '../src/state/duckdb.js';
+import { DuckDb, appendRows } from '../src/state/duckdb.js';
+import { quoteIdent, stagedColumns, type CellValue } from '../src/state/table.js';
+import { sessionKeys } from '../src/discover/session-path.js';
 import { Committer } from '../src/pipeline/commit.js';
 import { UnitOfWork } from '../src/pipeline/unit.js';
 import { Pipeline } from '../src/pipeline/pipeline.js';
 import { runOnce } from '../src/pipeline/once.js';
-import { CHECKPOINT_TABLE, BAD_LINES_TABLE, type Checkpoint } from '../src/state/checkpoint.js';
+import { CHECKPOINT_TABLE, BAD_LINES_TABLE, checkpointRow, type Checkpoint } from '../src/state/checkpoint.js';
 import { DIRTY, EVENTS, FILES, MESSAGES, TABLES, TOOL_RESULTS } from '../pipelines/usage/tables.js';
 import { linesProcessor } from '../pipelines/lines/index.js';
 import { createUsageProcessor } from '../pipelines/usage/index.js';
@@ -117,7 +120,9 @@ try {
       carry: null,
     });
 
-  async function group(k: number): Promise<void> {
+  /** The units of one live-shaped group: a `lines` and a `usage` unit per file. */
+  function groupUnits(k: number): UnitOfWork[] {
+    const out: UnitOfWork[] = [];
     for (let j = 0; j < PER_GROUP; j++) {
       const i = (k * PER_GROUP + j) % 200;
       const owner = `owner${i % 100}`;
@@ -135,9 +140,13 @@ try {
       // tool id its event and result share (noted once per batch).
       for (const k of [`live-${seq}`, `toolu_${seq}`]) usage.insert(DIRTY.name, [k]);
       usage.checkpoint = checkpoint('usage', file, owner);
-      await committer.enqueue(lines);
-      await committer.enqueue(usage);
+      out.push(lines, usage);
     }
+    return out;
+  }
+
+  async function group(k: number): Promise<void> {
+    for (const u of groupUnits(k)) await committer.enqueue(u);
     await committer.flush();
   }
 
@@ -171,12 +180,44 @@ try {
       appender.closeSync();
     });
   const plainCpu = cpuMs(process.cpuUsage(p0)) / COMMITS;
+
+  // The journal the live path could commit to instead (README, "Proposals"): the same units'
+  // rows and checkpoints appended straight into keyless tables of the same columns, one
+  // appender each, in one transaction: no staging table, no ON CONFLICT, no DELETE.
+  const journaled = [...tables, CHECKPOINT_TABLE].filter((t) => t.name !== 'usage_price_models');
+  for (const t of journaled) {
+    const cols = stagedColumns(t).map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ');
+    // `_seq` first, as in the staging tables (appendRows writes it): a journal's order, for its fold.
+    await db.run(`CREATE TABLE ${quoteIdent(`bench_journal_${t.name}`)} (_seq BIGINT, ${cols})`);
+  }
+  const keys = sessionKeys(null);
+  const j0 = process.cpuUsage();
+  for (let k = 0; k < COMMITS; k++) {
+    const units = groupUnits(k);
+    await db.transaction(async () => {
+      for (const t of journaled) {
+        const rows: CellValue[][] = [];
+        for (const u of units) {
+          if (t === CHECKPOINT_TABLE) {
+            if (u.checkpoint) rows.push(checkpointRow(u.checkpoint, keys));
+          } else for (const r of u.rows.get(t.name) ?? []) rows.push(r);
+        }
+        if (rows.length === 0) continue;
+        const appender = await db.conn.createAppender(`bench_journal_${t.name}`);
+        appendRows(appender, stagedColumns(t), rows, 0, rows.length);
+        appender.flushSync();
+        appender.closeSync();
+      }
+    });
+  }
+  const journalCpu = cpuMs(process.cpuUsage(j0)) / COMMITS;
   await db.close();
 
   printTable(`one live-shaped commit: ${PER_GROUP * 2} units over ${PER_GROUP} files, on a database of ${FILES_N} files (DuckDB, 1 thread; ${COMMITS} commits)`, [
     { what: 'live commit (6 tables + checkpoints)', cpu_ms: round(commitCpu, 1), wall_ms: round(commitWall, 1) },
     { what: 'ref: write transaction of one row', cpu_ms: round(oneRowCpu, 1), wall_ms: '' },
     { what: `ref: ${PER_GROUP} rows appended straight into a table without a key`, cpu_ms: round(plainCpu, 1), wall_ms: '' },
+    { what: `ref: the same units appended into ${journaled.length} keyless journal tables (no staging)`, cpu_ms: round(journalCpu, 1), wall_ms: '' },
   ]);
   printTable(
     'CPU per statement kind, per commit',
@@ -191,6 +232,7 @@ try {
     commit_wall_ms: round(commitWall, 2),
     ref_one_row_tx_cpu_ms: round(oneRowCpu, 2),
     ref_plain_rows_cpu_ms: round(plainCpu, 2),
+    ref_journal_cpu_ms: round(journalCpu, 2),
     kinds: Object.fromEntries(kinds.map(([k, e]) => [k, { n: e.n, ms: round(e.ms, 1) }])),
   });
 } finally {

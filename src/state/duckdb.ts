@@ -386,7 +386,7 @@ async function prepareReading(conn: DuckDBConnection, text: string) {
 /** Rows per appender flush: about 5 ms of appending here. */
 const APPEND_CHUNK_ROWS = 2_000;
 
-function appendRows(appender: DuckDBAppender, columns: OutputTable['columns'], rows: readonly CellValue[][], from: number, to: number): void {
+export function appendRows(appender: DuckDBAppender, columns: OutputTable['columns'], rows: readonly CellValue[][], from: number, to: number): void {
   const types = columns.map((c) => c.type);
   for (let i = from; i < to; i++) {
     const row = rows[i];
