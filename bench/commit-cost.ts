@@ -23,13 +23,13 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { DuckDb, appendRows } from '../src/state/duckdb.js';
-import { quoteIdent, stagedColumns, type CellValue } from '../src/state/table.js';
+import { quoteIdent, stagedColumns } from '../src/state/table.js';
 import { sessionKeys } from '../src/discover/session-path.js';
-import { Committer } from '../src/pipeline/commit.js';
+import { Committer, rowsByTable } from '../src/pipeline/commit.js';
 import { UnitOfWork } from '../src/pipeline/unit.js';
 import { Pipeline } from '../src/pipeline/pipeline.js';
 import { runOnce } from '../src/pipeline/once.js';
-import { CHECKPOINT_TABLE, BAD_LINES_TABLE, checkpointRow, type Checkpoint } from '../src/state/checkpoint.js';
+import { CHECKPOINT_TABLE, BAD_LINES_TABLE, type Checkpoint } from '../src/state/checkpoint.js';
 import { DIRTY, EVENTS, FILES, MESSAGES, TABLES, TOOL_RESULTS } from '../pipelines/usage/tables.js';
 import { linesProcessor } from '../pipelines/lines/index.js';
 import { createUsageProcessor } from '../pipelines/usage/index.js';
@@ -194,15 +194,11 @@ try {
   const j0 = process.cpuUsage();
   for (let k = 0; k < COMMITS; k++) {
     const units = groupUnits(k);
+    const byTable = rowsByTable(units, keys);
     await db.transaction(async () => {
       for (const t of journaled) {
-        const rows: CellValue[][] = [];
-        for (const u of units) {
-          if (t === CHECKPOINT_TABLE) {
-            if (u.checkpoint) rows.push(checkpointRow(u.checkpoint, keys));
-          } else for (const r of u.rows.get(t.name) ?? []) rows.push(r);
-        }
-        if (rows.length === 0) continue;
+        const rows = byTable.get(t.name);
+        if (!rows) continue;
         const appender = await db.conn.createAppender(`bench_journal_${t.name}`);
         appendRows(appender, stagedColumns(t), rows, 0, rows.length);
         appender.flushSync();

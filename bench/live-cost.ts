@@ -19,7 +19,7 @@
  *    processor's commit is.
  *
  *   npm run bench:live-cost -- [--seconds 60] [--live 200] [--idle 20000] [--sample 20]
- *                              [--watcher on|inotify|chokidar|off] [--cpu-prof] [--skip-catchup]
+ *                              [--watcher on|inotify|chokidar|off] [--cpu-prof [--keep-profile FILE]] [--skip-catchup]
  *                              [--node-flags=--trace-gc] [--daemon-stdout FILE] [--probe-memory]
  *                              [--daemon-args="--workers 2"]
  */
@@ -45,6 +45,8 @@ const { values: flags } = parseArgs({
     sample: { type: 'string', default: '20' },
     watcher: { type: 'string', default: 'on' },
     'cpu-prof': { type: 'boolean', default: false },
+    /** With --cpu-prof: also copy the daemon's profile here (for a look beyond the summary). */
+    'keep-profile': { type: 'string' },
     'skip-catchup': { type: 'boolean', default: false },
     /** Extra node flags for the daemon (e.g. "--trace-gc"), and where its stdout goes. */
     'node-flags': { type: 'string', default: '' },
@@ -351,7 +353,7 @@ try {
   if (flags['cpu-prof']) {
     await sleep(500);
     const prof = newestProfile(profDir);
-    if (prof && process.env.KEEP_PROFILE) fs.copyFileSync(prof, process.env.KEEP_PROFILE);
+    if (prof && flags['keep-profile']) fs.copyFileSync(prof, flags['keep-profile']);
     if (prof) {
       const s = summarizeProfile(prof, { root: REPO_ROOT, top: 30 });
       printTable(`daemon CPU profile (whole run, busy ${Math.round(s.busyMs)} ms): self time by function`, s.functions.map((f) => ({ function: f.name, ms: Math.round(f.ms), share: round(f.share * 100, 1) })));

@@ -1,6 +1,6 @@
 /**
- * A unit someone waits for (an admin call's audit row) commits at once, taking the open group
- * with it, instead of waiting out the group interval (src/pipeline/commit.ts, `enqueue(…, {now})`).
+ * A unit someone waits for (an admin call's audit row) commits at once when its caller flushes,
+ * taking the open group with it, instead of waiting out the group interval (src/pipeline/commit.ts).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sandbox, type Sandbox } from './helpers.js';
@@ -27,9 +27,9 @@ function note(n: number): UnitOfWork {
   return u;
 }
 
-describe('Committer.enqueue now', () => {
-  it('commits the open group at once; without it the group waits for its interval', async () => {
-    // An interval far past the test's time limit: only `now` can commit within it.
+describe('Committer.flush after enqueue', () => {
+  it('commits the open group at once; without a flush the group waits for its interval', async () => {
+    // An interval far past the test's time limit: only a flush can commit within it.
     const committer = new Committer(db, [], { maxRows: 1000, maxUnits: 100, maxDelayMs: 600_000 });
     const waiting = await committer.enqueue(note(1));
     let first = false;
@@ -38,7 +38,8 @@ describe('Committer.enqueue now', () => {
     expect(first).toBe(false);
     expect(committer.stats.transactions).toBe(0);
 
-    const urgent = await committer.enqueue(note(2), { now: true });
+    const urgent = await committer.enqueue(note(2));
+    void committer.flush();
     await urgent.committed;
     await waiting.committed;
     expect(committer.stats.transactions).toBe(1);

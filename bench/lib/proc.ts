@@ -81,12 +81,17 @@ export function threadCpuMs(pid: number): { main: number; other: number; byName:
   const byName: Record<string, number> = {};
   for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
     try {
-      const ms = procCpuMs(Number(tid), `/proc/${pid}/task/${tid}/stat`);
-      if (Number(tid) === pid) main += ms;
-      else other += ms;
-      const name = Number(tid) === pid ? "main" : `${fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim()}:${tid}`;
-      byName[name] = (byName[name] ?? 0) + ms;
-      if (Number(tid) === pid) byName['main:system'] = (Number(statFields(`/proc/${pid}/task/${tid}/stat`)[12]) / TICKS) * 1000;
+      const f = statFields(`/proc/${pid}/task/${tid}/stat`);
+      const user = (Number(f[11]) / TICKS) * 1000;
+      const system = (Number(f[12]) / TICKS) * 1000;
+      if (Number(tid) === pid) {
+        main += user + system;
+        byName.main = user + system;
+        byName['main:system'] = system;
+      } else {
+        other += user + system;
+        byName[`${fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim()}:${tid}`] = user + system;
+      }
     } catch {
       // a thread that ended meanwhile
     }

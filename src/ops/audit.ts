@@ -121,7 +121,9 @@ export class AuditLog {
   private async apply(statements: { sql: string; params: CellValue[] }[]): Promise<void> {
     const unit = new UnitOfWork(UNIT_KEY.processor, UNIT_KEY.file, new Map());
     for (const st of statements) unit.run(st.sql, st.params);
-    const { committed } = await this.committer.enqueue(unit, { now: true });
+    const { committed } = await this.committer.enqueue(unit);
+    // The call's answer waits for this row: commit it now, not after the group interval.
+    void this.committer.flush().catch(() => undefined); // the unit's own failure reaches `committed`
     try {
       await committed;
     } catch (err) {

@@ -38,10 +38,9 @@ export class GroupInterval {
   /** A group opens now: how long to keep it open. */
   open(now: number): number {
     const gap = now - this.lastFlushAt;
-    const ceiling = this.ceiling();
-    if (gap < this.current) this.current = Math.min(ceiling, this.current * 1.5);
+    if (gap < this.current) this.current *= 1.5;
     else if (gap >= 4 * this.current) this.current = Math.max(this.opts.minMs, this.current / 2);
-    this.current = Math.min(this.current, ceiling);
+    this.current = Math.min(this.current, this.ceiling());
     return this.current;
   }
 

@@ -74,6 +74,21 @@ export interface CommitStats {
 
 export type CommitListener = (units: readonly UnitOfWork[], durationMs: number) => void;
 
+/** Pure: the rows a group of units writes, by table, each unit's checkpoint as a row of the checkpoint table. */
+export function rowsByTable(units: readonly UnitOfWork[], keys: SessionKeys): Map<string, CellValue[][]> {
+  const byTable = new Map<string, CellValue[][]>();
+  const push = (table: string, rows: readonly CellValue[][]) => {
+    let list = byTable.get(table);
+    if (!list) byTable.set(table, (list = []));
+    for (const r of rows) list.push(r);
+  };
+  for (const u of units) {
+    for (const [table, rows] of u.rows) push(table, rows);
+    if (u.checkpoint) push(CHECKPOINT_TABLE.name, [checkpointRow(u.checkpoint, keys)]);
+  }
+  return byTable;
+}
+
 export class Committer {
   private group: Pending[] = [];
   private groupRows = 0;
@@ -128,13 +143,10 @@ export class Committer {
    * Stage a unit. Resolves once the unit is accepted into a group (which may
    * wait for an in-flight flush: backpressure); the returned `committed`
    * promise settles when its transaction does.
-   *
-   * `now`: someone waits for this unit (an admin call's audit row is written before its
-   * response): its group commits at once instead of staying open for the interval, which
-   * under load is most of the latency budget. Back-to-back `POST /sql` calls each waited
-   * ~700 ms for their audit rows once the interval had grown to its ceiling.
+   * Someone who waits for a unit (an admin call's audit row, an operator's requeue) calls
+   * `flush()` after it, so its group does not stay open for the interval.
    */
-  async enqueue(unit: UnitOfWork, opts: { now?: boolean } = {}): Promise<{ committed: Promise<void> }> {
+  async enqueue(unit: UnitOfWork): Promise<{ committed: Promise<void> }> {
     // A retraction must not share a transaction with rows of the same file staged before it.
     if (unit.retracts && this.group.some((p) => p.unit.key === unit.key)) await this.flush();
     while (this.isFull() && this.inFlight) await this.inFlight;
@@ -147,7 +159,7 @@ export class Committer {
     committed.catch(() => undefined); // callers that care attach their own handler
     this.group.push({ unit, resolve, reject });
     this.groupRows += unit.rowCount + 1;
-    if (opts.now || this.isFull()) void this.flush();
+    if (this.isFull()) void this.flush();
     else if (!this.timer) this.timer = setTimeout(() => void this.flush(), this.interval.open(performance.now()));
     return { committed };
   }
@@ -156,7 +168,11 @@ export class Committer {
     return this.group.length >= this.opts.maxUnits || this.groupRows >= this.opts.maxRows;
   }
 
-  /** Commit everything staged so far, and wait for it. */
+  /**
+   * Commit everything staged so far, and wait for it. Under load the group interval is most of
+   * the latency budget (~650 ms): back-to-back `POST /sql` calls each waited that long for their
+   * audit rows until the audit log flushed after each.
+   */
   async flush(): Promise<void> {
     if (this.timer) {
       clearTimeout(this.timer);
@@ -323,16 +339,7 @@ export class Committer {
     for (const u of units) {
       for (const s of u.statements) await this.db.run(s.sql, s.params);
     }
-    const byTable = new Map<string, CellValue[][]>();
-    const push = (table: string, rows: CellValue[][]) => {
-      let list = byTable.get(table);
-      if (!list) byTable.set(table, (list = []));
-      for (const r of rows) list.push(r);
-    };
-    for (const u of units) {
-      for (const [table, rows] of u.rows) push(table, rows);
-      if (u.checkpoint) push(CHECKPOINT_TABLE.name, [checkpointRow(u.checkpoint, this.keys)]);
-    }
+    const byTable = rowsByTable(units, this.keys);
     // Outputs before checkpoints: order does not matter for atomicity, but keeps failures attributable.
     for (const [table, rows] of byTable) {
       if (table === CHECKPOINT_TABLE.name) continue;
