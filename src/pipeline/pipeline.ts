@@ -10,7 +10,7 @@ import type { Db } from '../state/db.js';
 import { openStore } from '../state/open.js';
 import { migrate } from '../state/migrations.js';
 import { CORE_COMPONENT, CORE_MIGRATIONS } from '../state/schema.js';
-import { loadCheckpoints, loadFileCheckpoints } from '../state/checkpoint.js';
+import { BAD_LINES_TABLE, CHECKPOINT_TABLE, loadCheckpoints, loadFileCheckpoints } from '../state/checkpoint.js';
 import { storeKindOf } from '../state/dialect.js';
 import { sessionKeys, type SessionKeys } from '../discover/session-path.js';
 import { LeaseKeeper, type LeaseSettings } from './lease-keeper.js';
@@ -55,6 +55,11 @@ export interface PipelineOptions {
   source?: string;
   /** A shared store: this node's leases (`--node-name`, `--lease-ttl-ms`). Ignored by an embedded store. */
   lease?: LeaseSettings;
+  /**
+   * DuckDB: journal the committer's loads and merge them many commits at once (watch mode: its
+   * commits are small and frequent; src/state/journal.ts). Ignored by PostgreSQL.
+   */
+  deferMerges?: boolean;
 }
 
 /** How long closing waits for a lost store connection to come back: within pm2's 5 s kill_timeout with the drain. */
@@ -114,6 +119,8 @@ export class Pipeline {
       const leases = shared && opts.lease ? new LeaseKeeper(leaseConnection(opts.dbPath, opts.lease.node), keys, opts.lease, opts.log) : null;
       // Best effort: without it a dead predecessor's files wait out its TTL.
       await leases?.reapDeadLocal().catch((err: Error) => opts.log.warn({ err: err.message }, 'could not look for leases of dead processes on this host'));
+      // Before the checkpoints are read: a killed daemon's journaled commits are merged first.
+      await db.useJournal?.([CHECKPOINT_TABLE, BAD_LINES_TABLE, ...opts.processors.flatMap((p) => p.tables)], { defer: opts.deferMerges ?? false });
       const initial = await loadCheckpoints(db, keys);
       const committer = new Committer(
         db,

@@ -37,6 +37,12 @@ export interface Db {
    * that keeps one row per key (`spec.prefer`) and applies `spec.onConflict` / `spec.replace`.
    */
   loadStaged(spec: OutputTable, rows: readonly CellValue[][]): Promise<void>;
+  /**
+   * DuckDB: merge what a killed process left journaled in `specs`' journals; with `defer`,
+   * later loads of these tables are journaled and merged many commits at once (journal.ts).
+   * Absent on PostgreSQL, whose loads always merge at once.
+   */
+  useJournal?(specs: readonly OutputTable[], opts: { defer: boolean }): Promise<void>;
   /** Run `fn` over one committed snapshot, read-only, beside the writer. */
   snapshot<T>(opts: ReadOptions, fn: (s: ReadSnapshot) => Promise<T>): Promise<T>;
   /** What /health shows about the store (pool use, last connection error). */

@@ -18,6 +18,7 @@ import { quoteIdent as quote, keysAreDistinct, stagedColumns, type CellValue, ty
 import { ReadAbortedError, timeLimitError, type ReadOptions, type ReadSnapshot, type RowStream } from './read.js';
 import { SqlRefusedError, firstLine } from './sql.js';
 import { TimeSlicer } from '../loop/yield.js';
+import { journalDdl, journalName, mergeDelayMs } from './journal.js';
 
 /** A zero-length database file with no (or an empty) WAL next to it. */
 function isEmptyLeftover(dbPath: string): boolean {
@@ -49,6 +50,18 @@ export class DuckDb implements Db {
   /** Staging tables created on the writer connection (temp tables live as long as it does). */
   private readonly staged = new Set<string>();
   private readonly slicer = new TimeSlicer();
+  /** Tables whose loads go to their journal (`useJournal` with `defer`), by name: journal.ts. */
+  private readonly journaled = new Map<string, OutputTable>();
+  /** Journals that may hold rows not merged yet (committed, or appended in the running transaction). */
+  private readonly unmerged = new Map<string, OutputTable>();
+  /** The next journal row's `_seq`: it grows across commits, which the merge's `prefer` orders by. */
+  private journalSeq = 0;
+  private journaledInTx = false;
+  /** When the first commit not merged yet committed (for MERGE_MAX_MS). */
+  private pendingSince: number | null = null;
+  private mergeTimer: NodeJS.Timeout | null = null;
+  /** The last merge that failed (a timer's: nobody waits for it), for /health. */
+  private mergeFailure: { message: string; at: string } | null = null;
 
   private constructor(
     readonly path: string,
@@ -116,14 +129,17 @@ export class DuckDb implements Db {
     return this.serial.exclusive(fn);
   }
 
+  // Every statement on the writer sees the journals merged first (journal.ts).
   run(sql: string, params?: Params): Promise<void> {
     return this.exclusive(async () => {
+      await this.mergePending();
       await this.conn.run(sql, params as DuckDBValue[] | undefined);
     });
   }
 
   all<T = Record<string, unknown>>(sql: string, params?: Params): Promise<T[]> {
     return this.exclusive(async () => {
+      await this.mergePending();
       const reader = await this.conn.runAndReadAll(sql, params as DuckDBValue[] | undefined);
       return reader.getRowObjectsJS() as T[];
     });
@@ -135,6 +151,7 @@ export class DuckDb implements Db {
    */
   each<T = Record<string, unknown>>(sql: string, onRows: (rows: T[]) => void, params?: Params): Promise<void> {
     return this.exclusive(async () => {
+      await this.mergePending();
       const result = await this.conn.stream(sql, params as DuckDBValue[] | undefined);
       for await (const rows of result.yieldRowObjectJs()) onRows(rows as T[]);
     });
@@ -145,14 +162,18 @@ export class DuckDb implements Db {
     if (this.serial.current) return fn();
     return this.exclusive(async () => {
       await this.conn.run('BEGIN TRANSACTION');
+      this.journaledInTx = false;
       try {
         const out = await this.serial.within(true, fn);
         await this.conn.run('COMMIT');
+        if (this.journaledInTx) this.scheduleMerge();
         return out;
       } catch (err) {
         // A rolled-back transaction takes the staging tables it created with it: forget them all,
         // so the next load creates them again (CREATE OR REPLACE), instead of every later commit failing.
         this.staged.clear();
+        // It may have merged journals (emptying them) that the rollback filled again.
+        for (const spec of this.journaled.values()) this.unmerged.set(spec.name, spec);
         try {
           await this.conn.run('ROLLBACK');
         } catch {
@@ -165,6 +186,11 @@ export class DuckDb implements Db {
 
   async loadStaged(spec: OutputTable, rows: readonly CellValue[][]): Promise<void> {
     if (rows.length === 0) return;
+    if (this.journaled.has(spec.name)) {
+      if (rows.length < JOURNAL_MAX_ROWS) return this.appendJournal(spec, rows);
+      // A backlog's group: merged at once as run --once does, after the journals (older rows) are.
+      await this.mergePending();
+    }
     const stage = `_stage_${spec.name}`;
     const columns = stagedColumns(spec);
     if (!this.staged.has(spec.name)) {
@@ -172,37 +198,136 @@ export class DuckDb implements Db {
       await this.conn.run(`CREATE OR REPLACE TEMP TABLE ${quote(stage)} (_seq BIGINT, ${cols})`);
       this.staged.add(spec.name);
     }
-    const appender = await this.conn.createAppender(stage, null, 'temp');
+    await this.append(this.conn.createAppender(stage, null, 'temp'), columns, rows, 0);
+    await this.mergeFrom(spec, stage, columns, keysAreDistinct(spec, rows));
+    await this.conn.run(`DELETE FROM ${quote(stage)}`);
+  }
+
+  /**
+   * Append `rows` through an appender, `_seq` from `seqBase`. The appender is synchronous: a
+   * 20k-row group held the event loop (and the admin API) for 100+ ms. Append and flush in
+   * chunks, and give the loop back between them when due.
+   */
+  private async append(created: Promise<DuckDBAppender>, columns: OutputTable['columns'], rows: readonly CellValue[][], seqBase: number): Promise<void> {
+    const appender = await created;
     try {
-      // The appender is synchronous: a 20k-row group held the event loop (and the admin API) for
-      // 100+ ms. Append and flush in chunks, and give the loop back between them when due.
       for (let from = 0; from < rows.length; from += APPEND_CHUNK_ROWS) {
-        appendRows(appender, columns, rows, from, Math.min(rows.length, from + APPEND_CHUNK_ROWS));
+        appendRows(appender, columns, rows, from, Math.min(rows.length, from + APPEND_CHUNK_ROWS), seqBase);
         appender.flushSync();
         if (this.slicer.due()) await this.slicer.yield();
       }
     } finally {
       appender.closeSync();
     }
+  }
+
+  /**
+   * Move the rows of `source` (a staging table or a journal: `_seq`, then `columns`) into
+   * `spec`'s table, one row per key by `spec.prefer`, with `spec.onConflict` or `spec.replace`.
+   * `distinct`: no two rows share a key, so the one-row-per-key window can be left out.
+   */
+  private async mergeFrom(spec: OutputTable, source: string, columns: OutputTable['columns'], distinct: boolean): Promise<void> {
     const cols = columns.map((c) => quote(c.name)).join(', ');
     const key = spec.key.map(quote).join(', ');
-    const qualify = keysAreDistinct(spec, rows) ? '' : `QUALIFY row_number() OVER (PARTITION BY ${key} ORDER BY ${spec.prefer ?? '_seq DESC'}) = 1`;
+    const qualify = distinct ? '' : `QUALIFY row_number() OVER (PARTITION BY ${key} ORDER BY ${spec.prefer ?? '_seq DESC'}) = 1`;
     const target = quote(spec.name);
+    const from = quote(source);
     if (spec.replace) {
       const hashCol = spec.replace.hashColumn;
-      const byHash = hashCol ? `${quote(hashCol)} IN (SELECT hash(${key}) FROM ${quote(stage)}) AND ` : '';
-      await this.conn.run(`DELETE FROM ${target} WHERE ${byHash}(${key}) IN (SELECT ${key} FROM ${quote(stage)})`);
+      const byHash = hashCol ? `${quote(hashCol)} IN (SELECT hash(${key}) FROM ${from}) AND ` : '';
+      await this.conn.run(`DELETE FROM ${target} WHERE ${byHash}(${key}) IN (SELECT ${key} FROM ${from})`);
       await this.conn.run(
         `INSERT INTO ${target} (${cols}${hashCol ? `, ${quote(hashCol)}` : ''})
-         SELECT ${cols}${hashCol ? `, hash(${key})` : ''} FROM ${quote(stage)} ${qualify}`,
+         SELECT ${cols}${hashCol ? `, hash(${key})` : ''} FROM ${from} ${qualify}`,
       );
     } else {
       await this.conn.run(
-        `INSERT INTO ${target} (${cols}) SELECT ${cols} FROM ${quote(stage)} ${qualify}
+        `INSERT INTO ${target} (${cols}) SELECT ${cols} FROM ${from} ${qualify}
          ON CONFLICT (${key}) ${spec.onConflict ?? 'DO NOTHING'}`,
       );
     }
-    await this.conn.run(`DELETE FROM ${quote(stage)}`);
+  }
+
+  /**
+   * Merge what a killed process left in the journals of `specs` (the journal's own columns: a
+   * migration may have added one since), then drop them; with `defer`, loads of these tables go
+   * to fresh journals from now on (journal.ts). Call before anything reads the tables.
+   */
+  async useJournal(specs: readonly OutputTable[], opts: { defer: boolean }): Promise<void> {
+    await this.exclusive(async () => {
+      const found = await this.conn.runAndReadAll(`SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' AND starts_with(table_name, '_journal_')`);
+      const existing = new Set(found.getRowObjectsJS().map((r) => String(r.table_name)));
+      for (const spec of specs) {
+        const name = journalName(spec);
+        if (existing.has(name)) {
+          const described = await this.conn.runAndReadAll(`SELECT column_name FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = $1`, [name]);
+          const have = new Set(described.getRowObjectsJS().map((r) => String(r.column_name)));
+          const columns = stagedColumns(spec).filter((c) => have.has(c.name));
+          await this.conn.run('BEGIN TRANSACTION');
+          try {
+            await this.mergeFrom(spec, name, columns, false);
+            await this.conn.run(`DROP TABLE ${quote(name)}`);
+            await this.conn.run('COMMIT');
+          } catch (err) {
+            await this.conn.run('ROLLBACK').catch(() => undefined);
+            throw err;
+          }
+        }
+        if (opts.defer) {
+          await this.conn.run(journalDdl(spec));
+          this.journaled.set(spec.name, spec);
+        }
+      }
+    });
+  }
+
+  private async appendJournal(spec: OutputTable, rows: readonly CellValue[][]): Promise<void> {
+    const seqBase = this.journalSeq;
+    this.journalSeq += rows.length;
+    this.unmerged.set(spec.name, spec);
+    this.journaledInTx = true;
+    await this.append(this.conn.createAppender(journalName(spec)), stagedColumns(spec), rows, seqBase);
+  }
+
+  /**
+   * Merge every journal with rows into its table: in the running transaction when called from
+   * inside one, else in a transaction of its own. The caller holds the writer.
+   */
+  private async mergePending(): Promise<void> {
+    if (this.unmerged.size === 0) return;
+    if (this.mergeTimer) {
+      clearTimeout(this.mergeTimer);
+      this.mergeTimer = null;
+    }
+    const specs = [...this.unmerged.values()];
+    const own = this.serial.current === undefined;
+    if (own) await this.conn.run('BEGIN TRANSACTION');
+    try {
+      for (const spec of specs) {
+        await this.mergeFrom(spec, journalName(spec), stagedColumns(spec), false);
+        await this.conn.run(`DELETE FROM ${quote(journalName(spec))}`);
+      }
+      if (own) await this.conn.run('COMMIT');
+    } catch (err) {
+      if (own) await this.conn.run('ROLLBACK').catch(() => undefined);
+      this.mergeFailure = { message: firstLine(err), at: new Date().toISOString() };
+      throw err;
+    }
+    this.unmerged.clear();
+    this.pendingSince = null;
+  }
+
+  /** After a commit that journaled: merge once commits pause, or by MERGE_MAX_MS after the first unmerged one. */
+  private scheduleMerge(): void {
+    const now = Date.now();
+    this.pendingSince ??= now;
+    if (this.mergeTimer) clearTimeout(this.mergeTimer);
+    this.mergeTimer = setTimeout(() => {
+      this.mergeTimer = null;
+      // A failure is kept for /health; the next read or statement merges again, and says why.
+      void this.exclusive(() => this.mergePending()).catch(() => undefined);
+    }, mergeDelayMs(now, this.pendingSince));
+    this.mergeTimer.unref();
   }
 
   /**
@@ -224,6 +349,8 @@ export class DuckDb implements Db {
     const abandon = () => conn.interrupt();
     opts.signal?.addEventListener('abort', abandon, { once: true });
     try {
+      // What is committed, merged: the journals are the writer's business (journal.ts).
+      if (this.unmerged.size > 0) await this.exclusive(() => this.mergePending());
       await conn.run('BEGIN TRANSACTION READ ONLY');
       return await fn(duckSnapshot(conn));
     } catch (err) {
@@ -243,7 +370,7 @@ export class DuckDb implements Db {
   }
 
   health(): StoreHealth {
-    return { kind: this.kind, location: this.location };
+    return { kind: this.kind, location: this.location, ...(this.mergeFailure ? { lastError: this.mergeFailure } : {}) };
   }
 
   /** Checkpoint the WAL into the database file, then close connection before instance. */
@@ -251,6 +378,12 @@ export class DuckDb implements Db {
     if (this.closed) return;
     this.closed = true;
     await this.serial.drained();
+    if (this.mergeTimer) clearTimeout(this.mergeTimer);
+    try {
+      await this.exclusive(() => this.mergePending());
+    } catch {
+      // The journals keep their rows: the next read-write open merges them.
+    }
     try {
       await this.conn.run('CHECKPOINT');
     } catch {
@@ -386,11 +519,15 @@ async function prepareReading(conn: DuckDBConnection, text: string) {
 /** Rows per appender flush: about 5 ms of appending here. */
 const APPEND_CHUNK_ROWS = 2_000;
 
-export function appendRows(appender: DuckDBAppender, columns: OutputTable['columns'], rows: readonly CellValue[][], from: number, to: number): void {
+/** A load this large (a backlog's group) is merged at once instead of journaled: it is a backfill. */
+const JOURNAL_MAX_ROWS = 5_000;
+
+/** Rows `[from, to)` of `rows`, each after its `_seq` (`seqBase + i`). */
+export function appendRows(appender: DuckDBAppender, columns: OutputTable['columns'], rows: readonly CellValue[][], from: number, to: number, seqBase = 0): void {
   const types = columns.map((c) => c.type);
   for (let i = from; i < to; i++) {
     const row = rows[i];
-    appender.appendBigInt(BigInt(i));
+    appender.appendBigInt(BigInt(seqBase + i));
     for (let c = 0; c < types.length; c++) {
       const v = row[c];
       if (v === null || v === undefined) {
