@@ -11,21 +11,22 @@
  * the real Committer, with DuckDB on one thread as `watch` runs it. Printed:
  * CPU ms per commit (this process, all threads) and per statement kind, next
  * to two references measured in the same run on the same file: a write
- * transaction of one row into one table, the same number of rows appended
- * straight into a table without a key, and the same units appended into keyless
- * journal tables (the proposal for the live path's commits).
+ * transaction of one row into one table, and the same number of rows appended
+ * straight into a table without a key.
+ * Each group is committed twice over: merged at once (as `run --once` and the PostgreSQL store
+ * do), and journaled (as `watch` does on DuckDB, src/state/journal.ts), with a merge every
+ * --merge-every commits (17: MERGE_MAX_MS at the ~1.7 commits a second of 200 live files).
+ * Printed for the journal: the commit, the merge, and both per second at that rate.
  *
- *   npm run bench:commit-cost -- [--files 20000] [--commits 60] [--files-per-group 40]
+ *   npm run bench:commit-cost -- [--files 20000] [--commits 68] [--files-per-group 120] [--merge-every 17]
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { DuckDb, appendRows } from '../src/state/duckdb.js';
-import { quoteIdent, stagedColumns } from '../src/state/table.js';
-import { sessionKeys } from '../src/discover/session-path.js';
-import { Committer, rowsByTable } from '../src/pipeline/commit.js';
+import { DuckDb } from '../src/state/duckdb.js';
+import { Committer } from '../src/pipeline/commit.js';
 import { UnitOfWork } from '../src/pipeline/unit.js';
 import { Pipeline } from '../src/pipeline/pipeline.js';
 import { runOnce } from '../src/pipeline/once.js';
@@ -40,13 +41,17 @@ import { loadLine } from './lib/proc.js';
 const { values: flags } = parseArgs({
   options: {
     files: { type: 'string', default: '20000' },
-    commits: { type: 'string', default: '60' },
-    'files-per-group': { type: 'string', default: '40' },
+    commits: { type: 'string', default: '68' },
+    'files-per-group': { type: 'string', default: '120' },
+    'merge-every': { type: 'string', default: '17' },
   },
 });
+/** Commits a second at 200 live files (bench:live-cost): what the per-second figures assume. */
+const LIVE_COMMITS_PER_S = 1.7;
 const FILES_N = Number(flags.files);
 const COMMITS = Number(flags.commits);
 const PER_GROUP = Number(flags['files-per-group']);
+const MERGE_EVERY = Number(flags['merge-every']);
 
 const cpuMs = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000;
 
@@ -74,28 +79,9 @@ try {
   await runOnce(seed);
   await seed.close();
 
-  const db = await DuckDb.open(dbPath, { threads: 1, externalAccess: false });
-  // Statement CPU by kind: the connection's calls, timed where they are made.
-  const byKind = new Map<string, { n: number; ms: number }>();
-  const conn = db.conn as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
-  for (const m of ['run', 'createAppender']) {
-    const orig = conn[m].bind(db.conn);
-    conn[m] = async (...a: unknown[]) => {
-      const c0 = process.cpuUsage();
-      const out = await orig(...a);
-      const sql = String(a[0]).trim();
-      const kind = m === 'createAppender' ? 'appender (create)' : sql.split(/\s+/).slice(0, 3).join(' ').replace(/"/g, '') + (sql.includes('QUALIFY') ? ' (window)' : '');
-      const e = byKind.get(kind) ?? { n: 0, ms: 0 };
-      e.n++;
-      e.ms += cpuMs(process.cpuUsage(c0));
-      byKind.set(kind, e);
-      return out;
-    };
-  }
-
   const tables = [...TABLES, ...linesProcessor.tables];
-  const specs = new Map([CHECKPOINT_TABLE, BAD_LINES_TABLE, ...tables].map((t) => [t.name, t]));
-  const committer = new Committer(db, tables, { maxRows: 1e7, maxUnits: 1e7, maxDelayMs: 1e9 });
+  const all = [CHECKPOINT_TABLE, BAD_LINES_TABLE, ...tables];
+  const specs = new Map(all.map((t) => [t.name, t]));
   let seq = 0;
   const checkpoint = (processor: string, file: string, owner: string): Checkpoint => ({
     processorName: processor,
@@ -145,16 +131,46 @@ try {
     return out;
   }
 
-  async function group(k: number): Promise<void> {
+  /** Statement CPU by kind: the connection's calls, timed where they are made. */
+  const byKind = new Map<string, { n: number; ms: number }>();
+  function timeStatements(db: DuckDb): void {
+    const conn = db.conn as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
+    for (const m of ['run', 'createAppender']) {
+      const orig = conn[m].bind(db.conn);
+      conn[m] = async (...a: unknown[]) => {
+        const c0 = process.cpuUsage();
+        const out = await orig(...a);
+        const sql = String(a[0]).trim();
+        const kind = m === 'createAppender' ? 'appender (create)' : sql.split(/\s+/).slice(0, 3).join(' ').replace(/"/g, '') + (sql.includes('QUALIFY') ? ' (window)' : '');
+        const e = byKind.get(kind) ?? { n: 0, ms: 0 };
+        e.n++;
+        e.ms += cpuMs(process.cpuUsage(c0));
+        byKind.set(kind, e);
+        return out;
+      };
+    }
+  }
+
+  /** The store and a committer as `watch` opens them (one DuckDB thread), journaling or not. */
+  async function open(defer: boolean): Promise<{ db: DuckDb; committer: Committer }> {
+    const db = await DuckDb.open(dbPath, { threads: 1, externalAccess: false });
+    await db.useJournal(all, { defer });
+    timeStatements(db);
+    return { db, committer: new Committer(db, tables, { maxRows: 1e7, maxUnits: 1e7, maxDelayMs: 1e9 }) };
+  }
+
+  async function group(committer: Committer, k: number): Promise<void> {
     for (const u of groupUnits(k)) await committer.enqueue(u);
     await committer.flush();
   }
 
-  for (let k = 0; k < 5; k++) await group(k); // warm-up
+  // ---- merged at once (run --once, PostgreSQL; watch before the journal)
+  let { db, committer } = await open(false);
+  for (let k = 0; k < 5; k++) await group(committer, k); // warm-up
   byKind.clear();
-  const c0 = process.cpuUsage();
-  const w0 = performance.now();
-  for (let k = 0; k < COMMITS; k++) await group(k);
+  let c0 = process.cpuUsage();
+  let w0 = performance.now();
+  for (let k = 0; k < COMMITS; k++) await group(committer, k);
   const commitCpu = cpuMs(process.cpuUsage(c0)) / COMMITS;
   const commitWall = (performance.now() - w0) / COMMITS;
   const kinds = [...byKind].sort((a, b) => b[1].ms - a[1].ms);
@@ -180,43 +196,44 @@ try {
       appender.closeSync();
     });
   const plainCpu = cpuMs(process.cpuUsage(p0)) / COMMITS;
-
-  // The journal the live path could commit to instead (README, "Proposals"): the same units'
-  // rows and checkpoints appended straight into keyless tables of the same columns, one
-  // appender each, in one transaction: no staging table, no ON CONFLICT, no DELETE.
-  const journaled = [...tables, CHECKPOINT_TABLE].filter((t) => t.name !== 'usage_price_models');
-  for (const t of journaled) {
-    const cols = stagedColumns(t).map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ');
-    // `_seq` first, as in the staging tables (appendRows writes it): a journal's order, for its fold.
-    await db.run(`CREATE TABLE ${quoteIdent(`bench_journal_${t.name}`)} (_seq BIGINT, ${cols})`);
-  }
-  const keys = sessionKeys(null);
-  const j0 = process.cpuUsage();
-  for (let k = 0; k < COMMITS; k++) {
-    const units = groupUnits(k);
-    const byTable = rowsByTable(units, keys);
-    await db.transaction(async () => {
-      for (const t of journaled) {
-        const rows = byTable.get(t.name);
-        if (!rows) continue;
-        const appender = await db.conn.createAppender(`bench_journal_${t.name}`);
-        appendRows(appender, stagedColumns(t), rows, 0, rows.length);
-        appender.flushSync();
-        appender.closeSync();
-      }
-    });
-  }
-  const journalCpu = cpuMs(process.cpuUsage(j0)) / COMMITS;
   await db.close();
 
+  // ---- journaled (watch on DuckDB), merged every MERGE_EVERY commits by a read
+  ({ db, committer } = await open(true));
+  for (let k = 0; k < 5; k++) await group(committer, k);
+  await db.all('SELECT 1'); // merges the warm-up
+  let journalCpu = 0;
+  let mergeCpu = 0;
+  let merges = 0;
+  w0 = performance.now();
+  for (let k = 0; k < COMMITS; k++) {
+    c0 = process.cpuUsage();
+    await group(committer, k);
+    journalCpu += cpuMs(process.cpuUsage(c0));
+    if ((k + 1) % MERGE_EVERY === 0) {
+      c0 = process.cpuUsage();
+      await db.all('SELECT 1'); // a statement on the writer: the journal is merged before it
+      mergeCpu += cpuMs(process.cpuUsage(c0));
+      merges++;
+    }
+  }
+  const journalWall = (performance.now() - w0) / COMMITS;
+  journalCpu /= COMMITS;
+  mergeCpu /= Math.max(1, merges);
+  await db.close();
+
+  const perSecond = (ms: number) => round((ms * LIVE_COMMITS_PER_S) / 10, 2); // ms a second -> % of a core
   printTable(`one live-shaped commit: ${PER_GROUP * 2} units over ${PER_GROUP} files, on a database of ${FILES_N} files (DuckDB, 1 thread; ${COMMITS} commits)`, [
-    { what: 'live commit (6 tables + checkpoints)', cpu_ms: round(commitCpu, 1), wall_ms: round(commitWall, 1) },
-    { what: 'ref: write transaction of one row', cpu_ms: round(oneRowCpu, 1), wall_ms: '' },
-    { what: `ref: ${PER_GROUP} rows appended straight into a table without a key`, cpu_ms: round(plainCpu, 1), wall_ms: '' },
-    { what: `ref: the same units appended into ${journaled.length} keyless journal tables (no staging)`, cpu_ms: round(journalCpu, 1), wall_ms: '' },
+    { what: 'merged at once (6 tables + checkpoints)', cpu_ms: round(commitCpu, 1), wall_ms: round(commitWall, 1), pct_core_at_live_rate: perSecond(commitCpu) },
+    { what: 'journaled (one appender, one table)', cpu_ms: round(journalCpu, 1), wall_ms: round(journalWall, 1), pct_core_at_live_rate: perSecond(journalCpu) },
+    { what: `the journal's merge, every ${MERGE_EVERY} commits (${merges} merges)`, cpu_ms: round(mergeCpu, 1), wall_ms: '', pct_core_at_live_rate: perSecond(mergeCpu / MERGE_EVERY) },
+    { what: 'journaled, merge included', cpu_ms: round(journalCpu + mergeCpu / MERGE_EVERY, 1), wall_ms: '', pct_core_at_live_rate: perSecond(journalCpu + mergeCpu / MERGE_EVERY) },
+    { what: 'ref: write transaction of one row', cpu_ms: round(oneRowCpu, 1), wall_ms: '', pct_core_at_live_rate: '' },
+    { what: `ref: ${PER_GROUP} rows appended straight into a table without a key`, cpu_ms: round(plainCpu, 1), wall_ms: '', pct_core_at_live_rate: '' },
   ]);
+  process.stdout.write(`(% of a core at ${LIVE_COMMITS_PER_S} commits a second, the rate of 200 live files)\n`);
   printTable(
-    'CPU per statement kind, per commit',
+    'merged at once: CPU per statement kind, per commit',
     kinds.map(([kind, e]) => ({ kind, per_commit: round(e.n / COMMITS, 1), cpu_ms_each: round(e.ms / e.n, 2), cpu_ms_per_commit: round(e.ms / COMMITS, 1) })),
   );
   process.stdout.write(`\n${loadLine()} at the end (CPU time is this process's own, all threads)\n`);
@@ -226,9 +243,11 @@ try {
     units_per_commit: PER_GROUP * 2,
     commit_cpu_ms: round(commitCpu, 2),
     commit_wall_ms: round(commitWall, 2),
+    journal_commit_cpu_ms: round(journalCpu, 2),
+    journal_merge_cpu_ms: round(mergeCpu, 2),
+    merge_every: MERGE_EVERY,
     ref_one_row_tx_cpu_ms: round(oneRowCpu, 2),
     ref_plain_rows_cpu_ms: round(plainCpu, 2),
-    ref_journal_cpu_ms: round(journalCpu, 2),
     kinds: Object.fromEntries(kinds.map(([k, e]) => [k, { n: e.n, ms: round(e.ms, 1) }])),
   });
 } finally {

@@ -8,6 +8,6 @@ await db.run(createTableSql(spec));
 await db.useJournal([spec], { defer: true });
 for (let i = 0; i < 50; i++) await db.transaction(() => db.loadStaged(spec, ['a', 'b', 'c'].map((f) => [f, i])));
 // Counted on the connection itself: a query through the store would merge the journal first.
-const n = (await db.conn.runAndReadAll('SELECT count(*)::INTEGER AS n FROM _journal_t_last')).getRowObjectsJS()[0].n;
+const n = (await db.conn.runAndReadAll('SELECT count(*)::INTEGER AS n FROM _journal')).getRowObjectsJS()[0].n;
 process.stdout.write(`journaled ${n} committed\n`);
 setInterval(() => {}, 1000);
