@@ -32,6 +32,7 @@ import { hint } from './hint.js';
 import { pendingProcessors, statSessionFile, type StatResult } from './state-check.js';
 import { steadyNow } from '../loop/clock.js';
 import { TimeSlicer } from '../loop/yield.js';
+import { collectGarbage } from '../loop/gc.js';
 
 const slicer = new TimeSlicer();
 
@@ -201,9 +202,17 @@ export class CatchUp {
       pipeline.ctx.pool = null;
       await pool?.close();
     }
+    // The backlog's WAL into the database file now, while nothing live waits: else the first
+    // live commit past checkpoint_threshold pays for it (0.5-1.1 s: DuckDb.open), and the
+    // backlog's rows keep DuckDB's in-memory blocks (IN_MEMORY_TABLE 93 MB after 20,200 files).
+    if (pipeline.db.kind === 'duckdb') {
+      await pipeline.db.run('CHECKPOINT').catch((err: Error) => this.port.log.warn({ err: err.message }, 'could not checkpoint after the catch-up'));
+    }
     this.finish();
     for (const h of leftOver) this.port.release(h);
-    this.port.log.info({ files, handedOn: this.handedOn, ms: this.durationMs }, 'caught up');
+    // The backlog's garbage, given back before the live load starts (src/loop/gc.ts).
+    const gcMs = collectGarbage();
+    this.port.log.info({ files, handedOn: this.handedOn, ms: this.durationMs, gcMs: Math.round(gcMs) }, 'caught up');
   }
 
   private finish(): void {
