@@ -184,6 +184,22 @@ describe('deferred merges', () => {
     }
   });
 
+  it('a table that says mergeAtOnce is merged in its own commit: its DEFAULT is the commit time', async () => {
+    const spec: OutputTable = { name: 't_now', columns: [col('f', 'VARCHAR')], key: ['f'], mergeAtOnce: true };
+    const db = await DuckDb.open(sb.db, { threads: 1 });
+    try {
+      await db.run('CREATE TABLE t_now (f VARCHAR PRIMARY KEY, committed_at TIMESTAMPTZ DEFAULT current_timestamp)');
+      await db.useJournal([spec], { defer: true });
+      await db.transaction(() => db.loadStaged(spec, [['a']]));
+      // Counted on the connection itself: through the store, a query would merge first.
+      const raw = async (sql: string) => (await db.conn.runAndReadAll(sql)).getRowObjectsJS();
+      expect(await raw(`SELECT count(*)::INTEGER AS n FROM t_now`)).toEqual([{ n: 1 }]);
+      expect(await raw(`SELECT count(*)::INTEGER AS n FROM ${JOURNAL_TABLE}`)).toEqual([{ n: 0 }]);
+    } finally {
+      await db.close();
+    }
+  });
+
   it('a statement on the writer sees the journal merged: a retraction deletes journaled rows too', async () => {
     const db = await openWith(sb.db, true);
     try {

@@ -34,6 +34,8 @@ export const probeProcessor: Processor = {
       ],
       key: ['session_file', 'offset'],
       onConflict: 'DO NOTHING',
+      // `committed_at` is the commit's time only if the row is merged in it, not journaled.
+      mergeAtOnce: true,
     },
   ],
   process(batch, tx) {

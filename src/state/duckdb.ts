@@ -278,7 +278,7 @@ export class DuckDb implements Db {
       }
       if (opts.defer) {
         await this.conn.run(JOURNAL_DDL);
-        for (const spec of specs) this.journaled.set(spec.name, { spec, keys: keyFlags(spec) });
+        for (const spec of specs) if (!spec.mergeAtOnce) this.journaled.set(spec.name, { spec, keys: keyFlags(spec) });
       }
     });
   }

@@ -29,7 +29,9 @@
  * The merge gives what committing each group at once would have: `_seq` grows across commits,
  * so a table's `prefer` order (`_seq DESC`: the last write wins; `_seq ASC`: the first) and its
  * conflict action pick the same row (test/journal.test.ts checks it against immediate loads on
- * random histories).
+ * random histories). One difference is left: a DEFAULT column (the secrets' `created_at`) takes
+ * the merge's time, up to MERGE_MAX_MS after the commit; a table that needs the commit's time
+ * says `mergeAtOnce` and is not journaled.
  */
 import { quoteIdent, stagedColumns, type CellValue, type OutputColumn, type OutputTable } from './table.js';
 

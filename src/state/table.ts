@@ -52,6 +52,12 @@ export interface OutputTable {
    * runs that end in the same outputs may differ here, so comparisons of stores skip it.
    */
   pending?: boolean;
+  /**
+   * Merged in its own commit even where the store journals live commits (DuckDB in watch mode:
+   * src/state/journal.ts), whose merge comes up to MERGE_MAX_MS later: for a table whose DEFAULT
+   * columns must be the commit's time (bench/lib/probe.ts's `committed_at`).
+   */
+  mergeAtOnce?: boolean;
 }
 
 /** A value for one column: numbers for BIGINT/INTEGER/DOUBLE, epoch ms for TIMESTAMP. */
