@@ -248,8 +248,12 @@ try {
   writer.stdout!.on('data', (d) => (writerOut += d));
   let peakDaemon = 0;
   let peakRef = 0;
+  /** The daemon's RSS each second: the peak is one of them, the median says what is typical. */
+  const rssSamples: number[] = [];
   const sampler = setInterval(() => {
-    peakDaemon = Math.max(peakDaemon, rssMb(daemon.pid!));
+    const rss = rssMb(daemon.pid!);
+    rssSamples.push(rss);
+    peakDaemon = Math.max(peakDaemon, rss);
     peakRef = Math.max(peakRef, rssMb(ref.pid!));
   }, 1000);
   const memProbe = flags['probe-memory']
@@ -303,6 +307,7 @@ try {
     daemon_cpu_ms_per_line: round(daemonCpu / appended, 3),
     daemon_peak_rss_mb: Math.round(peakDaemon),
     daemon_rss_mb_before_writes: Math.round(rssAtStart),
+    daemon_rss_mb_median: rssSamples.length ? Math.round([...rssSamples].sort((a, b) => a - b)[rssSamples.length >> 1]) : null,
     daemon_main_thread_cpu_pct: pct(th1.main - th0.main),
     daemon_other_threads_cpu_pct: pct(th1.other - th0.other),
     daemon_cpu_pct_by_thread_name: threadSharePct(th0.byName, th1.byName, winMs),
@@ -342,7 +347,7 @@ try {
   process.stdout.write(
     `\ndaemon CPU by thread: JS main thread ${result.daemon_main_thread_cpu_pct} %, other threads (DuckDB, libuv, GC) ${result.daemon_other_threads_cpu_pct} %; ` +
       `${result.commits} commits in the window, ${result.units_per_commit} units each, group interval at the end ${result.commit_interval_ms_at_end} ms\n` +
-      `by thread name (% of a core): ${JSON.stringify(result.daemon_cpu_pct_by_thread_name)}; RSS before the writer started ${result.daemon_rss_mb_before_writes} MB\n`,
+      `by thread name (% of a core): ${JSON.stringify(result.daemon_cpu_pct_by_thread_name)}; RSS before the writer started ${result.daemon_rss_mb_before_writes} MB, sampled each second in the window: median ${result.daemon_rss_mb_median} MB, peak ${result.daemon_peak_rss_mb} MB\n`,
   );
   process.stdout.write(
     `watcher: ${JSON.stringify(s1.watcher)}; ${appended} lines appended, reference parsed ${refLines}; ` +
