@@ -100,13 +100,6 @@ export class DuckDb implements Db {
       // live files. The cost is at start after a kill: a 64 MB WAL of 200-row commits replayed
       // in 1.2 s here (16 MB: a quarter of that).
       if (!opts.readOnly) config.checkpoint_threshold = CHECKPOINT_THRESHOLD;
-      // DuckDB's allocator (jemalloc) keeps what a task freed until the task's peak passes 128 MB:
-      // a daemon's small commits and merges never do, so it held freed memory for good. Flushed
-      // after any task past 8 MB, and purged by its background thread: bench:live-cost
-      // (--skip-catchup, RSS each second) median 313 -> 279-294 MB; the peak did not move
-      // (322-342 MB, against 329), nor did CPU (11.5-14.8 %).
-      config.allocator_flush_threshold = '8MB';
-      config.allocator_background_threads = 'true';
       instance = await duckdb.DuckDBInstance.create(dbPath, config);
     } catch (err) {
       const msg = (err as Error).message;
