@@ -26,11 +26,11 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { DuckDb } from '../src/state/duckdb.js';
-import { Committer } from '../src/pipeline/commit.js';
+import { Committer, committedTables } from '../src/pipeline/commit.js';
 import { UnitOfWork } from '../src/pipeline/unit.js';
 import { Pipeline } from '../src/pipeline/pipeline.js';
 import { runOnce } from '../src/pipeline/once.js';
-import { CHECKPOINT_TABLE, BAD_LINES_TABLE, type Checkpoint } from '../src/state/checkpoint.js';
+import type { Checkpoint } from '../src/state/checkpoint.js';
 import { DIRTY, EVENTS, FILES, MESSAGES, TABLES, TOOL_RESULTS } from '../pipelines/usage/tables.js';
 import { linesProcessor } from '../pipelines/lines/index.js';
 import { createUsageProcessor } from '../pipelines/usage/index.js';
@@ -80,7 +80,7 @@ try {
   await seed.close();
 
   const tables = [...TABLES, ...linesProcessor.tables];
-  const all = [CHECKPOINT_TABLE, BAD_LINES_TABLE, ...tables];
+  const all = committedTables(tables);
   const specs = new Map(all.map((t) => [t.name, t]));
   let seq = 0;
   const checkpoint = (processor: string, file: string, owner: string): Checkpoint => ({

@@ -89,6 +89,9 @@ export function rowsByTable(units: readonly UnitOfWork[], keys: SessionKeys): Ma
   return byTable;
 }
 
+/** Every table a committer loads: the checkpoints, the bad lines, and the processors' own. */
+export const committedTables = (tables: readonly OutputTable[]): OutputTable[] => [CHECKPOINT_TABLE, BAD_LINES_TABLE, ...tables];
+
 export class Committer {
   private group: Pending[] = [];
   private groupRows = 0;
@@ -110,7 +113,7 @@ export class Committer {
     tables: readonly OutputTable[],
     private readonly opts: CommitterOptions = DEFAULT_COMMITTER,
   ) {
-    for (const t of [CHECKPOINT_TABLE, BAD_LINES_TABLE, ...tables]) this.tables.set(t.name, t);
+    for (const t of committedTables(tables)) this.tables.set(t.name, t);
     this.keys = opts.keys ?? sessionKeys(null);
     this.interval = new GroupInterval({ minMs: opts.maxDelayMs, maxMs: Math.max(opts.maxDelayMs, opts.loadedDelayMs ?? opts.maxDelayMs) });
   }

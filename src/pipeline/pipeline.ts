@@ -10,13 +10,13 @@ import type { Db } from '../state/db.js';
 import { openStore } from '../state/open.js';
 import { migrate } from '../state/migrations.js';
 import { CORE_COMPONENT, CORE_MIGRATIONS } from '../state/schema.js';
-import { BAD_LINES_TABLE, CHECKPOINT_TABLE, loadCheckpoints, loadFileCheckpoints } from '../state/checkpoint.js';
+import { loadCheckpoints, loadFileCheckpoints } from '../state/checkpoint.js';
 import { storeKindOf } from '../state/dialect.js';
 import { sessionKeys, type SessionKeys } from '../discover/session-path.js';
 import { LeaseKeeper, type LeaseSettings } from './lease-keeper.js';
 import { leaseFence } from './fence.js';
 import { leaseConnection } from '../state/leases.js';
-import { Committer, DEFAULT_COMMITTER, type CommitterOptions } from './commit.js';
+import { Committer, DEFAULT_COMMITTER, committedTables, type CommitterOptions } from './commit.js';
 import { CheckpointService } from '../state/checkpoints.js';
 import { UnitOfWork } from './unit.js';
 import type { Processor } from './processor.js';
@@ -120,7 +120,7 @@ export class Pipeline {
       // Best effort: without it a dead predecessor's files wait out its TTL.
       await leases?.reapDeadLocal().catch((err: Error) => opts.log.warn({ err: err.message }, 'could not look for leases of dead processes on this host'));
       // Before the checkpoints are read: a killed daemon's journaled commits are merged first.
-      await db.useJournal?.([CHECKPOINT_TABLE, BAD_LINES_TABLE, ...opts.processors.flatMap((p) => p.tables)], { defer: opts.deferMerges ?? false });
+      await db.useJournal?.(committedTables(opts.processors.flatMap((p) => p.tables)), { defer: opts.deferMerges ?? false });
       const initial = await loadCheckpoints(db, keys);
       const committer = new Committer(
         db,

@@ -43,6 +43,8 @@ export interface Db {
    * Absent on PostgreSQL, whose loads always merge at once.
    */
   useJournal?(specs: readonly OutputTable[], opts: { defer: boolean }): Promise<void>;
+  /** DuckDB: write the WAL into the database file now. Absent on PostgreSQL, which checkpoints on its own. */
+  checkpoint?(): Promise<void>;
   /** Run `fn` over one committed snapshot, read-only, beside the writer. */
   snapshot<T>(opts: ReadOptions, fn: (s: ReadSnapshot) => Promise<T>): Promise<T>;
   /** What /health shows about the store (pool use, last connection error). */

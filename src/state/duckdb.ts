@@ -264,18 +264,8 @@ export class DuckDb implements Db {
   async useJournal(specs: readonly OutputTable[], opts: { defer: boolean }): Promise<void> {
     await this.exclusive(async () => {
       const found = await this.conn.runAndReadAll(`SELECT 1 FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = $1`, [JOURNAL_TABLE]);
-      if (found.currentRowCount > 0) {
-        await this.conn.run('BEGIN TRANSACTION');
-        try {
-          for (const spec of specs) await this.mergeFrom(spec, journalSource(spec, 'any'), stagedColumns(spec), false);
-          // Rows of a table none of `specs` declares (its processor is gone) go with it.
-          await this.conn.run(`DROP TABLE ${JOURNAL_TABLE}`);
-          await this.conn.run('COMMIT');
-        } catch (err) {
-          await this.conn.run('ROLLBACK').catch(() => undefined);
-          throw err;
-        }
-      }
+      // Rows of a table none of `specs` declares (its processor is gone) go with the journal.
+      if (found.currentRowCount > 0) await this.mergeJournal(specs, { written: 'any', recreate: opts.defer });
       if (opts.defer) {
         await this.conn.run(JOURNAL_DDL);
         for (const spec of specs) if (!spec.mergeAtOnce) this.journaled.set(spec.name, { spec, keys: keyFlags(spec) });
@@ -319,24 +309,35 @@ export class DuckDb implements Db {
       clearTimeout(this.mergeTimer);
       this.mergeTimer = null;
     }
-    const specs = [...this.unmerged.values()];
-    const own = this.serial.current === undefined;
-    this.flushJournal();
-    if (own) await this.conn.run('BEGIN TRANSACTION');
     try {
-      for (const spec of specs) await this.mergeFrom(spec, journalSource(spec), stagedColumns(spec), false);
-      // Dropped and created again, not emptied: deleted rows keep their in-memory blocks until
-      // the next WAL checkpoint (DuckDB's IN_MEMORY_TABLE grew 45 -> 66 MB in 50 s at 200 live files).
-      await this.conn.run(`DROP TABLE ${JOURNAL_TABLE}`);
-      await this.conn.run(JOURNAL_DDL);
-      if (own) await this.conn.run('COMMIT');
+      await this.mergeJournal([...this.unmerged.values()], { recreate: true });
     } catch (err) {
-      if (own) await this.conn.run('ROLLBACK').catch(() => undefined);
       this.mergeFailure = { message: firstLine(err), at: new Date().toISOString() };
       throw err;
     }
     this.unmerged.clear();
     this.pendingSince = null;
+  }
+
+  /**
+   * Merge the journal's rows of `specs` into their tables and drop it (`recreate`: empty again),
+   * in the running transaction when called from inside one, else in one of its own. Dropped and
+   * created again, not emptied: deleted rows keep their in-memory blocks until the next WAL
+   * checkpoint (DuckDB's IN_MEMORY_TABLE grew 45 -> 66 MB in 50 s at 200 live files).
+   */
+  private async mergeJournal(specs: readonly OutputTable[], opts: { written?: 'any'; recreate: boolean }): Promise<void> {
+    const own = this.serial.current === undefined;
+    this.flushJournal();
+    if (own) await this.conn.run('BEGIN TRANSACTION');
+    try {
+      for (const spec of specs) await this.mergeFrom(spec, journalSource(spec, opts.written), stagedColumns(spec), false);
+      await this.conn.run(`DROP TABLE ${JOURNAL_TABLE}`);
+      if (opts.recreate) await this.conn.run(JOURNAL_DDL);
+      if (own) await this.conn.run('COMMIT');
+    } catch (err) {
+      if (own) await this.conn.run('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
   }
 
   /** After a commit that journaled: merge once commits pause, or by MERGE_MAX_MS after the first unmerged one. */
@@ -391,6 +392,11 @@ export class DuckDb implements Db {
     }
   }
 
+  /** Write the WAL into the database file now (DuckDB checkpoints on its own past checkpoint_threshold). */
+  checkpoint(): Promise<void> {
+    return this.run('CHECKPOINT');
+  }
+
   health(): StoreHealth {
     return { kind: this.kind, location: this.location, ...(this.mergeFailure ? { lastError: this.mergeFailure } : {}) };
   }
@@ -400,8 +406,8 @@ export class DuckDb implements Db {
     if (this.closed) return;
     this.closed = true;
     await this.serial.drained();
-    if (this.mergeTimer) clearTimeout(this.mergeTimer);
     try {
+      // Clears the merge timer too (a timer is set only while the journal has rows).
       await this.exclusive(() => this.mergePending());
     } catch {
       // The journals keep their rows: the next read-write open merges them.

@@ -205,9 +205,7 @@ export class CatchUp {
     // The backlog's WAL into the database file now, while nothing live waits: else the first
     // live commit past checkpoint_threshold pays for it (0.5-1.1 s: DuckDb.open), and the
     // backlog's rows keep DuckDB's in-memory blocks (IN_MEMORY_TABLE 93 MB after 20,200 files).
-    if (pipeline.db.kind === 'duckdb') {
-      await pipeline.db.run('CHECKPOINT').catch((err: Error) => this.port.log.warn({ err: err.message }, 'could not checkpoint after the catch-up'));
-    }
+    await pipeline.db.checkpoint?.().catch((err: Error) => this.port.log.warn({ err: err.message }, 'could not checkpoint after the catch-up'));
     this.finish();
     for (const h of leftOver) this.port.release(h);
     // The backlog's garbage, given back before the live load starts (src/loop/gc.ts).
