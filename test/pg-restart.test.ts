@@ -104,14 +104,20 @@ describe('PostgreSQL restart under a live daemon', () => {
       expect(commits()).toBeGreaterThan(before);
       expect((await health()).store.connectionLostSince).toBeNull();
 
-      // Logged once per outage, and the end of it.
-      const lost = lines.filter((l) => l.includes('lost the database connection; retrying the commit'));
-      expect(lost).toHaveLength(1);
-      const back = lines.filter((l) => l.includes('database connection back; commits resumed'));
+      // Logged once per outage, and the end of it, by whichever part met it first. The committer
+      // meets it when a commit is due while the server is away; the lease keeper when a run asks
+      // for its file's lease. In one lone-clone CI run every run stopped at the lease (so no commit
+      // was due during the outage), and the first commit after it went out on a fresh connection:
+      // the lease keeper's lines were the only ones, as they should be.
+      const warnings = ['lost the database connection; retrying the commit', 'cannot take leases: the store is not answering', 'the database is unreachable; runs wait for it'];
+      const lost = lines.filter((l) => warnings.some((w) => l.includes(w)));
+      expect(lost.length, lines.slice(-40).join('\n')).toBeGreaterThanOrEqual(1);
+      for (const w of warnings) expect(lost.filter((l) => l.includes(w)).length, w).toBeLessThanOrEqual(1);
+      const back = lines.filter((l) => l.includes('database connection back; commits resumed') || l.includes('the database answers again; runs resumed'));
       expect(back.length).toBeGreaterThanOrEqual(1);
-      // Logged when the committer first meets the outage: during it, or (when no commit was due
-      // while the server was away, as under CI's load) at the first commit after it, on a pooled
-      // connection the stop closed. Either way after the stop, and before the recovery's line.
+      // Logged when a part first meets the outage: during it, or (when nothing asked the server
+      // while it was away) at the first statement after it, on a pooled connection the stop
+      // closed. Either way after the stop, and before the recovery's line.
       const timeOf = (l: string) => Date.parse((JSON.parse(l) as { time: string }).time);
       expect(timeOf(lost[0])).toBeGreaterThanOrEqual(downAt - 1000);
       expect(timeOf(lost[0])).toBeLessThanOrEqual(timeOf(back[0]));
