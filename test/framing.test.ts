@@ -132,4 +132,45 @@ describe('readBatches', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('reads stepped in turn, sharing the read buffer, give what each gives alone', async () => {
+    const { readBatches } = await import('../src/read/reader.js');
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sp-read-'));
+    try {
+      // Lines longer than a chunk, so a partial line is held across the other file's reads.
+      const bodies = [0, 1, 2].map((k) => Array.from({ length: 40 }, (_, i) => JSON.stringify({ k, i, pad: String.fromCharCode(97 + k).repeat(i * 37) })).join('\n') + '\n');
+      const files = bodies.map((b, k) => {
+        const f = path.join(dir, `s${k}.jsonl`);
+        fs.writeFileSync(f, b);
+        return f;
+      });
+      const opts = { chunkBytes: 4096, batchBytes: 500, maxLineBytes: 1 << 20 };
+      const values = (bs: { lines: { value: unknown }[] }[]) => bs.flatMap((b) => b.lines.map((l) => l.value));
+      const alone: unknown[][] = [];
+      for (const f of files) {
+        const bs = [];
+        for await (const b of readBatches(f, 0, fs.statSync(f).size, opts)) bs.push(b);
+        alone.push(values(bs));
+      }
+      const gens = files.map((f) => readBatches(f, 0, fs.statSync(f).size, opts));
+      const got: { lines: { value: unknown }[] }[][] = files.map(() => []);
+      for (let open = gens.length; open > 0; ) {
+        open = 0;
+        for (let k = 0; k < gens.length; k++) {
+          const r = await gens[k].next();
+          if (!r.done) {
+            got[k].push(r.value);
+            open++;
+          }
+        }
+      }
+      expect(got.map(values)).toEqual(alone);
+      expect(alone.map((v) => v.length)).toEqual([40, 40, 40]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
