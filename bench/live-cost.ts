@@ -307,7 +307,7 @@ try {
     daemon_cpu_ms_per_line: round(daemonCpu / appended, 3),
     daemon_peak_rss_mb: Math.round(peakDaemon),
     daemon_rss_mb_before_writes: Math.round(rssAtStart),
-    daemon_rss_mb_median: rssSamples.length ? Math.round([...rssSamples].sort((a, b) => a - b)[rssSamples.length >> 1]) : null,
+    daemon_rss_mb_median: rssSamples.length ? Math.round(percentile([...rssSamples].sort((a, b) => a - b), 50)) : null,
     daemon_main_thread_cpu_pct: pct(th1.main - th0.main),
     daemon_other_threads_cpu_pct: pct(th1.other - th0.other),
     daemon_cpu_pct_by_thread_name: threadSharePct(th0.byName, th1.byName, winMs),

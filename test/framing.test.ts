@@ -1,7 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { LineFramer, type Frame } from '../src/read/framing.js';
 import { parseFrame } from '../src/read/parse.js';
+import { readBatches } from '../src/read/reader.js';
+import { sandbox, type Sandbox } from './helpers.js';
 
 function frameAll(chunks: Buffer[], start = 0, max = 1 << 20): { frames: Frame[]; framer: LineFramer } {
   const framer = new LineFramer(start, max);
@@ -103,74 +106,57 @@ describe('parseFrame', () => {
 });
 
 describe('readBatches', () => {
+  let sb: Sandbox;
+  beforeEach(() => {
+    sb = sandbox('sp-read-');
+  });
+  afterEach(() => sb.cleanup());
+
   it('numbers every physical line from firstLine, bad lines included, across chunks and batches', async () => {
-    const { readBatches } = await import('../src/read/reader.js');
-    const fs = await import('node:fs');
-    const os = await import('node:os');
-    const path = await import('node:path');
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sp-read-'));
-    try {
-      const file = path.join(dir, 's.jsonl');
-      const body = '{"a":1}\nnot json\n\n{"b":2}\n[3]\n' + 'x'.repeat(200) + '\n{"c":3}\n{"partial":';
-      fs.writeFileSync(file, body);
-      const seen: [number, string][] = [];
-      for await (const b of readBatches(file, 0, Buffer.byteLength(body), { chunkBytes: 7, batchBytes: 10, maxLineBytes: 100 }, 11)) {
-        for (const l of b.lines) seen.push([l.line, 'ok']);
-        for (const x of b.bad) seen.push([x.line, x.kind]);
-      }
-      seen.sort((a, b) => a[0] - b[0]);
-      expect(seen).toEqual([
-        [11, 'ok'],
-        [12, 'invalid_json'],
-        [13, 'invalid_json'],
-        [14, 'ok'],
-        [15, 'not_object'],
-        [16, 'oversize'],
-        [17, 'ok'],
-      ]);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
+    const body = '{"a":1}\nnot json\n\n{"b":2}\n[3]\n' + 'x'.repeat(200) + '\n{"c":3}\n{"partial":';
+    const file = sb.write('s.jsonl', body);
+    const seen: [number, string][] = [];
+    for await (const b of readBatches(file, 0, Buffer.byteLength(body), { chunkBytes: 7, batchBytes: 10, maxLineBytes: 100 }, 11)) {
+      for (const l of b.lines) seen.push([l.line, 'ok']);
+      for (const x of b.bad) seen.push([x.line, x.kind]);
     }
+    seen.sort((a, b) => a[0] - b[0]);
+    expect(seen).toEqual([
+      [11, 'ok'],
+      [12, 'invalid_json'],
+      [13, 'invalid_json'],
+      [14, 'ok'],
+      [15, 'not_object'],
+      [16, 'oversize'],
+      [17, 'ok'],
+    ]);
   });
 
   it('reads stepped in turn, sharing the read buffer, give what each gives alone', async () => {
-    const { readBatches } = await import('../src/read/reader.js');
-    const fs = await import('node:fs');
-    const os = await import('node:os');
-    const path = await import('node:path');
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sp-read-'));
-    try {
-      // Lines longer than a chunk, so a partial line is held across the other file's reads.
-      const bodies = [0, 1, 2].map((k) => Array.from({ length: 40 }, (_, i) => JSON.stringify({ k, i, pad: String.fromCharCode(97 + k).repeat(i * 37) })).join('\n') + '\n');
-      const files = bodies.map((b, k) => {
-        const f = path.join(dir, `s${k}.jsonl`);
-        fs.writeFileSync(f, b);
-        return f;
-      });
-      const opts = { chunkBytes: 4096, batchBytes: 500, maxLineBytes: 1 << 20 };
-      const values = (bs: { lines: { value: unknown }[] }[]) => bs.flatMap((b) => b.lines.map((l) => l.value));
-      const alone: unknown[][] = [];
-      for (const f of files) {
-        const bs = [];
-        for await (const b of readBatches(f, 0, fs.statSync(f).size, opts)) bs.push(b);
-        alone.push(values(bs));
-      }
-      const gens = files.map((f) => readBatches(f, 0, fs.statSync(f).size, opts));
-      const got: { lines: { value: unknown }[] }[][] = files.map(() => []);
-      for (let open = gens.length; open > 0; ) {
-        open = 0;
-        for (let k = 0; k < gens.length; k++) {
-          const r = await gens[k].next();
-          if (!r.done) {
-            got[k].push(r.value);
-            open++;
-          }
+    // Lines that cross chunk boundaries, so a partial line is held across the other files' reads.
+    const bodies = [0, 1, 2].map((k) => Array.from({ length: 40 }, (_, i) => JSON.stringify({ k, i, pad: String.fromCharCode(97 + k).repeat(i * 37) })).join('\n') + '\n');
+    const files = bodies.map((b, k) => sb.write(`s${k}.jsonl`, b));
+    const opts = { chunkBytes: 4096, batchBytes: 500, maxLineBytes: 1 << 20 };
+    const values = (bs: { lines: { value: unknown }[] }[]) => bs.flatMap((b) => b.lines.map((l) => l.value));
+    const alone: unknown[][] = [];
+    for (const f of files) {
+      const bs = [];
+      for await (const b of readBatches(f, 0, fs.statSync(f).size, opts)) bs.push(b);
+      alone.push(values(bs));
+    }
+    const gens = files.map((f) => readBatches(f, 0, fs.statSync(f).size, opts));
+    const got: { lines: { value: unknown }[] }[][] = files.map(() => []);
+    for (let open = gens.length; open > 0; ) {
+      open = 0;
+      for (let k = 0; k < gens.length; k++) {
+        const r = await gens[k].next();
+        if (!r.done) {
+          got[k].push(r.value);
+          open++;
         }
       }
-      expect(got.map(values)).toEqual(alone);
-      expect(alone.map((v) => v.length)).toEqual([40, 40, 40]);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
     }
+    expect(got.map(values)).toEqual(alone);
+    expect(alone.map((v) => v.length)).toEqual([40, 40, 40]);
   });
 });
