@@ -8,9 +8,9 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Db } from '../state/db.js';
 import { openStore } from '../state/open.js';
-import { migrate } from '../state/migrations.js';
+import { migrate, unkeyReplaceTables } from '../state/migrations.js';
 import { CORE_COMPONENT, CORE_MIGRATIONS } from '../state/schema.js';
-import { loadCheckpoints, loadFileCheckpoints } from '../state/checkpoint.js';
+import { CHECKPOINT_TABLE, loadCheckpoints, loadFileCheckpoints } from '../state/checkpoint.js';
 import { storeKindOf } from '../state/dialect.js';
 import { sessionKeys, type SessionKeys } from '../discover/session-path.js';
 import { LeaseKeeper, type LeaseSettings } from './lease-keeper.js';
@@ -113,6 +113,8 @@ export class Pipeline {
     try {
       await migrate(db, CORE_COMPONENT, CORE_MIGRATIONS);
       for (const p of opts.processors) await migrate(db, p.name, migrationsOf(p));
+      const unkeyed = await unkeyReplaceTables(db, [CHECKPOINT_TABLE, ...opts.processors.flatMap((p) => p.tables)]);
+      if (unkeyed.length > 0) opts.log.info({ tables: unkeyed }, 'rebuilt replace tables without their primary key (state/table.ts keyedIn)');
       for (const p of opts.processors) await p.init?.({ db, root: opts.root });
       const shared = storeKindOf(opts.dbPath) === 'postgres';
       const keys = sessionKeys(shared ? (opts.source ?? os.hostname()) : null);

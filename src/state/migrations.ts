@@ -10,6 +10,7 @@
  * second daemon waits and then finds them applied.
  */
 import type { Db } from './db.js';
+import { createTableSql, keyedIn, quoteIdent, type OutputTable } from './table.js';
 
 export interface Migration {
   version: number;
@@ -74,4 +75,40 @@ async function applyMissing(db: Db, component: string, migrations: readonly Migr
     done.push(m.version);
   }
   return done;
+}
+
+/**
+ * A DuckDB store from before replace tables lost their primary key (state/table.ts `keyedIn`):
+ * each such table still keyed is rebuilt once without it, rows copied, in one transaction. Only a
+ * table whose columns are the declared ones: one with a column the declaration lacks keeps its
+ * key, so nothing is dropped. Returns the tables rebuilt.
+ */
+export async function unkeyReplaceTables(db: Db, tables: readonly OutputTable[]): Promise<string[]> {
+  if (db.kind !== 'duckdb') return [];
+  const rebuilt: string[] = [];
+  for (const t of tables) {
+    if (keyedIn(t, db.kind)) continue;
+    const keyed = await db.all(
+      `SELECT 1 FROM duckdb_constraints() WHERE schema_name = 'main' AND table_name = $1 AND constraint_type = 'PRIMARY KEY'`,
+      [t.name],
+    );
+    if (keyed.length === 0) continue;
+    const have = new Set(
+      (await db.all<{ column_name: string }>(`SELECT column_name FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = $1`, [t.name])).map((r) => r.column_name),
+    );
+    const want = [...t.columns.map((c) => c.name), ...(t.replace?.hashColumn ? [t.replace.hashColumn] : [])];
+    if (have.size !== want.length || !want.every((c) => have.has(c))) continue;
+    const table = quoteIdent(t.name);
+    const next = quoteIdent(`${t.name}__unkeyed`);
+    const cols = want.map(quoteIdent).join(', ');
+    await db.transaction(async () => {
+      await db.run(`DROP TABLE IF EXISTS ${next}`);
+      await db.run(createTableSql({ ...t, name: `${t.name}__unkeyed` }));
+      await db.run(`INSERT INTO ${next} (${cols}) SELECT ${cols} FROM ${table}`);
+      await db.run(`DROP TABLE ${table}`);
+      await db.run(`ALTER TABLE ${next} RENAME TO ${table}`);
+    });
+    rebuilt.push(t.name);
+  }
+  return rebuilt;
 }
