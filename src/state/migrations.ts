@@ -86,13 +86,12 @@ async function applyMissing(db: Db, component: string, migrations: readonly Migr
 export async function unkeyReplaceTables(db: Db, tables: readonly OutputTable[]): Promise<string[]> {
   if (db.kind !== 'duckdb') return [];
   const rebuilt: string[] = [];
+  // One query at every open; a store made by this release finds none of these keyed.
+  const keyed = new Set(
+    (await db.all<{ table_name: string }>(`SELECT table_name FROM duckdb_constraints() WHERE schema_name = 'main' AND constraint_type = 'PRIMARY KEY'`)).map((r) => r.table_name),
+  );
   for (const t of tables) {
-    if (keyedIn(t, db.kind)) continue;
-    const keyed = await db.all(
-      `SELECT 1 FROM duckdb_constraints() WHERE schema_name = 'main' AND table_name = $1 AND constraint_type = 'PRIMARY KEY'`,
-      [t.name],
-    );
-    if (keyed.length === 0) continue;
+    if (keyedIn(t, db.kind) || !keyed.has(t.name)) continue;
     const have = new Set(
       (await db.all<{ column_name: string }>(`SELECT column_name FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = $1`, [t.name])).map((r) => r.column_name),
     );

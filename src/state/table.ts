@@ -115,8 +115,8 @@ export function createTableSql(t: OutputTable, kind: StoreKind = 'duckdb'): stri
     return `${quoteIdent(c.name)} ${columnTypeSql(kind, c.type)}${kind === 'postgres' && c.type === 'VARCHAR' ? ' COLLATE "C"' : ''}${notNull}${dflt}`;
   });
   if (t.replace?.hashColumn && kind === 'duckdb') cols.push(`${quoteIdent(t.replace.hashColumn)} UBIGINT`);
-  if (!keyedIn(t, kind)) return `CREATE TABLE IF NOT EXISTS ${quoteIdent(t.name)} (${cols.join(', ')})`;
-  return `CREATE TABLE IF NOT EXISTS ${quoteIdent(t.name)} (${cols.join(', ')}, PRIMARY KEY (${t.key.map(quoteIdent).join(', ')}))`;
+  if (keyedIn(t, kind)) cols.push(`PRIMARY KEY (${t.key.map(quoteIdent).join(', ')})`);
+  return `CREATE TABLE IF NOT EXISTS ${quoteIdent(t.name)} (${cols.join(', ')})`;
 }
 
 /**
