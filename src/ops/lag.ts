@@ -87,8 +87,6 @@ const cpMatches = statMatches;
 
 export class LagTracker {
   private readonly seen = new Map<string, History>();
-  /** Per processor, each tracked file's committed checkpoint (undefined: seen, none committed yet). */
-  private readonly cps = new Map<string, Map<string, Checkpoint | undefined>>();
   /** Per processor, the files that are behind (lag, pending or a pending-since): few when idle. */
   private readonly behind = new Map<string, Map<string, Behind>>();
   private readonly aggs = new Map<string, Agg>();
@@ -107,11 +105,17 @@ export class LagTracker {
 
   constructor(
     readonly processors: readonly TrackedProcessor[],
+    /**
+     * The committed checkpoint of a (processor, file): the checkpoint cache's, read when a file
+     * is evaluated. A map of its own here held a second reference to every checkpoint of an idle
+     * tree, so the cache could not keep them compact (state/checkpoint-rows.ts).
+     */
+    private readonly committed: (processor: string, sessionFile: string) => Checkpoint | undefined = () => undefined,
+    /** Each processor's committed checkpoints at start, for the retrying and quarantined counts. */
     initial: (processor: string) => Iterable<Checkpoint> = () => [],
   ) {
     for (const p of processors) {
       this.byName.set(p.name, p);
-      this.cps.set(p.name, new Map());
       this.behind.set(p.name, new Map());
       this.pendingSince.set(p.name, new Map());
       this.troubled.set(p.name, new Map());
@@ -124,11 +128,7 @@ export class LagTracker {
         newestCaughtUp: null,
         bytesCommitted: 0,
       });
-      const cps = this.cps.get(p.name)!;
-      for (const cp of initial(p.name)) {
-        cps.set(cp.sessionFile, cp);
-        this.countStatus(p.name, undefined, cp);
-      }
+      for (const cp of initial(p.name)) if (cp.status === 'retrying' || cp.status === 'quarantined') this.countStatus(p.name, undefined, cp);
     }
   }
 
@@ -157,20 +157,17 @@ export class LagTracker {
     for (const p of this.processors) this.evaluate(p, sessionFile);
   }
 
-  /** A checkpoint was committed at `at`. */
-  commit(cp: Checkpoint, at = Date.now()): void {
+  /** A checkpoint was committed at `at`, replacing `old` (undefined: the file's first for this processor). */
+  commit(cp: Checkpoint, old: Checkpoint | undefined, at = Date.now()): void {
     const p = this.byName.get(cp.processorName);
     if (!p) return;
-    const cps = this.cps.get(p.name)!;
-    const old = cps.get(cp.sessionFile);
     const agg = this.aggs.get(p.name)!;
     const oldOffset = old ? old.offset : 0;
     // A retraction starts over from 0: what it commits again counts again.
     agg.bytesCommitted += cp.offset >= oldOffset ? cp.offset - oldOffset : cp.offset;
     agg.lastCommitAt = at;
     this.countStatus(p.name, old, cp);
-    cps.set(cp.sessionFile, cp);
-    this.evaluate(p, cp.sessionFile);
+    this.evaluate(p, cp.sessionFile, cp);
   }
 
   private countStatus(processor: string, old: Checkpoint | undefined, cp: Checkpoint): void {
@@ -184,20 +181,16 @@ export class LagTracker {
     else troubled.delete(cp.sessionFile);
   }
 
-  private evaluate(p: TrackedProcessor, file: string): void {
+  private evaluate(p: TrackedProcessor, file: string, cp = this.committed(p.name, file)): void {
     this.oldestScan.delete(p.name);
-    const cps = this.cps.get(p.name)!;
     const seen = this.seen.get(file);
     const hist = seen === undefined ? undefined : asList(seen);
-    if (!cps.has(file)) {
-      if (!hist) return;
-      cps.set(file, undefined);
-    }
     const behindOf = this.behind.get(p.name)!;
     const stored = behindOf.get(file);
+    // Neither seen nor committed, and nothing counted for it: nothing to evaluate.
+    if (!hist && cp === undefined && !stored && !this.pendingSince.get(p.name)!.has(file)) return;
     const e = stored ?? CAUGHT_UP;
     const agg = this.aggs.get(p.name)!;
-    const cp = cps.get(file);
     let lagBytes = 0;
     let pending = false;
     let since: number | null = null;
@@ -218,7 +211,6 @@ export class LagTracker {
         else since = e.since ?? hist[0].at;
       }
     }
-    if (!hist && cp === undefined) cps.delete(file);
     // Aggregates.
     agg.lagBytes += lagBytes - e.lagBytes;
     agg.lagFiles += (pending ? 1 : 0) - (e.pending ? 1 : 0);

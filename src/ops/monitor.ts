@@ -55,17 +55,19 @@ export class OpsMonitor implements DaemonEvents {
     readonly thresholds: HealthThresholds,
   ) {
     const { pipeline } = daemon;
-    this.tracker = new LagTracker(pipeline.processors, (p) => pipeline.checkpoints.forProcessor(p));
+    const { checkpoints } = pipeline;
+    this.tracker = new LagTracker(pipeline.processors, (p, file) => checkpoints.get(p, file), (p) => checkpoints.forProcessor(p));
     for (const [file, st] of daemon.fileStats) this.tracker.observe(file, st);
 
     this.off.push(daemon.events.listen(this));
 
-    pipeline.committer.onCommit((units) => {
-      if (this.closed) return;
-      this.unrecordedFailures = 0;
-      const now = Date.now();
-      for (const u of units) if (u.checkpoint) this.tracker.commit(u.checkpoint, now);
+    pipeline.committer.onCommit(() => {
+      if (!this.closed) this.unrecordedFailures = 0;
     });
+    // Every checkpoint is committed through the cache (checkpoints.ts), which tells what it replaced.
+    this.off.push(checkpoints.onCommitted((cp, previous) => {
+      if (!this.closed) this.tracker.commit(cp, previous);
+    }));
 
     // Sampled only while the daemon has work (a hint, a run, a rescan): an idle loop has no
     // delay to measure, and its wakeups were most of an idle daemon's CPU between rescans.

@@ -196,22 +196,29 @@ function fromRaw(r: RawRow, intern: Interner, sessionFile: string): Checkpoint {
 }
 
 /**
- * All checkpoints, keyed processor -> session file. One query per run, not per file; streamed
- * and interned, because a daemon keeps these for its whole life (150k of them for 50k files).
- * With qualified `keys` (a shared store), only this source's, under their relative keys.
+ * All checkpoints, keyed processor -> session file: one query per run, not per file. With
+ * qualified `keys` (a shared store), only this source's, under their relative keys. Given a
+ * `sink`, each checkpoint goes there as it is read instead (the daemon's cache), and the map
+ * stays empty.
  */
-export async function loadCheckpoints(db: Db, keys: SessionKeys = UNQUALIFIED): Promise<Map<string, Map<string, Checkpoint>>> {
+export async function loadCheckpoints(
+  db: Db,
+  keys: SessionKeys = UNQUALIFIED,
+  sink?: (cp: Checkpoint) => void,
+): Promise<Map<string, Map<string, Checkpoint>>> {
   const out = new Map<string, Map<string, Checkpoint>>();
+  const keep = sink ?? ((c: Checkpoint) => {
+    let m = out.get(c.processorName);
+    if (!m) out.set(c.processorName, (m = new Map()));
+    m.set(c.sessionFile, c);
+  });
+  // Streamed and interned, because a daemon keeps these for its whole life (150k of them for 50k files).
   const intern = new Interner();
   const mine = keys.source === null ? '' : ' WHERE starts_with(session_file, $1)';
   await db.each<RawRow>(checkpointsSql(db.kind) + mine, (rows) => {
     for (const r of rows) {
       const local = keys.local(r.session_file);
-      if (local === null) continue;
-      const c = fromRaw(r, intern, local);
-      let m = out.get(c.processorName);
-      if (!m) out.set(c.processorName, (m = new Map()));
-      m.set(c.sessionFile, c);
+      if (local !== null) keep(fromRaw(r, intern, local));
     }
   }, keys.source === null ? undefined : [keys.stored('')]);
   return out;

@@ -16,18 +16,28 @@
  * name readdir gave it in its directory's small table. One probe of a
  * 50k-entry table by a freshly built key cost more than the rest of the
  * decision.
+ *
+ * The checkpoints themselves are rows (checkpoint-rows.ts), not the objects committed:
+ * each read gives a fresh Checkpoint, so a caller may keep or change what it got without
+ * touching the cache. 60,600 checkpoints as objects were ~25 MB of live heap.
  */
 import type { Checkpoint } from './checkpoint.js';
 import { splitSessionKey } from '../discover/session-path.js';
+import { CheckpointRows } from './checkpoint-rows.js';
 
 /** Every processor's checkpoint of one file, indexed by CheckpointService.slot(). */
 export type Slots = (Checkpoint | undefined)[];
 
-/** One directory's files, by name. */
-export type CheckpointDir = ReadonlyMap<string, Slots>;
+/** One directory's files, by name (their checkpoints read afresh at each `get`). */
+export interface CheckpointDir {
+  get(name: string): Readonly<Slots> | undefined;
+}
 
 /** Told of each change: a file's (directory, name), or undefined when every checkpoint went. */
 export type CheckpointListener = (dir?: string, name?: string) => void;
+
+/** Told of each commit: the checkpoint now cached, and the one it replaced (undefined: the first). */
+export type CommittedListener = (cp: Checkpoint, previous: Checkpoint | undefined) => void;
 
 /**
  * Stage a unit that ends at this checkpoint, under the file's lease token when the store
@@ -63,8 +73,17 @@ const DUE_SOON_MS = 50;
 
 export class CheckpointService<U = unknown> {
   private readonly slotOf = new Map<string, number>();
-  private readonly byDir = new Map<string, Map<string, Slots>>();
+  private readonly slotNames: string[] = [];
+  /** Each directory's files, by name, as an index into `fileKey` and `fileRows`. */
+  private readonly byDir = new Map<string, Map<string, number>>();
+  /** Each file's session key (the string its first checkpoint came with). */
+  private fileKey: string[] = [];
+  /** Each file's row per slot, `stride` slots a file; -1: no checkpoint. */
+  private fileRows = new Int32Array(0);
+  private stride = 1;
+  private readonly rows = new CheckpointRows();
   private readonly listeners = new Set<CheckpointListener>();
+  private readonly committedListeners = new Set<CommittedListener>();
 
   constructor(
     initial: Map<string, Map<string, Checkpoint>> = new Map(),
@@ -74,6 +93,7 @@ export class CheckpointService<U = unknown> {
   ) {
     for (const p of processors) this.slot(p);
     for (const p of initial.keys()) this.slot(p);
+    this.stride = Math.max(1, this.slotOf.size);
     for (const m of initial.values()) for (const cp of m.values()) this.set(cp);
   }
 
@@ -85,7 +105,13 @@ export class CheckpointService<U = unknown> {
   async commit(cp: Checkpoint, lease: number | null = null, unit?: U): Promise<{ committed: Promise<void> }> {
     if (!this.committer) throw new Error('this checkpoint service has no committer');
     const { committed } = await this.committer.commit(cp, lease, unit);
-    return { committed: committed.then(() => this.set(cp)) };
+    return {
+      committed: committed.then(() => {
+        const previous = this.committedListeners.size > 0 ? this.get(cp.processorName, cp.sessionFile) : undefined;
+        this.set(cp);
+        for (const l of this.committedListeners) l(cp, previous);
+      }),
+    };
   }
 
   /**
@@ -102,7 +128,7 @@ export class CheckpointService<U = unknown> {
       if (cp.status === 'quarantined' || (cp.status === 'retrying' && (cp.nextAttemptAt ?? 0) > now + DUE_SOON_MS)) targets.push(cp);
     };
     if (filter.sessionFile !== undefined) for (const cp of this.ofFile(filter.sessionFile) ?? []) consider(cp);
-    else for (const table of this.byDir.values()) for (const slots of table.values()) for (const cp of slots) consider(cp);
+    else for (let f = 0; f < this.fileKey.length; f++) for (const cp of this.slotsOf(f)) consider(cp);
     const pending: Promise<void>[] = [];
     for (const cp of targets) {
       const { committed } = await this.commit({ ...cp, status: 'retrying', attempts: 0, nextAttemptAt: now });
@@ -121,41 +147,60 @@ export class CheckpointService<U = unknown> {
   /** The slot index of a processor: stable for the life of the cache. */
   slot(processor: string): number {
     let i = this.slotOf.get(processor);
-    if (i === undefined) this.slotOf.set(processor, (i = this.slotOf.size));
+    if (i === undefined) {
+      this.slotOf.set(processor, (i = this.slotOf.size));
+      this.slotNames.push(processor);
+      // A processor met after the files were laid out (a store holding an old processor's rows).
+      if (i >= this.stride && this.fileKey.length > 0) this.restride(i + 1);
+    }
     return i;
   }
 
   get(processor: string, sessionFile: string): Checkpoint | undefined {
     const i = this.slotOf.get(processor);
-    return i === undefined ? undefined : this.ofFile(sessionFile)?.[i];
+    if (i === undefined) return undefined;
+    const [dir, name] = splitSessionKey(sessionFile);
+    const f = this.byDir.get(dir)?.get(name);
+    return f === undefined ? undefined : this.read(f, i);
   }
 
   /** Every processor's checkpoint of one file, indexed by slot(); undefined if none has one. */
   ofFile(sessionFile: string): Readonly<Slots> | undefined {
     const [dir, name] = splitSessionKey(sessionFile);
-    return this.byDir.get(dir)?.get(name);
+    const f = this.byDir.get(dir)?.get(name);
+    return f === undefined ? undefined : this.slotsOf(f);
   }
 
-  /** One directory's table (look it up once per directory, then by name). */
+  /** One directory's files (look it up once per directory, then by name). */
   dir(dir: string): CheckpointDir | undefined {
-    return this.byDir.get(dir);
+    const table = this.byDir.get(dir);
+    if (!table) return undefined;
+    return { get: (name) => {
+      const f = table.get(name);
+      return f === undefined ? undefined : this.slotsOf(f);
+    } };
   }
 
   set(cp: Checkpoint): void {
     const [dir, name] = splitSessionKey(cp.sessionFile);
+    const slot = this.slot(cp.processorName);
     let table = this.byDir.get(dir);
     if (!table) this.byDir.set(dir, (table = new Map()));
-    let slots = table.get(name);
-    // Sized for every slot known: `[]` grown by one assignment holds 17 elements (~150 bytes a
-    // file, for the 3 a file uses with three processors).
-    if (!slots) table.set(name, (slots = new Array<Checkpoint | undefined>(this.slotOf.size).fill(undefined)));
-    slots[this.slot(cp.processorName)] = cp;
+    let f = table.get(name);
+    if (f === undefined) table.set(name, (f = this.addFile(cp.sessionFile)));
+    const at = f * this.stride + slot;
+    let row = this.fileRows[at];
+    if (row < 0) this.fileRows[at] = row = this.rows.add();
+    this.rows.write(row, cp);
     for (const l of this.listeners) l(dir, name);
   }
 
   /** Forget every checkpoint: the state table was emptied under this cache (tests reset a database). */
   clear(): void {
     this.byDir.clear();
+    this.fileKey = [];
+    this.fileRows = new Int32Array(0);
+    this.rows.clear();
     for (const l of this.listeners) l();
   }
 
@@ -165,11 +210,18 @@ export class CheckpointService<U = unknown> {
     return () => this.listeners.delete(listener);
   }
 
+  /**
+   * Be told of each checkpoint committed through `commit`, with the one it replaced, once the
+   * cache holds it (the lag tracker counts bytes and statuses by the difference). Returns an unsubscribe.
+   */
+  onCommitted(listener: CommittedListener): () => void {
+    this.committedListeners.add(listener);
+    return () => this.committedListeners.delete(listener);
+  }
+
   /** Every session file any processor has a checkpoint for. */
   sessionFiles(): Set<string> {
-    const out = new Set<string>();
-    this.forEachFile((dir, name) => out.add(`${dir}/${name}`));
-    return out;
+    return new Set(this.fileKey);
   }
 
   /** Each file with a checkpoint, once, as (directory, name): no key built. */
@@ -180,11 +232,42 @@ export class CheckpointService<U = unknown> {
   *forProcessor(processor: string): IterableIterator<Checkpoint> {
     const i = this.slotOf.get(processor);
     if (i === undefined) return;
-    for (const table of this.byDir.values()) {
-      for (const slots of table.values()) {
-        const cp = slots[i];
-        if (cp) yield cp;
-      }
+    for (let f = 0; f < this.fileKey.length; f++) {
+      const cp = this.read(f, i);
+      if (cp) yield cp;
     }
+  }
+
+  private read(file: number, slot: number): Checkpoint | undefined {
+    if (slot >= this.stride) return undefined;
+    const row = this.fileRows[file * this.stride + slot];
+    return row < 0 ? undefined : this.rows.read(row, this.slotNames[slot], this.fileKey[file]);
+  }
+
+  /** A file's checkpoints as slots, sized for every slot known (the caller indexes by slot()). */
+  private slotsOf(file: number): Slots {
+    const out = new Array<Checkpoint | undefined>(this.slotOf.size).fill(undefined);
+    for (let i = 0; i < out.length; i++) out[i] = this.read(file, i);
+    return out;
+  }
+
+  private addFile(sessionFile: string): number {
+    const f = this.fileKey.length;
+    this.fileKey.push(sessionFile);
+    if ((f + 1) * this.stride > this.fileRows.length) {
+      const rows = new Int32Array(Math.max(1024, f * 2) * this.stride).fill(-1);
+      rows.set(this.fileRows);
+      this.fileRows = rows;
+    }
+    return f;
+  }
+
+  /** Lay every file's rows out again with room for `stride` slots. */
+  private restride(stride: number): void {
+    const files = this.fileKey.length;
+    const rows = new Int32Array(Math.max(1024, files * 2) * stride).fill(-1);
+    for (let f = 0; f < files; f++) for (let i = 0; i < this.stride; i++) rows[f * stride + i] = this.fileRows[f * this.stride + i];
+    this.fileRows = rows;
+    this.stride = stride;
   }
 }

@@ -6,6 +6,7 @@ import { LagTracker } from '../../src/ops/lag.js';
 import { computeHealth, type HealthInput } from '../../src/ops/health.js';
 import type { LeaseStats } from '../../src/pipeline/lease-keeper.js';
 import type { Checkpoint } from '../../src/state/checkpoint.js';
+import { CheckpointService } from '../../src/state/checkpoints.js';
 import type { FileStat } from '../../src/discover/file-stat.js';
 
 const P = { name: 'lines', version: 1 };
@@ -38,23 +39,39 @@ function cp(file: string, s: FileStat | null, extra: Partial<Checkpoint> = {}): 
   };
 }
 
+/**
+ * A tracker over a real checkpoint cache, as the monitor wires them: the tracker reads committed
+ * checkpoints from the cache, and is told of each commit with the checkpoint it replaced.
+ */
+function tracked(processors: { name: string; version: number; settleMs?: number }[], initial: Checkpoint[] = []) {
+  const cache = new CheckpointService();
+  for (const c of initial) cache.set(c);
+  const t = new LagTracker(processors, (p, f) => cache.get(p, f), (p) => cache.forProcessor(p));
+  const commit = (c: Checkpoint, at: number) => {
+    const previous = cache.get(c.processorName, c.sessionFile);
+    cache.set(c);
+    t.commit(c, previous, at);
+  };
+  return Object.assign(t, { commitAt: commit });
+}
+
 describe('LagTracker', () => {
   it('cold start with no files: no lag', () => {
-    const t = new LagTracker([P]);
+    const t = tracked([P]);
     expect(t.lag('lines', 1000)).toEqual({ lagBytes: 0, lagFiles: 0, retrying: 0, quarantined: 0, lastCommitAt: null, oldestPending: null });
   });
 
   it('a new file is pending from when it was first seen until its checkpoint matches', () => {
-    const t = new LagTracker([P]);
+    const t = tracked([P]);
     t.observe('o/a.jsonl', st(100), 1000);
     expect(t.lag('lines', 1500)).toMatchObject({ lagBytes: 100, lagFiles: 1, oldestPending: { sessionFile: 'o/a.jsonl', since: 1000, ageMs: 500 } });
-    t.commit(cp('o/a.jsonl', st(100)), 1600);
+    t.commitAt(cp('o/a.jsonl', st(100)), 1600);
     expect(t.lag('lines', 1700)).toMatchObject({ lagBytes: 0, lagFiles: 0, oldestPending: null, lastCommitAt: 1600 });
     expect(t.bytesCommitted('lines')).toBe(100);
   });
 
   it('checkpoints loaded at start count as caught up once the file is seen as committed', () => {
-    const t = new LagTracker([P], () => [cp('o/a.jsonl', st(100))]);
+    const t = tracked([P], [cp('o/a.jsonl', st(100))]);
     t.observe('o/a.jsonl', st(100), 1000);
     expect(t.lag('lines', 2000)).toMatchObject({ lagBytes: 0, lagFiles: 0 });
     t.observe('o/a.jsonl', st(150), 3000);
@@ -62,40 +79,40 @@ describe('LagTracker', () => {
   });
 
   it('a live file that is kept up with never looks stuck: a commit of an older stat moves "since" on', () => {
-    const t = new LagTracker([P]);
+    const t = tracked([P]);
     t.observe('o/a.jsonl', st(100), 1000);
     t.observe('o/a.jsonl', st(200), 2000); // grew again before the first run committed
-    t.commit(cp('o/a.jsonl', st(100)), 2100); // the run that read up to 100
+    t.commitAt(cp('o/a.jsonl', st(100)), 2100); // the run that read up to 100
     expect(t.lag('lines', 2200)).toMatchObject({ lagBytes: 100, lagFiles: 1, oldestPending: { since: 2000 } });
-    t.commit(cp('o/a.jsonl', st(200)), 2300);
+    t.commitAt(cp('o/a.jsonl', st(200)), 2300);
     expect(t.lag('lines', 2400).oldestPending).toBeNull();
   });
 
   it('an intermediate batch checkpoint keeps the file pending with its original since', () => {
-    const t = new LagTracker([P]);
+    const t = tracked([P]);
     t.observe('o/big.jsonl', st(1000), 1000);
-    t.commit(cp('o/big.jsonl', null, { offset: 400, size: -1, mtimeMs: -1, inode: 1 }), 1200);
+    t.commitAt(cp('o/big.jsonl', null, { offset: 400, size: -1, mtimeMs: -1, inode: 1 }), 1200);
     expect(t.lag('lines', 1300)).toMatchObject({ lagBytes: 600, lagFiles: 1, oldestPending: { since: 1000 } });
     expect(t.bytesCommitted('lines')).toBe(400);
   });
 
   it('quarantined files are counted apart, not as pending; a requeue makes them pending again', () => {
-    const t = new LagTracker([P]);
+    const t = tracked([P]);
     t.observe('o/bad.jsonl', st(100), 1000);
-    t.commit(cp('o/bad.jsonl', null, { status: 'retrying', attempts: 1, nextAttemptAt: 5000, lastError: 'boom' }), 1100);
+    t.commitAt(cp('o/bad.jsonl', null, { status: 'retrying', attempts: 1, nextAttemptAt: 5000, lastError: 'boom' }), 1100);
     expect(t.lag('lines', 1200)).toMatchObject({ retrying: 1, quarantined: 0, lagFiles: 1, oldestPending: { since: 1000 } });
-    t.commit(cp('o/bad.jsonl', null, { status: 'quarantined', attempts: 2, lastError: 'boom' }), 5100);
+    t.commitAt(cp('o/bad.jsonl', null, { status: 'quarantined', attempts: 2, lastError: 'boom' }), 5100);
     expect(t.lag('lines', 5200)).toMatchObject({ retrying: 0, quarantined: 1, lagFiles: 0, lagBytes: 100, oldestPending: null });
     expect(t.troubledCheckpoints('lines').map((c) => c.status)).toEqual(['quarantined']);
-    t.commit(cp('o/bad.jsonl', null, { status: 'retrying', attempts: 0, nextAttemptAt: 6000 }), 6000);
+    t.commitAt(cp('o/bad.jsonl', null, { status: 'retrying', attempts: 0, nextAttemptAt: 6000 }), 6000);
     expect(t.lag('lines', 6100)).toMatchObject({ retrying: 1, quarantined: 0, lagFiles: 1 });
-    t.commit(cp('o/bad.jsonl', st(100)), 6200);
+    t.commitAt(cp('o/bad.jsonl', st(100)), 6200);
     expect(t.lag('lines', 6300)).toMatchObject({ retrying: 0, quarantined: 0, lagFiles: 0, lagBytes: 0 });
     expect(t.troubledCheckpoints('lines')).toEqual([]);
   });
 
   it('a deleted file stops lagging', () => {
-    const t = new LagTracker([P]);
+    const t = tracked([P]);
     t.observe('o/a.jsonl', st(100), 1000);
     t.observe('o/a.jsonl', null, 1100);
     expect(t.lag('lines', 1200)).toMatchObject({ lagBytes: 0, lagFiles: 0, oldestPending: null });
@@ -103,33 +120,33 @@ describe('LagTracker', () => {
   });
 
   it('a processor version bump lags by the whole file', () => {
-    const t = new LagTracker([{ name: 'lines', version: 2 }], () => [cp('o/a.jsonl', st(100))]);
+    const t = tracked([{ name: 'lines', version: 2 }], [cp('o/a.jsonl', st(100))]);
     t.observe('o/a.jsonl', st(100), 1000);
     expect(t.lag('lines', 1100)).toMatchObject({ lagBytes: 100, lagFiles: 1 });
   });
 
   it('FIFO: a file passed by newer committed changes is flagged', () => {
-    const t = new LagTracker([P]);
+    const t = tracked([P]);
     t.observe('o/old.jsonl', st(10), 1000);
     t.observe('o/new.jsonl', st(10), 2000);
     expect(t.lag('lines', 2100).oldestPending).toMatchObject({ sessionFile: 'o/old.jsonl', newerCommitted: false });
-    t.commit(cp('o/new.jsonl', st(10)), 2200);
+    t.commitAt(cp('o/new.jsonl', st(10)), 2200);
     expect(t.lag('lines', 2300).oldestPending).toMatchObject({ sessionFile: 'o/old.jsonl', ageMs: 1300, newerCommitted: true });
   });
 
   it('settle-policy processors count a file as pending only once it has been quiet long enough', () => {
-    const t = new LagTracker([{ name: 'lines', version: 1, settleMs: 30_000 }]);
+    const t = tracked([{ name: 'lines', version: 1, settleMs: 30_000 }]);
     t.observe('o/live.jsonl', st(10, 1000), 1000);
     expect(t.lag('lines', 20_000)).toMatchObject({ lagFiles: 1, lagBytes: 10, oldestPending: null });
     expect(t.lag('lines', 41_000).oldestPending).toMatchObject({ since: 31_000, ageMs: 10_000 });
   });
 
   it('a retraction counts the bytes it commits again', () => {
-    const t = new LagTracker([P]);
+    const t = tracked([P]);
     t.observe('o/a.jsonl', st(100), 1000);
-    t.commit(cp('o/a.jsonl', st(100)), 1100);
+    t.commitAt(cp('o/a.jsonl', st(100)), 1100);
     t.observe('o/a.jsonl', st(80, 2000, 2), 2000);
-    t.commit(cp('o/a.jsonl', st(80, 2000, 2)), 2100);
+    t.commitAt(cp('o/a.jsonl', st(80, 2000, 2)), 2100);
     expect(t.bytesCommitted('lines')).toBe(180);
   });
 });

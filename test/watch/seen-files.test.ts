@@ -65,7 +65,7 @@ describe('SeenFiles', () => {
 
 describe('CheckpointService', () => {
   const cp = (processorName: string, sessionFile: string, offset: number) =>
-    ({ processorName, sessionFile, offset }) as unknown as Checkpoint;
+    ({ processorName, sessionFile, offset, status: 'ok' }) as unknown as Checkpoint;
 
   it('keeps one slot per processor under each file', () => {
     const cache = new CheckpointService(new Map([['usage', new Map([['a/1.jsonl', cp('usage', 'a/1.jsonl', 5)]])]]));
