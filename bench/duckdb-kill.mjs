@@ -28,6 +28,9 @@
  * - 500 with checkpoint_threshold 256KB and no explicit CHECKPOINT (the automatic WAL
  *   checkpoint runs inside COMMIT every few transactions): 176 aimed at COMMIT,
  *   166 inside open, 158 at random.
+ * Then (2026-12-03), 1,500 more with `--aim mix --set "SET
+ * allocator_bulk_deallocation_flush_threshold='64KB'"`, the setting the daemon opens with
+ * (src/state/duckdb.ts): 0 corrupt opens, 0 mismatches.
  * The model test saw one corrupt open in about 5,400 sequences, so 1,500 kills
  * cannot rule a rare engine bug out; they bound it below about 1 in 500 kills (95 %).
  */
