@@ -68,6 +68,15 @@ export const CLOSE_RETRY_MS = 2_000;
 /** Bad lines logged per file per log window; the rest are counted and journaled, not logged. */
 export const BAD_LINES_LOGGED_PER_FILE = 5;
 
+interface UpkeepDue {
+  readonly p: Processor;
+  readonly u: NonNullable<Processor['upkeep']>;
+  /** The first commit after the last run (0: none). */
+  since: number;
+  /** The newest commit. */
+  last: number;
+}
+
 export class Pipeline {
   readonly ctx: RunContext;
   /** Where runs tell their steps (and the daemon the rest of a file's journey): see events.ts. */
@@ -80,6 +89,8 @@ export class Pipeline {
   readonly counters = { badLines: 0, ioErrors: 0, dbErrors: 0, symlinksSkipped: 0, nonUtf8Names: 0 };
   private readonly upkeepTimers: NodeJS.Timeout[] = [];
   private upkeepRunning: Promise<void> | null = null;
+  /** Each processor with an upkeep, and the commits since its last run (startUpkeep). */
+  private readonly upkeepDue: UpkeepDue[];
 
   private constructor(
     readonly opts: PipelineOptions,
@@ -91,6 +102,7 @@ export class Pipeline {
     /** This node's leases on a shared store; null on an embedded one (one process, no leases). */
     readonly leases: LeaseKeeper | null,
   ) {
+    this.upkeepDue = opts.processors.filter((p) => p.upkeep).map((p) => ({ p, u: p.upkeep!, since: 0, last: 0 }));
     this.ctx = {
       committer,
       checkpoints,
@@ -327,12 +339,10 @@ export class Pipeline {
    * a second wait behind it, more than 1 % of a phase's lines), hence the idle moments.
    */
   startUpkeep(tickMs = 250): void {
-    const due = this.opts.processors.filter((p) => p.upkeep).map((p) => ({ p, u: p.upkeep!, since: 0, last: 0 }));
-    if (due.length === 0) return;
-    // since: the first commit after the last run (0: none); last: the newest commit.
+    if (this.upkeepDue.length === 0) return;
     this.committer.onCommit(() => {
       const now = Date.now();
-      for (const d of due) {
+      for (const d of this.upkeepDue) {
         if (d.since === 0) d.since = now;
         d.last = now;
       }
@@ -340,26 +350,44 @@ export class Pipeline {
     const t = setInterval(() => {
       if (this.upkeepRunning) return;
       const now = Date.now();
-      const d = due.find((x) => x.since !== 0 && (now - x.last >= x.u.idleMs || now - x.since >= x.u.maxWaitMs));
-      if (!d) return;
-      d.since = 0;
-      const started = Date.now();
-      this.upkeepRunning = d.u
-        .run(this.db)
-        .then(
-          () => this.opts.log.debug({ processor: d.p.name, ms: Date.now() - started }, 'upkeep'),
-          (err: Error) => {
-            // Tried again at the next due moment.
-            d.since ||= Date.now();
-            if (this.ioLog.shouldLog(`upkeep:${d.p.name}:${err.message}`)) this.opts.log.warn({ processor: d.p.name, err: err.message }, 'upkeep failed; tried again later');
-          },
-        )
-        .finally(() => {
-          this.upkeepRunning = null;
-        });
+      const d = this.upkeepDue.find((x) => x.since !== 0 && (now - x.last >= x.u.idleMs || now - x.since >= x.u.maxWaitMs));
+      if (d) void this.runUpkeep([d]);
     }, tickMs);
     t.unref();
     this.upkeepTimers.push(t);
+  }
+
+  /**
+   * Watch mode: every processor's `upkeep` now, after the one running (the end of a first
+   * catch-up: the backlog folded while nothing live waits, before its CHECKPOINT).
+   */
+  async upkeepNow(): Promise<void> {
+    while (this.upkeepRunning) await this.upkeepRunning;
+    await this.runUpkeep(this.upkeepDue);
+  }
+
+  private runUpkeep(due: UpkeepDue[]): Promise<void> {
+    const run = async (): Promise<void> => {
+      for (const d of due) {
+        const since = d.since;
+        d.since = 0;
+        const started = Date.now();
+        try {
+          await d.u.run(this.db);
+          this.opts.log.debug({ processor: d.p.name, ms: Date.now() - started }, 'upkeep');
+        } catch (e) {
+          const err = e as Error;
+          // Tried again at the next due moment.
+          d.since = since || d.since || Date.now();
+          if (this.ioLog.shouldLog(`upkeep:${d.p.name}:${err.message}`)) this.opts.log.warn({ processor: d.p.name, err: err.message }, 'upkeep failed; tried again later');
+        }
+      }
+    };
+    const running = run().finally(() => {
+      if (this.upkeepRunning === running) this.upkeepRunning = null;
+    });
+    this.upkeepRunning = running;
+    return running;
   }
 
   async close(): Promise<void> {

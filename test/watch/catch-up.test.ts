@@ -51,11 +51,11 @@ function get(port: number, p: string): Promise<Status> {
   });
 }
 
-function start(): { child: ChildProcess; port: () => Promise<number>; stderr: () => string } {
+function start(processors = 'lines'): { child: ChildProcess; port: () => Promise<number>; stderr: () => string } {
   // Paced (a fault hook): 1,200 files over 4 staging workers take >= 3 s, long enough for the
   // test to see the catch-up and act during it on any machine (unpaced, a fast one finished it
   // between two polls).
-  const child = spawnCli(['watch', '--root', sb.root, '--db', sb.db, '--processors', 'lines', '--quiet-ms', '50', '--max-wait-ms', '300', '--admin-port', '0'], {
+  const child = spawnCli(['watch', '--root', sb.root, '--db', sb.db, '--processors', processors, '--quiet-ms', '50', '--max-wait-ms', '300', '--admin-port', '0'], {
     SESSION_PIPELINE_FAULT_CATCH_UP_PACE_MS: '10',
   });
   children.push(child);
@@ -152,5 +152,29 @@ describe('first catch-up', () => {
     again.child.kill('SIGINT');
     await exited(again.child);
     await expectExactTotals(files);
+  });
+
+  it('folds the backlog (the usage picks) before it says caught up', async () => {
+    // One priced assistant message per file, each its own key: the fold picks every one.
+    const usageLine = (f: number) =>
+      JSON.stringify({
+        type: 'assistant',
+        timestamp: '2026-11-01T10:00:00.000Z',
+        requestId: `req_${f}`,
+        message: { id: `msg_${f}`, role: 'assistant', model: 'claude-sonnet-4-20250514', content: [], usage: { input_tokens: 10, output_tokens: 5 } },
+      }) + '\n';
+    const N = CATCH_UP_MIN_FILES + 100;
+    for (let f = 0; f < N; f++) sb.write(files[f], usageLine(f));
+    const d = start('usage');
+    const port = await d.port();
+    await waitFor(async () => (await get(port, '/status')).catchUp.phase === 'caught-up', 120_000, 20);
+    // At once: the daemon's own fold waits for a 2 s pause in commits (pipelines/usage/fold.ts),
+    // so what the database holds now is what the catch-up left.
+    d.child.kill('SIGKILL');
+    await exited(d.child);
+    const [dirty] = await query<{ n: number }>(sb.db, 'SELECT count(*)::INTEGER AS n FROM usage_dirty_keys');
+    const [picks] = await query<{ n: number }>(sb.db, 'SELECT count(*)::INTEGER AS n FROM usage_message_picks');
+    expect(dirty.n).toBe(0);
+    expect(picks.n).toBe(N);
   });
 });
