@@ -383,11 +383,11 @@ export class Pipeline {
         }
       }
     };
-    const running = run().finally(() => {
-      if (this.upkeepRunning === running) this.upkeepRunning = null;
+    // Callers start one only when none runs (the timer's check, upkeepNow's wait).
+    this.upkeepRunning = run().finally(() => {
+      this.upkeepRunning = null;
     });
-    this.upkeepRunning = running;
-    return running;
+    return this.upkeepRunning;
   }
 
   async close(): Promise<void> {

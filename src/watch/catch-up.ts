@@ -223,7 +223,9 @@ export class CatchUp {
     // 53 to 202 MB used in 60 s of live load without a mark-compact (RSS peak 439 MB). Collected
     // again 20 s later, at the live rate, it stayed at 60-67 MB (peak 319 MB), as in a daemon
     // started on a caught-up store (bench:live-cost --probe-memory, 20,200 files).
-    setTimeout(() => this.port.log.info({ gcMs: Math.round(collectGarbage()) }, 'collected again after the catch-up'), RECOLLECT_AFTER_MS).unref();
+    setTimeout(() => {
+      if (!this.port.stopping()) this.port.log.info({ gcMs: Math.round(collectGarbage()) }, 'collected again after the catch-up');
+    }, RECOLLECT_AFTER_MS).unref();
     this.port.log.info({ files, handedOn: this.handedOn, ms: this.durationMs, gcMs: Math.round(gcMs) }, 'caught up');
   }
 
